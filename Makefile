@@ -1,0 +1,51 @@
+# containerctl: build, test, demo. See README.md.
+GO ?= go
+export CGO_ENABLED := 0
+BIN := bin/containerctl
+
+.PHONY: build deps test unit integration demo lint clean
+
+build: $(BIN)
+
+$(BIN): FORCE
+	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/containerctl
+
+FORCE:
+
+# Unit tests everywhere; the integration tests start real containers and need
+# root (with CONTAINERCTL_INTEGRATION=1, as in CI, a missing prerequisite
+# fails them instead of skipping).
+test: lint unit integration
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+integration:
+	$(GO) test -count=1 -v -timeout 20m ./integration/
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+
+# demo builds containerctl and a busybox root, boots it with a small init as
+# PID 1, shows that it is PID 1 with its own hostname, and halts it cleanly.
+DEMO_ROOT ?= /var/cache/containerctl-test/demo-root
+demo: build
+	@test -x /bin/busybox || { echo 'demo: /bin/busybox is missing; run make deps'; exit 1; }
+	rm -rf $(DEMO_ROOT) && mkdir -p $(DEMO_ROOT)/bin
+	cp /bin/busybox $(DEMO_ROOT)/bin/ && for c in sh echo sleep hostname cat; do ln -s busybox $(DEMO_ROOT)/bin/$$c; done
+	printf '%s\n' '#!/bin/sh' \
+	  'echo "inside the container: pid $$$$, hostname $$(hostname)"' \
+	  "trap 'echo \"got SIGRTMIN+3, halting\"; exit 0' 37" \
+	  'while :; do sleep 1 & wait $$!; done' > $(DEMO_ROOT)/init && chmod 755 $(DEMO_ROOT)/init
+	$(BIN) run demo --root $(DEMO_ROOT) --store= -- /init & \
+	  sleep 1; $(BIN) list; $(BIN) stop demo; wait
+
+clean:
+	rm -rf bin
+
+# The Debian packages the tests need; .ci/run calls this on a new machine.
+DEPS := busybox-static util-linux
+deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/containerctl/containerctl/runtime"
+)
+
+// run parses the command line and runs the subcommand. cobra (spf13/cobra)
+// gives the subcommands, help and flag parsing that users of nspawn and
+// runc expect, without hand-written parsing.
+func run(args []string) error {
+	var logLevel, logFormat, stateDir string
+	root := &cobra.Command{
+		Use:           "containerctl",
+		Short:         "Run whole systems in lightweight containers",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return setupLog(logLevel, logFormat)
+		},
+	}
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text, json")
+	root.PersistentFlags().StringVar(&stateDir, "state-dir", runtime.DefaultStateDir, "directory of running containers' records")
+
+	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir))
+	root.SetArgs(args)
+	return root.Execute()
+}
+
+// specFlags are the flags of run and spec.
+type specFlags struct {
+	o           options
+	console     string
+	stopTimeout time.Duration
+}
+
+func (f *specFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.o.root, "root", "D", "", "container root directory (default "+defaultRootDir+"/NAME)")
+	fl.StringVar(&f.o.profile, "path", "", "system profile; the init is PATH/init (default "+defaultProfileDir+"/NAME)")
+	fl.StringVar(&f.o.store, "store", defaultStore, "host directory bound read-only at /nix; empty for none")
+	fl.StringArrayVar(&f.o.binds, "bind", nil, "bind a host path: SRC[:DST[:rbind|norbind]] (repeatable)")
+	fl.StringArrayVar(&f.o.bindsRO, "bind-ro", nil, "bind a host path read-only: SRC[:DST[:OPTIONS]] (repeatable)")
+	fl.StringArrayVar(&f.o.tmpfs, "tmpfs", nil, "mount a tmpfs: DST[:OPTIONS] (repeatable)")
+	fl.StringVar(&f.o.hostname, "hostname", "", "hostname (default NAME)")
+	fl.StringArrayVarP(&f.o.setenv, "setenv", "E", nil, "set NAME=VALUE in the init's environment (repeatable)")
+	fl.StringVar(&f.o.uuid, "uuid", "", "container_uuid (default derived from NAME)")
+	fl.BoolVar(&f.o.privateNetwork, "private-network", false, "give the container its own network namespace with only loopback")
+	fl.StringVar(&f.console, "console", "", "console mode: interactive, read-only, passive, pipe (default interactive on a terminal, else read-only)")
+	fl.DurationVar(&f.stopTimeout, "stop-timeout", runtime.DefaultStopTimeout, "how long a halt may take before the container is killed")
+}
+
+// build makes the spec from the flags and NAME [-- COMMAND...].
+func (f *specFlags) build(cmd *cobra.Command, args []string) (*runtime.Container, runtime.Console, error) {
+	f.o.name = args[0]
+	f.o.command = args[1:]
+	f.o.storeSet = cmd.Flags().Changed("store")
+	mode := runtime.ConsoleReadOnly
+	if term.IsTerminal(int(os.Stdin.Fd())) {
+		mode = runtime.ConsoleInteractive
+	}
+	if f.console != "" {
+		var err error
+		if mode, err = runtime.ParseConsole(f.console); err != nil {
+			return nil, "", fmt.Errorf("%s: --console: %w", f.o.name, err)
+		}
+	}
+	f.o.terminal = mode != runtime.ConsolePipe
+	if mode == runtime.ConsoleInteractive {
+		f.o.term = os.Getenv("TERM")
+	}
+	spec, err := buildSpec(f.o)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", f.o.name, err)
+	}
+	return &runtime.Container{Name: f.o.name, Spec: spec}, mode, nil
+}
+
+func runCommand(stateDir *string) *cobra.Command {
+	var f specFlags
+	cmd := &cobra.Command{
+		Use:   "run NAME [flags] [-- COMMAND [ARG...]]",
+		Short: "Run a container in the foreground until its init exits",
+		Long: `Run boots the container NAME with its init as PID 1 and supervises it until
+the init exits; containerctl then exits with the init's exit status.
+SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, mode, err := f.build(cmd, args)
+			if err != nil {
+				return err
+			}
+			c.StateDir = *stateDir
+			status, err := runtime.Run(c, runtime.Options{
+				Console:         mode,
+				StopTimeout:     f.stopTimeout,
+				MakeRootParents: f.o.root == "",
+				Stdin:           os.Stdin,
+				Stdout:          os.Stdout,
+				Stderr:          os.Stderr,
+				Log:             log,
+			})
+			if err != nil {
+				return err
+			}
+			if status != 0 {
+				return exitStatus(status)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func specCommand() *cobra.Command {
+	var f specFlags
+	cmd := &cobra.Command{
+		Use:   "spec NAME [flags] [-- COMMAND [ARG...]]",
+		Short: "Print the OCI runtime spec that run would execute",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := f.build(cmd, args)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(c.Spec)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func stopCommand(stateDir *string) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "stop NAME",
+		Short: "Halt a running container and wait until it has exited",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := runtime.ValidateName(name); err != nil {
+				return err
+			}
+			res, err := runtime.Stop(*stateDir, name, timeout)
+			if err != nil {
+				return err
+			}
+			switch res.Outcome {
+			case runtime.OutcomeHalted:
+				fmt.Printf("%s: halted cleanly in %v, exit status %d\n", name, res.Elapsed.Round(time.Millisecond), res.ExitStatus)
+			case runtime.OutcomeKilled:
+				fmt.Printf("%s: did not halt within %v, killed, exit status %d\n", name, res.Timeout, res.ExitStatus)
+			default:
+				fmt.Printf("%s: had already exited, exit status %d\n", name, res.ExitStatus)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVarP(&timeout, "timeout", "t", 0, "kill the container if it has not halted by then (default: its --stop-timeout)")
+	return cmd
+}
+
+func listCommand(stateDir *string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List running containers",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			states, err := runtime.List(*stateDir)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if states == nil {
+					states = []runtime.State{}
+				}
+				return printJSON(states)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tPID\tROOT\tINIT\tUPTIME")
+			for _, s := range states {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", s.Name, s.PID, s.Root, strings.Join(s.Init, " "), uptime(s.Started))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func statusCommand(stateDir *string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show a running container",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := runtime.Load(*stateDir, args[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if asJSON {
+				return printJSON(s)
+			}
+			fmt.Printf("%s: running\n  init pid:       %d\n  supervisor pid: %d\n  root:           %s\n  init:           %s\n  started:        %s (up %s)\n",
+				s.Name, s.PID, s.SupervisorPID, s.Root, strings.Join(s.Init, " "), s.Started.Format(time.RFC3339), uptime(s.Started))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func uptime(started time.Time) string {
+	d := time.Since(started)
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Minute).String()
+}

@@ -1,0 +1,36 @@
+// Command containerctl runs whole systems in lightweight containers: the
+// engine behind NixOS declarative containers, in place of systemd-nspawn.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/containerctl/containerctl/runtime"
+)
+
+func main() {
+	// The init child is dispatched before any flag parsing: it runs in the
+	// container's new namespaces and must not touch anything else first.
+	if len(os.Args) > 1 && os.Args[1] == runtime.InitCommand {
+		if err := runtime.Init(); err != nil {
+			// The supervisor reports it with context; this is a trace.
+			fmt.Fprintln(os.Stderr, "containerctl init:", err)
+		}
+		os.Exit(1)
+	}
+	if err := run(os.Args[1:]); err != nil {
+		var exit exitStatus
+		if errors.As(err, &exit) {
+			os.Exit(int(exit))
+		}
+		logError(err)
+		os.Exit(1)
+	}
+}
+
+// exitStatus is returned by `run` to exit with the container's status.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containerctl/containerctl/runtime"
+)
+
+const (
+	// defaultRootDir holds the roots of containers named on the command
+	// line, as in NixOS (/var/lib/containers/NAME).
+	defaultRootDir = "/var/lib/containers"
+	// defaultProfileDir holds NixOS containers' system profiles; the init
+	// is PROFILE/init, a path inside the container (under the store).
+	defaultProfileDir = "/nix/var/nix/profiles/containers"
+	defaultStore      = "/nix"
+	// defaultPath is systemd-nspawn's PATH for the payload.
+	defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+)
+
+// uuidNamespace derives each container's stable container_uuid from its
+// name when none is given (UUIDv5).
+var uuidNamespace = uuid.MustParse("3f5d8a4c-7c8e-4f0e-9a51-6c1d2b7e9f10")
+
+// options are the flags that shape a container's spec.
+type options struct {
+	name           string
+	root           string // default defaultRootDir/NAME
+	profile        string // default defaultProfileDir/NAME
+	store          string // host directory bound read-only at /nix; "" for none
+	storeSet       bool   // --store was given: a missing one is an error
+	binds          []string
+	bindsRO        []string
+	tmpfs          []string
+	hostname       string
+	setenv         []string
+	uuid           string
+	privateNetwork bool
+	terminal       bool   // the init gets a pseudo-terminal as console
+	term           string // TERM for the init
+	command        []string
+}
+
+// buildSpec turns the options into the OCI spec the runtime executes. It
+// reads the host only to resolve --bind sources relative to the working
+// directory and to skip a default /nix that is missing.
+func buildSpec(o options) (*specs.Spec, error) {
+	if err := runtime.ValidateName(o.name); err != nil {
+		return nil, err
+	}
+	root := o.root
+	if root == "" {
+		root = filepath.Join(defaultRootDir, o.name)
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	hostname := o.hostname
+	if hostname == "" {
+		hostname = o.name
+	}
+	args := o.command
+	if len(args) == 0 {
+		profile := o.profile
+		if profile == "" {
+			profile = path.Join(defaultProfileDir, o.name)
+		}
+		args = []string{path.Join(profile, "init")}
+	}
+	env, err := environment(o)
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := mountList(o)
+	if err != nil {
+		return nil, err
+	}
+	namespaces := []specs.LinuxNamespace{
+		{Type: specs.MountNamespace},
+		{Type: specs.PIDNamespace},
+		{Type: specs.UTSNamespace},
+		{Type: specs.IPCNamespace},
+	}
+	if o.privateNetwork {
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
+	return &specs.Spec{
+		Version:  specs.Version,
+		Root:     &specs.Root{Path: root},
+		Hostname: hostname,
+		Process: &specs.Process{
+			Terminal: o.terminal,
+			Args:     args,
+			Env:      env,
+			Cwd:      "/",
+		},
+		Mounts: mounts,
+		Linux: &specs.Linux{
+			Namespaces: namespaces,
+			// As systemd-nspawn: the kernel's knobs are read-only and
+			// what leaks host secrets or state is hidden.
+			ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq"},
+			MaskedPaths: []string{
+				"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/kallsyms",
+				"/proc/latency_stats", "/proc/sched_debug", "/proc/acpi", "/proc/scsi",
+				"/sys/firmware",
+			},
+		},
+		Annotations: map[string]string{"org.containerctl.name": o.name},
+	}, nil
+}
+
+// environment is the init's whole environment: systemd's container
+// interface (container=, container_uuid=), PATH, TERM, root's HOME, USER
+// and LOGNAME, then --setenv.
+func environment(o options) ([]string, error) {
+	id := uuid.NewSHA1(uuidNamespace, []byte(o.name)).String()
+	if o.uuid != "" {
+		u, err := uuid.Parse(o.uuid)
+		if err != nil {
+			return nil, fmt.Errorf("--uuid %q: %w", o.uuid, err)
+		}
+		id = u.String()
+	}
+	term := o.term
+	if term == "" {
+		term = "vt220"
+	}
+	env := []string{
+		"container=containerctl",
+		"container_uuid=" + id,
+		"PATH=" + defaultPath,
+		"TERM=" + term,
+		"HOME=/root",
+		"USER=root",
+		"LOGNAME=root",
+	}
+	for _, kv := range o.setenv {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t\n") {
+			return nil, fmt.Errorf("--setenv %q: want NAME=VALUE", kv)
+		}
+		env = setenv(env, kv)
+	}
+	return env, nil
+}
+
+func setenv(env []string, kv string) []string {
+	k, _, _ := strings.Cut(kv, "=")
+	for i, e := range env {
+		if strings.HasPrefix(e, k+"=") {
+			env[i] = kv
+			return env
+		}
+	}
+	return append(env, kv)
+}
+
+// mountList is the container's filesystem: the API filesystems systemd
+// expects of a container (CONTAINER_INTERFACE.md), the store, then the
+// user's binds and tmpfs mounts in the order given.
+func mountList(o options) ([]specs.Mount, error) {
+	mounts := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=4m"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755"}},
+		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
+	}
+	if o.store != "" {
+		store, err := filepath.Abs(o.store)
+		if err != nil {
+			return nil, err
+		}
+		_, err = os.Stat(store)
+		switch {
+		case err == nil:
+			mounts = append(mounts, specs.Mount{Destination: "/nix", Type: "bind", Source: store, Options: []string{"rbind", "ro"}})
+		case errors.Is(err, os.ErrNotExist) && !o.storeSet:
+			log.WithField("container", o.name).Infof("no %s on this host, the container gets no store", store)
+		default:
+			return nil, fmt.Errorf("--store %s: %w", o.store, errors.Unwrap(err))
+		}
+	}
+	for _, b := range o.binds {
+		m, err := parseBind(b, false)
+		if err != nil {
+			return nil, fmt.Errorf("--bind %q: %w", b, err)
+		}
+		mounts = append(mounts, m)
+	}
+	for _, b := range o.bindsRO {
+		m, err := parseBind(b, true)
+		if err != nil {
+			return nil, fmt.Errorf("--bind-ro %q: %w", b, err)
+		}
+		mounts = append(mounts, m)
+	}
+	for _, t := range o.tmpfs {
+		m, err := parseTmpfs(t)
+		if err != nil {
+			return nil, fmt.Errorf("--tmpfs %q: %w", t, err)
+		}
+		mounts = append(mounts, m)
+	}
+	return mounts, nil
+}
+
+// parseBind reads systemd-nspawn's --bind syntax, SRC[:DST[:OPTIONS]], with
+// the options rbind (the default) and norbind. A relative SRC is taken from
+// the working directory; DST defaults to SRC.
+func parseBind(s string, readOnly bool) (specs.Mount, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) > 3 || parts[0] == "" {
+		return specs.Mount{}, errors.New("want SRC[:DST[:OPTIONS]]")
+	}
+	src, err := filepath.Abs(parts[0])
+	if err != nil {
+		return specs.Mount{}, err
+	}
+	dst := src
+	if len(parts) > 1 && parts[1] != "" {
+		dst = parts[1]
+	}
+	if !path.IsAbs(dst) {
+		return specs.Mount{}, fmt.Errorf("destination %q is not an absolute path", dst)
+	}
+	opts := []string{"rbind"}
+	if len(parts) == 3 {
+		for _, o := range strings.Split(parts[2], ",") {
+			switch o {
+			case "rbind":
+			case "norbind":
+				opts[0] = "bind"
+			default:
+				return specs.Mount{}, fmt.Errorf("unknown option %q (rbind, norbind)", o)
+			}
+		}
+	}
+	if readOnly {
+		opts = append(opts, "ro")
+	}
+	return specs.Mount{Destination: path.Clean(dst), Type: "bind", Source: src, Options: opts}, nil
+}
+
+// parseTmpfs reads --tmpfs DST[:OPTIONS]; as in systemd-nspawn the mount is
+// mode 0755, nodev, nosuid unless the options say otherwise.
+func parseTmpfs(s string) (specs.Mount, error) {
+	dst, extra, _ := strings.Cut(s, ":")
+	if !path.IsAbs(dst) {
+		return specs.Mount{}, fmt.Errorf("destination %q is not an absolute path", dst)
+	}
+	opts := []string{"nosuid", "nodev", "mode=0755"}
+	if extra != "" {
+		opts = append(opts, strings.Split(extra, ",")...)
+	}
+	return specs.Mount{Destination: path.Clean(dst), Type: "tmpfs", Source: "tmpfs", Options: opts}, nil
+}

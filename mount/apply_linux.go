@@ -1,0 +1,280 @@
+package mount
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"golang.org/x/sys/unix"
+)
+
+// Setup prepares root for pivot_root and carries out steps in it. It must run
+// in a new mount namespace. First "/" becomes a recursive slave, so that
+// nothing mounted here propagates back to the host (systemd mounts "/"
+// shared); then root is bound onto itself, so that it is a mount point that
+// pivot_root accepts (runc's rootfs_linux.go does the same).
+func Setup(root string, steps []Step, log func(Step)) error {
+	if err := mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, "", "make host mounts slave"); err != nil {
+		return err
+	}
+	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, "", "bind root onto itself"); err != nil {
+		return err
+	}
+	// Open the root only after the bind, so that lookups start on the new
+	// mount and not on the directory it covers.
+	rootDir, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer rootDir.Close()
+	for _, s := range steps {
+		if log != nil {
+			log(s)
+		}
+		if err := apply(rootDir, root, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func apply(root *os.File, rootPath string, s Step) error {
+	display := filepath.Join(rootPath, s.Target)
+	switch s.Kind {
+	case Mount:
+		dir, err := mkdirAll(root, s.Target, display)
+		if err != nil {
+			return err
+		}
+		defer dir.Close()
+		return mountOn(s.Source, dir, display, s.FSType, s.Flags, s.Data, s.FSType)
+	case Bind:
+		return bind(root, s, display)
+	case Device:
+		return inParent(root, s.Target, display, func(dirfd int, name string) error {
+			err := unix.Mknodat(dirfd, name, s.Mode, int(unix.Mkdev(s.Major, s.Minor)))
+			if err == nil {
+				// mknod's mode is cut by the umask; set it as asked.
+				err = unix.Fchmodat(dirfd, name, s.Mode&0o7777, 0)
+			}
+			if err != nil {
+				return &Error{Op: "mknod", Target: display, What: fmt.Sprintf("device %d:%d", s.Major, s.Minor), Err: err}
+			}
+			return nil
+		})
+	case Symlink:
+		return inParent(root, s.Target, display, func(dirfd int, name string) error {
+			if err := unix.Symlinkat(s.Source, dirfd, name); err != nil && !errors.Is(err, unix.EEXIST) {
+				return &Error{Op: "symlink", Target: display, What: "to " + s.Source, Err: err}
+			}
+			return nil
+		})
+	case Mask:
+		return mask(root, s.Target, display)
+	case Readonly:
+		return readonly(root, s.Target, display)
+	}
+	return fmt.Errorf("%s: unknown step kind %d", display, s.Kind)
+}
+
+func bind(root *os.File, s Step, display string) error {
+	fi, err := os.Stat(s.Source)
+	if err != nil {
+		return &Error{Op: "mount", Source: s.Source, Target: display, What: "bind source", Err: errors.Unwrap(err)}
+	}
+	var target *os.File
+	if fi.IsDir() {
+		target, err = mkdirAll(root, s.Target, display)
+	} else {
+		target, err = createFile(root, s.Target, display)
+	}
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	what := "bind"
+	if s.Flags&unix.MS_RDONLY != 0 {
+		what = "read-only bind"
+	}
+	if err := mountOn(s.Source, target, display, "", unix.MS_BIND|s.Flags&unix.MS_REC, "", what); err != nil {
+		return err
+	}
+	return setAttrs(root, s.Target, display, s.Flags, what)
+}
+
+// setAttrs sets read-only, nosuid, nodev and noexec on the mount now at
+// target, and on its submounts when flags has MS_REC. mount_setattr(2)
+// (Linux 5.12) is the only way to do that to a whole tree at once; a
+// remount changes one mount and leaves submounts writable.
+func setAttrs(root *os.File, target, display string, flags uintptr, what string) error {
+	var attr uint64
+	for _, a := range []struct {
+		flag uintptr
+		attr uint64
+	}{
+		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY},
+		{unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV},
+		{unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+	} {
+		if flags&a.flag != 0 {
+			attr |= a.attr
+		}
+	}
+	if attr == 0 {
+		return nil
+	}
+	// Look the target up again: the handle used to mount refers to the
+	// directory underneath the new mount, not to the mount itself.
+	top, err := pathrs.OpenatInRoot(root, target)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", display, err)
+	}
+	defer top.Close()
+	at := uint(unix.AT_EMPTY_PATH)
+	if flags&unix.MS_REC != 0 {
+		at |= unix.AT_RECURSIVE
+	}
+	err = unix.MountSetattr(int(top.Fd()), "", at, &unix.MountAttr{Attr_set: attr})
+	if errors.Is(err, unix.ENOSYS) {
+		// Before Linux 5.12: remount the top mount only.
+		remount := unix.MS_BIND | unix.MS_REMOUNT | flags&bindAttrs
+		return mount("", fdPath(top), "", remount, "", what)
+	}
+	if err != nil {
+		return &Error{Op: "mount_setattr", Target: display, What: what, Flags: flags, Err: err}
+	}
+	return nil
+}
+
+func mask(root *os.File, target, display string) error {
+	h, err := pathrs.OpenatInRoot(root, target)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mask %s: %w", display, err)
+	}
+	defer h.Close()
+	fi, err := h.Stat()
+	if err != nil {
+		return fmt.Errorf("mask %s: %w", display, err)
+	}
+	if fi.IsDir() {
+		return mountOn("tmpfs", h, display, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=000", "mask")
+	}
+	return mountOn("/dev/null", h, display, "", unix.MS_BIND, "", "mask")
+}
+
+func readonly(root *os.File, target, display string) error {
+	h, err := pathrs.OpenatInRoot(root, target)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read-only %s: %w", display, err)
+	}
+	defer h.Close()
+	if err := mountOn(fdPath(h), h, display, "", unix.MS_BIND|unix.MS_REC, "", "read-only bind"); err != nil {
+		return err
+	}
+	return setAttrs(root, target, display, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_REC, "read-only bind")
+}
+
+// mkdirAll creates target and its parents inside root without following a
+// symlink out of it, and returns an O_PATH handle to it.
+func mkdirAll(root *os.File, target, display string) (*os.File, error) {
+	dir, err := pathrs.MkdirAllHandle(root, target, 0o755)
+	if err != nil {
+		return nil, fmt.Errorf("create mount point %s: %w", display, err)
+	}
+	return dir, nil
+}
+
+// createFile creates an empty file at target inside root (a mount point for
+// a bind of a file) and returns an O_PATH handle to it.
+func createFile(root *os.File, target, display string) (*os.File, error) {
+	var file *os.File
+	err := inParent(root, target, display, func(dirfd int, name string) error {
+		fd, err := unix.Openat(dirfd, name, unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("create mount point %s: %w", display, err)
+		}
+		file = os.NewFile(uintptr(fd), display)
+		return nil
+	})
+	return file, err
+}
+
+// inParent runs fn with a handle to target's parent directory inside root,
+// created when missing, and target's last component.
+func inParent(root *os.File, target, display string, fn func(dirfd int, name string) error) error {
+	parent, err := mkdirAll(root, path.Dir(target), filepath.Dir(display))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	return fn(int(parent.Fd()), path.Base(target))
+}
+
+// mountOn mounts on the file or directory that the handle target refers to,
+// through its /proc/self/fd link, so that a symlink swapped in after the
+// lookup cannot redirect the mount. Errors name display, the real path.
+func mountOn(source string, target *os.File, display, fstype string, flags uintptr, data, what string) error {
+	if err := unix.Mount(source, fdPath(target), fstype, flags, data); err != nil {
+		return &Error{Op: "mount", What: what, Source: source, Target: display, FSType: fstype, Flags: flags, Data: data, Err: err}
+	}
+	return nil
+}
+
+func mount(source, target, fstype string, flags uintptr, data, what string) error {
+	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
+		return &Error{Op: "mount", What: what, Source: source, Target: target, FSType: fstype, Flags: flags, Data: data, Err: err}
+	}
+	return nil
+}
+
+func fdPath(f *os.File) string {
+	return fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+}
+
+// PivotRoot makes root the root of the calling process's mount namespace and
+// detaches the old root, so that no host path is reachable. This is the
+// pivot_root(".", ".") recipe of runc and crun: it needs no directory for
+// the old root inside the new one.
+func PivotRoot(root string) error {
+	oldRoot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open old root: %w", err)
+	}
+	defer unix.Close(oldRoot)
+	newRoot, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open new root %s: %w", root, err)
+	}
+	defer unix.Close(newRoot)
+	if err := unix.Fchdir(newRoot); err != nil {
+		return fmt.Errorf("chdir %s: %w", root, err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return &Error{Op: "pivot_root", Target: root, Err: err}
+	}
+	// The old root is now stacked under the new one, at ".".
+	if err := unix.Fchdir(oldRoot); err != nil {
+		return fmt.Errorf("chdir to old root: %w", err)
+	}
+	// Make sure the unmount below cannot propagate to the host.
+	if err := mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, "", "make old root slave"); err != nil {
+		return err
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return &Error{Op: "umount", Target: "old root", Err: err}
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// The control socket, STATEDIR/NAME/control, is how `containerctl stop`
+// reaches a running supervisor: one JSON request, one JSON answer once the
+// container has exited. Going through the supervisor, rather than
+// signalling a PID from the record, cannot hit a reused PID and lets stop
+// learn how the container ended.
+
+type controlRequest struct {
+	Op      string        `json:"op"`
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+type controlReply struct {
+	Result *StopResult `json:"result,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}
+
+type stopRequest struct {
+	timeout time.Duration
+	reply   chan<- StopResult
+}
+
+type controlServer struct {
+	l        net.Listener
+	requests chan stopRequest
+	done     chan struct{}
+	once     sync.Once
+	handlers sync.WaitGroup
+}
+
+func listenControl(path string) (*controlServer, error) {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	s := &controlServer{l: l, requests: make(chan stopRequest), done: make(chan struct{})}
+	go s.serve()
+	return s, nil
+}
+
+func (s *controlServer) serve() {
+	for {
+		conn, err := s.l.Accept()
+		if err != nil {
+			return
+		}
+		s.handlers.Add(1)
+		go func() {
+			defer s.handlers.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+func (s *controlServer) handle(conn net.Conn) {
+	defer conn.Close()
+	var req controlRequest
+	if err := json.NewDecoder(conn).Decode(&req); err != nil {
+		_ = json.NewEncoder(conn).Encode(controlReply{Error: "bad request: " + err.Error()})
+		return
+	}
+	if req.Op != "stop" {
+		_ = json.NewEncoder(conn).Encode(controlReply{Error: fmt.Sprintf("unknown op %q", req.Op)})
+		return
+	}
+	reply := make(chan StopResult, 1)
+	select {
+	case s.requests <- stopRequest{timeout: req.Timeout, reply: reply}:
+	case <-s.done:
+		_ = json.NewEncoder(conn).Encode(controlReply{Error: "container is exiting"})
+		return
+	}
+	res := <-reply
+	_ = json.NewEncoder(conn).Encode(controlReply{Result: &res})
+}
+
+// flush waits, for a bounded time, until every answer has been written, so
+// that the supervisor does not exit under a stop that waits for one.
+func (s *controlServer) flush(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+}
+
+func (s *controlServer) close() {
+	if s == nil {
+		return
+	}
+	s.once.Do(func() {
+		close(s.done)
+		s.l.Close()
+	})
+}
+
+// Stop asks the supervisor of the named container to halt it, with timeout
+// (the supervisor's own when zero), and waits until the container has
+// exited.
+func Stop(stateDir, name string, timeout time.Duration) (StopResult, error) {
+	if _, err := Load(stateDir, name); err != nil {
+		return StopResult{}, fmt.Errorf("%s: %w", name, err)
+	}
+	conn, err := net.Dial("unix", filepath.Join(stateDir, name, controlFile))
+	if err != nil {
+		return StopResult{}, fmt.Errorf("%s: reach supervisor: %w", name, err)
+	}
+	defer conn.Close()
+	if err := json.NewEncoder(conn).Encode(controlRequest{Op: "stop", Timeout: timeout}); err != nil {
+		return StopResult{}, fmt.Errorf("%s: send stop request: %w", name, err)
+	}
+	var reply controlReply
+	if err := json.NewDecoder(conn).Decode(&reply); err != nil {
+		return StopResult{}, fmt.Errorf("%s: supervisor gave no answer: %w", name, err)
+	}
+	if reply.Error != "" {
+		return StopResult{}, fmt.Errorf("%s: %w", name, errors.New(reply.Error))
+	}
+	return *reply.Result, nil
+}

@@ -1,0 +1,17 @@
+package runtime
+
+import "errors"
+
+// Sentinel errors. Typed errors elsewhere in this package match them with
+// errors.Is so that callers (the CLI, tests) can tell the causes apart.
+var (
+	// ErrInvalidName is returned for a container name that is not a valid
+	// machine name.
+	ErrInvalidName = errors.New("invalid container name")
+	// ErrRunning is returned when a container of that name already runs.
+	ErrRunning = errors.New("already running")
+	// ErrNotRunning is returned when no live container has that name.
+	ErrNotRunning = errors.New("not running")
+	// ErrInvalidSpec is returned for a spec the runtime cannot execute.
+	ErrInvalidSpec = errors.New("invalid container spec")
+)

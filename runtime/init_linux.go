@@ -1,0 +1,149 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/mount"
+)
+
+// InitCommand is the hidden subcommand that runs the init child. main
+// dispatches it before any flag parsing.
+const InitCommand = "init"
+
+// initFDEnv names the file descriptor of the child's end of the sync socket.
+// It is the only variable the child is started with.
+const initFDEnv = "_CONTAINERCTL_SYNC_FD"
+
+// Init is the init child: the supervisor re-executes itself as
+// "containerctl init" in the new namespaces. It receives the config, sets up
+// the container's filesystem, pivots into it, reports ready, waits for the
+// go-ahead and execs the container's init, which so becomes PID 1 with no
+// process of ours left in between. It returns only on failure, after
+// reporting the error to the supervisor.
+func Init() error {
+	// Namespace and mount state are per thread in places (the cwd after
+	// pivot_root, for one); keep all of it on this thread.
+	goruntime.LockOSThread()
+
+	fd, err := strconv.Atoi(os.Getenv(initFDEnv))
+	if err != nil {
+		return fmt.Errorf("%s: not started by containerctl run", InitCommand)
+	}
+	// Close-on-exec, so that a successful exec closes our end and the
+	// supervisor sees EOF.
+	unix.CloseOnExec(fd)
+	sock := os.NewFile(uintptr(fd), "sync")
+	os.Clearenv()
+
+	err = initContainer(sock)
+	ie := &InitError{Message: err.Error()}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		ie.Errno = int(errno)
+	}
+	_ = writeMessage(sock, message{Type: msgError, Error: ie})
+	return err
+}
+
+func initContainer(sock *os.File) error {
+	m, err := readMessage(sock)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if m.Type != msgConfig || m.Config == nil {
+		return fmt.Errorf("expected config, got %q", m.Type)
+	}
+	cfg := m.Config
+	spec := cfg.Spec
+	root := spec.Root.Path
+
+	// Device nodes and mount points get exactly the modes asked for.
+	unix.Umask(0)
+	var logStep func(mount.Step)
+	if cfg.Debug {
+		logStep = func(s mount.Step) { _ = writeMessage(sock, message{Type: msgLog, Log: s.String()}) }
+	}
+	if err := mount.Setup(root, cfg.Steps, logStep); err != nil {
+		return err
+	}
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if newNamespace(spec, specs.NetworkNamespace) {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	if err := mount.PivotRoot(root); err != nil {
+		return err
+	}
+	unix.Umask(0o022)
+
+	init, err := lookInit(spec.Process.Args[0], spec.Process.Env, spec.Process.Cwd)
+	if err != nil {
+		return err
+	}
+	if err := unix.Chdir(spec.Process.Cwd); err != nil {
+		return fmt.Errorf("chdir %s: %w", spec.Process.Cwd, err)
+	}
+
+	if err := writeMessage(sock, message{Type: msgReady}); err != nil {
+		return fmt.Errorf("report ready: %w", err)
+	}
+	if m, err := readMessage(sock); err != nil || m.Type != msgGo {
+		return fmt.Errorf("wait for the supervisor: %v (got %q)", err, m.Type)
+	}
+	if err := unix.Exec(init, spec.Process.Args, spec.Process.Env); err != nil {
+		return &InitNotFoundError{Path: init, Err: fmt.Errorf("exec: %w", err)}
+	}
+	return nil
+}
+
+// lookInit finds the init inside the container, after pivot_root: a name
+// without a slash is searched in the container's PATH, as execvp(3) would.
+func lookInit(name string, env []string, cwd string) (string, error) {
+	if strings.Contains(name, "/") {
+		if !path.IsAbs(name) {
+			name = path.Join(cwd, name)
+		}
+		if err := checkExecutable(name); err != nil {
+			return "", &InitNotFoundError{Path: name, Err: err}
+		}
+		return name, nil
+	}
+	for _, dir := range strings.Split(getenv(env, "PATH"), ":") {
+		if !path.IsAbs(dir) {
+			continue
+		}
+		p := path.Join(dir, name)
+		if checkExecutable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", &InitNotFoundError{Path: name, Err: fmt.Errorf("not found in PATH %s", getenv(env, "PATH"))}
+}
+
+// loopbackUp brings up lo in a private network namespace, as
+// systemd-nspawn --private-network does; the namespace has no other link.
+func loopbackUp() error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find loopback link: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bring up loopback: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"golang.org/x/sys/unix"
+)
+
+// prepareRoot does what the NixOS container unit's preStart did: create the
+// root, root/etc (0755) and an empty root/etc/os-release when missing. Paths
+// inside the root are resolved inside it (openat2 RESOLVE_IN_ROOT through
+// filepath-securejoin), so a link such as root/etc -> /etc cannot make us
+// write to the host's /etc. It returns a function that removes what it
+// created, for a start that fails.
+func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
+	var created []string // host paths, in creation order
+	undo := func() error {
+		var errs []error
+		for i := len(created) - 1; i >= 0; i-- {
+			if err := os.Remove(created[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+		created = nil
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if retErr != nil {
+			_ = undo()
+		}
+	}()
+
+	if makeParents {
+		var missing []string
+		for p := filepath.Dir(root); ; p = filepath.Dir(p) {
+			if _, err := os.Stat(p); err == nil || p == "/" {
+				break
+			}
+			missing = append(missing, p)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			if err := os.Mkdir(missing[i], 0o755); err != nil {
+				return nil, fmt.Errorf("create %s: %w", missing[i], err)
+			}
+			created = append(created, missing[i])
+		}
+	}
+	switch err := os.Mkdir(root, 0o755); {
+	case err == nil:
+		created = append(created, root)
+	case !errors.Is(err, os.ErrExist):
+		return nil, fmt.Errorf("create root %s: %w", root, err)
+	}
+
+	rootDir, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open root %s: %w", root, err)
+	}
+	defer rootDir.Close()
+
+	etcPath := filepath.Join(root, "etc")
+	switch err := unix.Mkdirat(int(rootDir.Fd()), "etc", 0o755); {
+	case err == nil:
+		created = append(created, etcPath)
+	case !errors.Is(err, unix.EEXIST):
+		return nil, fmt.Errorf("create %s: %w", etcPath, err)
+	}
+	etc, err := pathrs.OpenatInRoot(rootDir, "etc")
+	if err != nil {
+		return nil, fmt.Errorf("open %s inside the root: %w", etcPath, err)
+	}
+	defer etc.Close()
+	if fi, err := etc.Stat(); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", etcPath, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", etcPath)
+	}
+
+	// O_EXCL|O_NOFOLLOW: an existing os-release, even a dangling link, is
+	// left alone and never written through.
+	osRelease := filepath.Join(etcPath, "os-release")
+	fd, err := unix.Openat(int(etc.Fd()), "os-release", unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+	switch {
+	case err == nil:
+		unix.Close(fd)
+		created = append(created, osRelease)
+	case !errors.Is(err, unix.EEXIST):
+		return nil, fmt.Errorf("create %s: %w", osRelease, err)
+	}
+	return undo, nil
+}

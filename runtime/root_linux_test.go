@@ -1,0 +1,83 @@
+package runtime
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestPrepareRootCreatesAndUndoes(t *testing.T) {
+	tmp := t.TempDir()
+	root := filepath.Join(tmp, "a", "b", "root")
+	if _, err := prepareRoot(root, false); err == nil {
+		t.Fatalf("prepareRoot(%s, false) with a missing parent = nil error, want one", root)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "a")); !os.IsNotExist(err) {
+		t.Fatalf("a failed prepareRoot left %s behind", filepath.Join(tmp, "a"))
+	}
+	undo, err := prepareRoot(root, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, "etc"))
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("root/etc = %v, %v, want a 0755 directory", fi, err)
+	}
+	if fi, err := os.Stat(filepath.Join(root, "etc", "os-release")); err != nil || fi.Size() != 0 {
+		t.Fatalf("root/etc/os-release = %v, %v, want an empty file", fi, err)
+	}
+	if err := undo(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "a")); !os.IsNotExist(err) {
+		t.Errorf("undo left %s behind (stat: %v)", filepath.Join(tmp, "a"), err)
+	}
+}
+
+func TestPrepareRootKeepsExisting(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "etc"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "os-release"), []byte("ID=test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	undo, err := prepareRoot(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := undo(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc", "os-release")); err != nil || string(b) != "ID=test\n" {
+		t.Errorf("os-release after prepare and undo = %q, %v, want it untouched", b, err)
+	}
+}
+
+// A root whose etc links to a host directory must not make prepareRoot write
+// there: the link is resolved inside the root.
+func TestPrepareRootDoesNotFollowLinksOut(t *testing.T) {
+	tmp := t.TempDir()
+	hostEtc := filepath.Join(tmp, "host-etc")
+	if err := os.Mkdir(hostEtc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{hostEtc, "../host-etc", "../../../../../../" + hostEtc} {
+		root := filepath.Join(tmp, "root")
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(root, "etc")); err != nil {
+			t.Fatal(err)
+		}
+		if undo, err := prepareRoot(root, false); err == nil {
+			_ = undo()
+		}
+		if _, err := os.Lstat(filepath.Join(hostEtc, "os-release")); !os.IsNotExist(err) {
+			t.Errorf("prepareRoot with root/etc -> %s wrote %s", target, filepath.Join(hostEtc, "os-release"))
+		}
+		if err := os.RemoveAll(root); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	goruntime "runtime"
+	"syscall"
+	"time"
+
+	"github.com/containerd/console"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/mount"
+)
+
+// Options are the supervisor's settings, which are not part of the spec.
+type Options struct {
+	Console     Console
+	StopTimeout time.Duration
+	// MakeRootParents creates missing parents of the root, as for the
+	// default /var/lib/containers/NAME; otherwise the parent must exist.
+	MakeRootParents bool
+	// Stdin, Stdout and Stderr are the supervisor's own; the console is
+	// relayed to them.
+	Stdin, Stdout, Stderr *os.File
+	Log                   *logrus.Logger
+}
+
+// Run starts the container and supervises it until its init exits. It
+// returns the init's exit status (128+N when the init was killed by signal
+// N). A start that fails removes what it created and returns an error that
+// names the container.
+func Run(c *Container, opts Options) (status int, retErr error) {
+	defer func() {
+		if retErr != nil {
+			retErr = fmt.Errorf("%s: %w", c.Name, retErr)
+		}
+	}()
+	if opts.Log == nil {
+		opts.Log = logrus.StandardLogger()
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = DefaultStopTimeout
+	}
+	log := opts.Log.WithField("container", c.Name)
+
+	if err := c.Validate(opts.MakeRootParents); err != nil {
+		return -1, err
+	}
+	if !newNamespace(c.Spec, specs.MountNamespace) || !newNamespace(c.Spec, specs.PIDNamespace) {
+		return -1, fmt.Errorf("%w: needs new mount and PID namespaces", ErrInvalidSpec)
+	}
+	if _, err := mount.Plan(c.Spec, ""); err != nil {
+		return -1, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	rec, err := lockRecord(c.stateDir(), c.Name)
+	if err != nil {
+		return -1, err
+	}
+	s, err := start(c, opts, rec, log)
+	if err != nil {
+		if rerr := rec.release(); rerr != nil {
+			log.WithError(rerr).Warn("remove state record")
+		}
+		return -1, err
+	}
+	res, waiters := s.supervise()
+	s.finish(rec)
+	switch res.Outcome {
+	case OutcomeExited:
+		log.Infof("init exited with status %d", res.ExitStatus)
+	case OutcomeHalted:
+		log.Infof("halted in %v, exit status %d", res.Elapsed.Round(time.Millisecond), res.ExitStatus)
+	case OutcomeKilled:
+		log.Warnf("killed after %v, exit status %d", res.Elapsed.Round(time.Millisecond), res.ExitStatus)
+	}
+	for _, w := range waiters {
+		w <- res
+	}
+	s.control.flush(time.Second)
+	return res.ExitStatus, nil
+}
+
+// supervisor is a started container and what watches it.
+type supervisor struct {
+	c       *Container
+	opts    Options
+	log     *logrus.Entry
+	cmd     *exec.Cmd
+	waited  chan error // the init's exit, from cmd.Wait
+	sigs    chan os.Signal
+	control *controlServer
+	// console, when the container has one: the pseudo-terminal's master,
+	// our copy of its slave, and the output copier's end.
+	console  console.Console
+	slave    *os.File
+	copied   chan struct{}
+	terminal console.Console // the supervisor's own, in raw mode
+	started  time.Time
+}
+
+func start(c *Container, opts Options, rec *record, log *logrus.Entry) (_ *supervisor, retErr error) {
+	s := &supervisor{c: c, opts: opts, log: log, started: time.Now()}
+	var undo []func()
+	defer func() {
+		if retErr != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	undoRoot, err := prepareRoot(c.Spec.Root.Path, opts.MakeRootParents)
+	if err != nil {
+		return nil, fmt.Errorf("prepare root: %w", err)
+	}
+	undo = append(undo, func() {
+		if err := undoRoot(); err != nil {
+			log.WithError(err).Warn("remove what was created in the root")
+		}
+	})
+
+	var consolePath string
+	if opts.Console != ConsolePipe {
+		if s.console, consolePath, err = console.NewPty(); err != nil {
+			return nil, fmt.Errorf("allocate console: %w", err)
+		}
+		undo = append(undo, func() { s.console.Close() })
+		// Keep a slave open for the container's lifetime: with none
+		// open, reads on the master fail with EIO, as they would each
+		// time the guest closes and reopens its console.
+		if s.slave, err = os.OpenFile(consolePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err != nil {
+			return nil, fmt.Errorf("open console %s: %w", consolePath, err)
+		}
+		undo = append(undo, func() { s.slave.Close() })
+	}
+	steps, err := mount.Plan(c.Spec, consolePath)
+	if err != nil {
+		return nil, err
+	}
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sync socketpair: %w", err)
+	}
+	parent, child := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync")
+	defer parent.Close()
+	defer child.Close()
+
+	s.cmd = &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"containerctl", InitCommand},
+		Env:        []string{initFDEnv + "=3"},
+		ExtraFiles: []*os.File{child},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: cloneFlags(c.Spec),
+			// The container dies with its supervisor, however the
+			// supervisor dies: the kernel kills its PID 1, and with it
+			// the PID namespace. The parent-death signal belongs to
+			// the thread that forks, hence LockOSThread below.
+			Pdeathsig: unix.SIGKILL,
+			Setsid:    true,
+		},
+	}
+	if s.console != nil {
+		s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = s.slave, s.slave, s.slave
+		s.cmd.SysProcAttr.Setctty = true
+		s.cmd.SysProcAttr.Ctty = 0
+	} else {
+		s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
+	}
+
+	// Signals are taken from here on, so that none is lost during the
+	// start; Go's runtime uses SIGURG itself, which is not asked for.
+	s.sigs = make(chan os.Signal, 64)
+	signal.Notify(s.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH)
+	undo = append(undo, func() { signal.Stop(s.sigs) })
+
+	goruntime.LockOSThread()
+	log.WithField("root", c.Spec.Root.Path).Debug("starting init child")
+	if err := s.cmd.Start(); err != nil {
+		goruntime.UnlockOSThread()
+		return nil, fmt.Errorf("start init child: %w", err)
+	}
+	child.Close()
+	s.waited = make(chan error, 1)
+	go func() { s.waited <- s.cmd.Wait() }()
+	undo = append(undo, func() {
+		_ = s.cmd.Process.Kill()
+		<-s.waited
+		goruntime.UnlockOSThread()
+	})
+
+	cfg := &initConfig{Name: c.Name, Spec: c.Spec, Steps: steps, Console: consolePath, Debug: log.Logger.IsLevelEnabled(logrus.DebugLevel)}
+	if err := writeMessage(parent, message{Type: msgConfig, Config: cfg}); err != nil {
+		return nil, fmt.Errorf("send config to init child: %w", err)
+	}
+	if err := s.await(parent, msgReady); err != nil {
+		return nil, err
+	}
+	if err := rec.write(State{
+		Name:          c.Name,
+		SupervisorPID: os.Getpid(),
+		PID:           s.cmd.Process.Pid,
+		Root:          c.Spec.Root.Path,
+		Init:          c.Spec.Process.Args,
+		Started:       s.started,
+	}); err != nil {
+		return nil, err
+	}
+	if s.control, err = listenControl(rec.controlPath()); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.control.close() })
+	if err := writeMessage(parent, message{Type: msgGo}); err != nil {
+		return nil, fmt.Errorf("release init child: %w", err)
+	}
+	// EOF now means the exec succeeded: our end was close-on-exec.
+	if err := s.await(parent, ""); err != nil {
+		return nil, err
+	}
+	s.relayConsole()
+	log.WithFields(logrus.Fields{"pid": s.cmd.Process.Pid, "init": c.Spec.Process.Args[0]}).
+		Infof("running, init is pid %d on the host, started in %v", s.cmd.Process.Pid, time.Since(s.started).Round(time.Microsecond))
+	return s, nil
+}
+
+// await reads the child's messages until want arrives ("" for EOF), logging
+// its debug lines. A signal to stop meanwhile kills the child.
+func (s *supervisor) await(sock *os.File, want string) error {
+	type result struct {
+		m   message
+		err error
+	}
+	msgs := make(chan result, 1)
+	for {
+		go func() {
+			m, err := readMessage(sock)
+			msgs <- result{m, err}
+		}()
+		var r result
+	wait:
+		for {
+			select {
+			case r = <-msgs:
+				break wait
+			case sig := <-s.sigs:
+				if sig == unix.SIGWINCH {
+					continue
+				}
+				s.log.Infof("%v during start, killing the init child", sig)
+				_ = s.cmd.Process.Kill()
+			}
+		}
+		switch {
+		case errors.Is(r.err, io.EOF) && want == "":
+			return nil
+		case r.err != nil && !errors.Is(r.err, io.EOF):
+			return fmt.Errorf("read from init child: %w", r.err)
+		case r.err != nil:
+			err := <-s.waited
+			s.waited <- err // for the undo
+			return fmt.Errorf("init child exited during start: %v", err)
+		case r.m.Type == msgLog:
+			s.log.Debug(r.m.Log)
+		case r.m.Type == msgError && r.m.Error != nil:
+			return r.m.Error
+		case r.m.Type == want:
+			return nil
+		default:
+			return fmt.Errorf("unexpected message %q from init child", r.m.Type)
+		}
+	}
+}
+
+func cloneFlags(spec *specs.Spec) uintptr {
+	var flags uintptr
+	for t, f := range map[specs.LinuxNamespaceType]uintptr{
+		specs.MountNamespace:   unix.CLONE_NEWNS,
+		specs.PIDNamespace:     unix.CLONE_NEWPID,
+		specs.UTSNamespace:     unix.CLONE_NEWUTS,
+		specs.IPCNamespace:     unix.CLONE_NEWIPC,
+		specs.NetworkNamespace: unix.CLONE_NEWNET,
+		specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+	} {
+		if newNamespace(spec, t) {
+			flags |= f
+		}
+	}
+	return flags
+}

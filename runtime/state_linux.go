@@ -1,0 +1,203 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// State is the record of a running container, kept in
+// STATEDIR/NAME/state.json while its supervisor lives.
+type State struct {
+	Name          string    `json:"name"`
+	SupervisorPID int       `json:"supervisor_pid"`
+	PID           int       `json:"pid"` // the init's PID on the host
+	Root          string    `json:"root"`
+	Init          []string  `json:"init"`
+	Started       time.Time `json:"started"`
+}
+
+const (
+	stateFile   = "state.json"
+	controlFile = "control"
+)
+
+// record is a container's state directory, locked by its live supervisor.
+// The lock is flock(2) on the directory itself: the kernel drops it when the
+// supervisor dies, however it dies, so a record left by a crash is known to
+// be stale and never blocks a new run (a PID check alone could be fooled by
+// PID reuse).
+type record struct {
+	dir string
+	f   *os.File
+}
+
+// lockRecord creates and locks the state directory of name. A reader that
+// is pruning a stale record holds the lock for a moment, so a busy lock is
+// tried again for a short while before the container is called running.
+func lockRecord(stateDir, name string) (*record, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	dir := filepath.Join(stateDir, name)
+	deadline := time.Now().Add(250 * time.Millisecond)
+	for {
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("create state directory: %w", err)
+		}
+		f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed by a pruner between mkdir and open
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open state directory: %w", err)
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			if time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if s, err := readState(dir); err == nil {
+				return nil, fmt.Errorf("%w (supervisor pid %d, init pid %d)", ErrRunning, s.SupervisorPID, s.PID)
+			}
+			return nil, ErrRunning
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock state directory: %w", err)
+		}
+		// A pruner may have removed the directory between our open and
+		// our lock; then the lock is on a dead inode. Start again.
+		if !samePath(f, dir) {
+			f.Close()
+			continue
+		}
+		r := &record{dir: dir, f: f}
+		r.clear() // what a crashed supervisor left
+		return r, nil
+	}
+}
+
+func samePath(f *os.File, p string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Lstat(p)
+	return err == nil && os.SameFile(a, b)
+}
+
+// write replaces the record's state atomically.
+func (r *record) write(s State) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(r.dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(r.dir, stateFile)); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+func (r *record) controlPath() string { return filepath.Join(r.dir, controlFile) }
+
+func (r *record) clear() {
+	for _, f := range []string{stateFile, stateFile + ".tmp", controlFile} {
+		_ = os.Remove(filepath.Join(r.dir, f))
+	}
+}
+
+// release removes the record and then drops the lock.
+func (r *record) release() error {
+	r.clear()
+	err := os.Remove(r.dir)
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func readState(dir string) (State, error) {
+	var s State
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return s, err
+	}
+	err = json.Unmarshal(b, &s)
+	return s, err
+}
+
+// Load returns the state of a live container. A record whose supervisor is
+// gone is removed on the way, and reported as ErrNotRunning.
+func Load(stateDir, name string) (State, error) {
+	if err := ValidateName(name); err != nil {
+		return State{}, err
+	}
+	dir := filepath.Join(stateDir, name)
+	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return State{}, ErrNotRunning
+	}
+	if err != nil {
+		return State{}, err
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		// Nobody holds it: the supervisor died without cleaning up.
+		if samePath(f, dir) {
+			(&record{dir: dir}).clear()
+			_ = os.Remove(dir)
+		}
+		return State{}, ErrNotRunning
+	} else if !errors.Is(err, unix.EWOULDBLOCK) {
+		return State{}, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	s, err := readState(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		// Locked but not written yet: still starting.
+		return State{}, ErrNotRunning
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("read state: %w", err)
+	}
+	return s, nil
+}
+
+// List returns the states of the live containers, by name.
+func List(stateDir string) ([]State, error) {
+	entries, err := os.ReadDir(stateDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var states []State
+	for _, e := range entries {
+		if !e.IsDir() || ValidateName(e.Name()) != nil {
+			continue
+		}
+		s, err := Load(stateDir, e.Name())
+		if errors.Is(err, ErrNotRunning) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+		}
+		states = append(states, s)
+	}
+	sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
+	return states, nil
+}

@@ -1,0 +1,188 @@
+package runtime
+
+import (
+	"io"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/containerd/console"
+	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/signals"
+)
+
+// Outcomes of a container's end, as reported to `containerctl stop`.
+const (
+	OutcomeExited = "exited" // the init exited on its own
+	OutcomeHalted = "halted" // it exited after SIGRTMIN+3, within the timeout
+	OutcomeKilled = "killed" // it was killed with SIGKILL
+)
+
+// StopResult is how a container ended.
+type StopResult struct {
+	Outcome    string        `json:"outcome"`
+	ExitStatus int           `json:"exit_status"`
+	Elapsed    time.Duration `json:"elapsed"` // from the halt request to the exit
+	Timeout    time.Duration `json:"timeout"`
+}
+
+// supervise waits for the init to exit. SIGTERM, SIGINT, SIGHUP and stop
+// requests halt it: SIGRTMIN+3 to PID 1, and SIGKILL when the stop timeout
+// passes or a second SIGINT comes. Killing PID 1 kills every process of the
+// container: the kernel tears down its PID namespace.
+// It returns how the container ended and the stop requests to answer.
+func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
+	var (
+		res       = StopResult{Outcome: OutcomeExited}
+		haltStart time.Time
+		deadline  *time.Timer
+		expired   <-chan time.Time
+		waiters   []chan<- StopResult
+	)
+	halt := func(why string, timeout time.Duration) {
+		if timeout <= 0 {
+			timeout = s.opts.StopTimeout
+		}
+		if haltStart.IsZero() {
+			haltStart = time.Now()
+			res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
+			s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(signals.Halt), timeout)
+			if err := s.cmd.Process.Signal(signals.Halt); err != nil {
+				s.log.WithError(err).Warn("send halt signal")
+			}
+			deadline = time.NewTimer(timeout)
+			expired = deadline.C
+			return
+		}
+		// A later request with a shorter timeout shortens the wait.
+		if left := time.Until(haltStart.Add(res.Timeout)); timeout < left {
+			res.Timeout = time.Since(haltStart) + timeout
+			deadline.Reset(timeout)
+		}
+	}
+	kill := func(why string) {
+		if res.Outcome == OutcomeKilled {
+			return
+		}
+		res.Outcome = OutcomeKilled
+		if haltStart.IsZero() {
+			haltStart = time.Now()
+		}
+		s.log.Warnf("%s: killing the container", why)
+		if err := s.cmd.Process.Kill(); err != nil {
+			s.log.WithError(err).Warn("kill init")
+		}
+	}
+
+	var err error
+loop:
+	for {
+		select {
+		case err = <-s.waited:
+			break loop
+		case sig := <-s.sigs:
+			switch sig {
+			case unix.SIGWINCH:
+				s.resize()
+			case unix.SIGINT:
+				if !haltStart.IsZero() {
+					kill("second SIGINT")
+					continue
+				}
+				halt("SIGINT", 0)
+			default:
+				halt(sig.String(), 0)
+			}
+		case req := <-s.control.requests:
+			waiters = append(waiters, req.reply)
+			halt("stop requested", req.timeout)
+		case <-expired:
+			kill("did not halt within " + res.Timeout.String())
+		}
+	}
+	if deadline != nil {
+		deadline.Stop()
+	}
+	if s.cmd.ProcessState == nil {
+		// Wait failed without a status; the init is gone all the same.
+		s.log.WithError(err).Warn("wait for init")
+		res.ExitStatus = 255
+	} else {
+		res.ExitStatus = signals.ExitStatus(s.cmd.ProcessState.Sys().(syscall.WaitStatus))
+	}
+	if !haltStart.IsZero() {
+		res.Elapsed = time.Since(haltStart)
+	}
+	return res, waiters
+}
+
+// relayConsole copies the console's output to stdout (or drops it, when
+// passive) and, when interactive, the supervisor's terminal to the console.
+func (s *supervisor) relayConsole() {
+	if s.console == nil {
+		return
+	}
+	out := io.Writer(io.Discard)
+	if s.opts.Console != ConsolePassive {
+		out = s.opts.Stdout
+	}
+	if _, err := console.ConsoleFromFile(s.opts.Stdout); err != nil {
+		// Not a terminal (a unit's journal, a pipe): plain "\n" line
+		// ends, not the terminal's "\r\n".
+		_ = console.ClearONLCR(s.console.Fd())
+	}
+	s.copied = make(chan struct{})
+	go func() {
+		defer close(s.copied)
+		// Ends with EIO once no slave is open: after the container's
+		// last process and our own copy are gone.
+		_, _ = io.Copy(out, s.console)
+	}()
+	if s.opts.Console != ConsoleInteractive {
+		return
+	}
+	term, err := console.ConsoleFromFile(s.opts.Stdin)
+	if err != nil {
+		s.log.Debug("stdin is not a terminal, console input not relayed")
+		return
+	}
+	if err := term.SetRaw(); err != nil {
+		s.log.WithError(err).Warn("set terminal to raw mode")
+		return
+	}
+	s.terminal = term
+	s.resize()
+	go func() { _, _ = io.Copy(s.console, s.opts.Stdin) }()
+}
+
+func (s *supervisor) resize() {
+	if s.terminal != nil {
+		_ = s.console.ResizeFrom(s.terminal)
+	}
+}
+
+// finish cleans up after the init has exited: the console is drained, the
+// terminal restored, and the record removed, in that order, so that when
+// stop is answered the same name can run again at once.
+func (s *supervisor) finish(rec *record) {
+	signal.Stop(s.sigs)
+	if s.console != nil {
+		s.slave.Close()
+		if s.copied != nil {
+			select {
+			case <-s.copied:
+			case <-time.After(2 * time.Second):
+				s.log.Warn("console output still open after the container exited; dropping the rest")
+			}
+		}
+		if s.terminal != nil {
+			_ = s.terminal.Reset()
+		}
+		s.console.Close()
+	}
+	s.control.close()
+	if err := rec.release(); err != nil {
+		s.log.WithError(err).Warn("remove state record")
+	}
+}

@@ -1,0 +1,45 @@
+// Package signals holds the signals containerctl sends and the arithmetic
+// of exit statuses.
+package signals
+
+import (
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// rtmin is SIGRTMIN as the C library numbers it. The kernel's first
+// real-time signal is 32, but glibc and musl reserve 32 and 33 for
+// themselves, so the SIGRTMIN that systemd means is 34.
+const rtmin = 34
+
+// Halt is SIGRTMIN+3, which systemd as PID 1 takes as a request to halt
+// (systemd(1), "SIGRTMIN+3: Halts the machine"). Any other init that wants
+// a clean stop must handle it; an init that does not is killed after the
+// stop timeout.
+const Halt = unix.Signal(rtmin + 3)
+
+// ExitStatus turns a wait status into a shell-style exit status: the exit
+// code, or 128+N when the process was killed by signal N.
+func ExitStatus(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// Name is the name of a signal as the user knows it ("SIGRTMIN+3",
+// "SIGKILL").
+func Name(sig unix.Signal) string {
+	if sig >= rtmin && sig <= unix.Signal(64) {
+		if sig == rtmin {
+			return "SIGRTMIN"
+		}
+		return "SIGRTMIN+" + strconv.Itoa(int(sig-rtmin))
+	}
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}
