@@ -1,0 +1,922 @@
+//go:build linux
+
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// allowedEnv is the whole environment containerctl gives an init.
+var allowedEnv = []string{"container", "container_uuid", "PATH", "TERM", "HOME", "USER", "LOGNAME"}
+
+func selfNS(t *testing.T) map[string]string {
+	t.Helper()
+	ns := map[string]string{}
+	for _, n := range []string{"mnt", "pid", "uts", "ipc", "net"} {
+		link, err := os.Readlink("/proc/self/ns/" + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns[n] = link
+	}
+	return ns
+}
+
+// TestIdentity: the init is PID 1 of new mnt, pid, uts and ipc namespaces,
+// shares the host's network namespace, is named for the container and sees
+// only containerctl's environment.
+func TestIdentity(t *testing.T) {
+	requireRoot(t)
+	self := selfNS(t)
+	tests := []struct {
+		name     string
+		flags    []string
+		hostname func(fx *fixture) string
+	}{
+		{"default hostname", nil, func(fx *fixture) string { return fx.name }},
+		{"--hostname", []string{"--hostname", "custom-host"}, func(*fixture) string { return "custom-host" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t)
+			leakKey := "CONTAINERCTL_IT_LEAK_" + strings.ToUpper(randHex(8))
+			c := fx.start(t, runOpts{
+				flags:   tt.flags,
+				command: []string{"/sbin/testinit", "-report"},
+				env:     []string{leakKey + "=leaked"},
+			})
+			r := c.report()
+
+			if r.PID != 1 {
+				t.Errorf("pid inside = %d, want 1", r.PID)
+			}
+			if want := tt.hostname(fx); r.Hostname != want {
+				t.Errorf("hostname inside = %q, want %q", r.Hostname, want)
+			}
+			for _, n := range []string{"mnt", "pid", "uts", "ipc"} {
+				if r.NS[n] == "" || r.NS[n] == self[n] {
+					t.Errorf("%s namespace inside = %q, want a new one (host: %q)", n, r.NS[n], self[n])
+				}
+			}
+			if r.NS["net"] != self["net"] {
+				t.Errorf("net namespace inside = %q, want the host's %q", r.NS["net"], self["net"])
+			}
+			// From the host: the process found as the init is in the
+			// namespaces it reports.
+			for _, n := range []string{"mnt", "pid", "uts", "ipc", "net"} {
+				link, err := os.Readlink("/proc/" + itoa(c.initPID) + "/ns/" + n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if link != r.NS[n] {
+					t.Errorf("host view: /proc/%d/ns/%s = %q, inside view %q", c.initPID, n, link, r.NS[n])
+				}
+			}
+
+			env := map[string]string{}
+			for _, kv := range r.Env {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = v
+				if !slices.Contains(allowedEnv, k) {
+					t.Errorf("environment inside has %q, want only %v", kv, allowedEnv)
+				}
+			}
+			if env["container"] != "containerctl" {
+				t.Errorf("environment inside: container=%q, want containerctl (env %v)", env["container"], r.Env)
+			}
+			if env["container_uuid"] == "" {
+				t.Errorf("environment inside: container_uuid missing (env %v)", r.Env)
+			}
+			if _, ok := env[leakKey]; ok {
+				t.Errorf("environment inside has the supervisor's %s", leakKey)
+			}
+		})
+	}
+}
+
+// TestInitPath: the init is PROFILE/init, PROFILE defaulting to the
+// container's NixOS profile, resolved inside the container; or CMD.
+func TestInitPath(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name    string
+		opts    func(fx *fixture) runOpts
+		wantExe func(fx *fixture) string
+	}{
+		{
+			name:    "default profile",
+			opts:    func(*fixture) runOpts { return runOpts{} },
+			wantExe: func(fx *fixture) string { return fx.system + "/init" },
+		},
+		{
+			name:    "--path",
+			opts:    func(fx *fixture) runOpts { return runOpts{flags: []string{"--path", fx.system}} },
+			wantExe: func(fx *fixture) string { return fx.system + "/init" },
+		},
+		{
+			name: "command",
+			opts: func(*fixture) runOpts {
+				return runOpts{command: []string{"/sbin/testinit", "-report"}}
+			},
+			wantExe: func(*fixture) string { return "/sbin/testinit" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t)
+			fx.setInitArgs(t, "-report")
+			c := fx.start(t, tt.opts(fx))
+			r := c.report()
+			if r.PID != 1 {
+				t.Errorf("pid inside = %d, want 1", r.PID)
+			}
+			if want := tt.wantExe(fx); r.Exe != want {
+				t.Errorf("/proc/self/exe inside = %q, want %q", r.Exe, want)
+			}
+		})
+	}
+}
+
+// TestRunCreatesRoot: run creates a missing ROOT, ROOT/etc (0755) and an
+// empty ROOT/etc/os-release.
+func TestRunCreatesRoot(t *testing.T) {
+	fx := newFixture(t)
+	fx.setInitArgs(t, "-report", "-stat", "/etc/os-release")
+	root := filepath.Join(fx.dir, "fresh")
+	c := fx.start(t, runOpts{root: root})
+	r := c.report()
+
+	fi, err := os.Stat(filepath.Join(root, "etc"))
+	if err != nil {
+		t.Fatalf("ROOT/etc after run: %v", err)
+	}
+	if !fi.IsDir() || fi.Mode().Perm() != 0o755 {
+		t.Errorf("ROOT/etc mode = %v, want a directory with 0755", fi.Mode())
+	}
+	fi, err = os.Stat(filepath.Join(root, "etc", "os-release"))
+	if err != nil {
+		t.Fatalf("ROOT/etc/os-release after run: %v", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != 0 {
+		t.Errorf("ROOT/etc/os-release = %v, %d bytes, want an empty regular file", fi.Mode(), fi.Size())
+	}
+	if !r.Stats["/etc/os-release"].Exists {
+		t.Errorf("/etc/os-release inside: missing")
+	}
+}
+
+// TestStoreAndRoot: the store is at /nix read-only (even for root), the
+// root is ROOT, and nothing of the host's root is reachable inside.
+func TestStoreAndRoot(t *testing.T) {
+	fx := newFixture(t)
+	markerDir, err := os.MkdirTemp("/var/tmp", "containerctl-it-marker-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(markerDir) })
+	marker := filepath.Join(markerDir, "marker")
+	if err := os.WriteFile(marker, []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dataPath := fx.system + "/data.txt"
+	roWrites := []string{"/nix/it-probe", fx.system + "/it-probe", "/nix/var/nix/it-probe", "/proc/sys/kernel/printk_ratelimit"}
+	fx.setInitArgs(t,
+		"-report",
+		"-read", dataPath,
+		"-write", strings.Join(roWrites, ","),
+		"-absent", marker,
+		"-absent", markerDir,
+	)
+	c := fx.start(t, runOpts{})
+	r := c.report()
+
+	if got := r.Reads[dataPath]; got.Err != "" || got.Data != fx.data {
+		t.Errorf("read %s inside = %q, %q, want %q", dataPath, got.Data, got.Err, fx.data)
+	}
+	if r.UID != 0 {
+		t.Errorf("uid inside = %d, want 0", r.UID)
+	}
+	for _, p := range roWrites {
+		if got := r.Writes[p]; got.Errno != "EROFS" {
+			t.Errorf("write %s inside: errno %q (%s), want EROFS", p, got.Errno, got.Err)
+		}
+	}
+	for _, p := range roWrites[:3] {
+		if rel, ok := strings.CutPrefix(p, "/nix/"); ok && exists(filepath.Join(fx.store, rel)) {
+			t.Errorf("write %s inside reached the host store", p)
+		}
+	}
+	if !exists(filepath.Join(fx.root, "etc", "os-release")) {
+		t.Errorf("ROOT/etc/os-release does not exist after run")
+	}
+	for _, p := range []string{marker, markerDir} {
+		if got := r.Stats[p]; got.Exists || got.Err != "" {
+			t.Errorf("host path %s inside: %+v, want absent", p, got)
+		}
+	}
+
+	hostRoot, ok := mountAt(parseMountinfo(hostMountinfo(t)), "/")
+	if !ok {
+		t.Fatal("host mountinfo has no / mount")
+	}
+	ms := parseMountinfo(r.Mountinfo)
+	allowed := []string{"/nix", "/proc", "/sys", "/dev", "/run", "/tmp"}
+	for _, m := range ms {
+		if m.devNum == hostRoot.devNum && m.root == "/" {
+			t.Errorf("mount inside shows the host root filesystem whole: %+v", m)
+		}
+		ok := m.point == "/"
+		for _, a := range allowed {
+			ok = ok || m.point == a || strings.HasPrefix(m.point, a+"/")
+		}
+		if !ok {
+			t.Errorf("unexpected mount point inside: %+v", m)
+		}
+	}
+	if m, ok := mountAt(ms, "/"); !ok || !strings.HasSuffix(fx.root, m.root) {
+		t.Errorf("/ inside = %+v, want a bind of ROOT %s", m, fx.root)
+	}
+	if m, ok := mountAt(ms, "/nix"); !ok || !strings.HasSuffix(fx.store, m.root) || !hasOpt(m.opts, "ro") {
+		t.Errorf("/nix inside = %+v, want a read-only bind of STORE %s", m, fx.store)
+	}
+}
+
+// TestDevAndMounts: the API filesystems and the device nodes inside.
+func TestDevAndMounts(t *testing.T) {
+	fx := newFixture(t)
+	nodes := []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+	fx.setInitArgs(t, "-report", "-stat", strings.Join(append(nodes, "/dev/ptmx", "/dev/console"), ","))
+	c := fx.start(t, runOpts{})
+	r := c.report()
+
+	ms := parseMountinfo(r.Mountinfo)
+	mounts := []struct {
+		point, fstype string
+		ro            bool
+	}{
+		{"/proc", "proc", false},
+		{"/proc/sys", "", true},
+		{"/sys", "sysfs", true},
+		{"/dev", "tmpfs", false},
+		{"/dev/pts", "devpts", false},
+		{"/dev/shm", "tmpfs", false},
+		{"/dev/mqueue", "mqueue", false},
+		{"/run", "tmpfs", false},
+		{"/tmp", "tmpfs", false},
+	}
+	for _, want := range mounts {
+		m, ok := mountAt(ms, want.point)
+		if !ok {
+			t.Errorf("no mount at %s inside", want.point)
+			continue
+		}
+		if want.fstype != "" && m.fstype != want.fstype {
+			t.Errorf("mount at %s inside: type %s, want %s", want.point, m.fstype, want.fstype)
+		}
+		if want.ro && !hasOpt(m.opts, "ro") {
+			t.Errorf("mount at %s inside: options %s, want ro", want.point, m.opts)
+		}
+	}
+	for _, n := range nodes {
+		if got := r.Stats[n]; !got.Exists || !strings.HasPrefix(got.Mode, "Dc") {
+			t.Errorf("%s inside = %+v, want a character device", n, got)
+		}
+	}
+	if got := r.Stats["/dev/ptmx"]; got.Link != "pts/ptmx" {
+		t.Errorf("/dev/ptmx inside = %+v, want a symlink to pts/ptmx", got)
+	}
+	if got := r.Stats["/dev/console"]; !got.Exists {
+		t.Errorf("/dev/console inside: missing")
+	}
+}
+
+// TestStop: stop halts an obeying init cleanly and fast, and kills one that
+// ignores the halt signal once the timeout passes; either way nothing of the
+// container remains.
+func TestStop(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name      string
+		initArgs  []string
+		runFlags  []string
+		stopArgs  []string
+		orphan    bool
+		wantMsg   string
+		wantExit  int
+		minDur    time.Duration
+		maxDur    time.Duration
+		wantHalts bool
+	}{
+		{name: "obey", initArgs: []string{"-halt", "obey"}, wantMsg: "halted cleanly", maxDur: time.Second, wantHalts: true},
+		{name: "obey with orphan", initArgs: []string{"-halt", "obey", "-orphan"}, orphan: true, wantMsg: "halted cleanly", maxDur: time.Second, wantHalts: true},
+		{name: "obey exit status", initArgs: []string{"-halt", "obey", "-exit", "4"}, wantMsg: "halted cleanly", wantExit: 4, maxDur: time.Second, wantHalts: true},
+		{name: "ignore --stop-timeout", initArgs: []string{"-halt", "ignore"}, runFlags: []string{"--stop-timeout", "1s"}, wantMsg: "killed", wantExit: 137, minDur: time.Second, maxDur: 5 * time.Second},
+		{name: "ignore with orphan", initArgs: []string{"-halt", "ignore", "-orphan"}, runFlags: []string{"--stop-timeout", "1s"}, orphan: true, wantMsg: "killed", wantExit: 137, minDur: time.Second, maxDur: 5 * time.Second},
+		{name: "ignore stop --timeout", initArgs: []string{"-halt", "ignore"}, stopArgs: []string{"--timeout", "1s"}, wantMsg: "killed", wantExit: 137, minDur: time.Second, maxDur: 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t)
+			c := fx.start(t, runOpts{flags: tt.runFlags, command: append([]string{"/sbin/testinit"}, tt.initArgs...)})
+			c.ready()
+			wantProcs := 1
+			if tt.orphan {
+				wantProcs = 2
+			}
+			if ps := c.procs(); len(ps) < wantProcs {
+				t.Fatalf("%d processes of the container before stop, want %d", len(ps), wantProcs)
+			}
+
+			start := time.Now()
+			res := ctl(t, append([]string{"stop", fx.name}, tt.stopArgs...)...)
+			took := time.Since(start)
+			if res.code != 0 {
+				t.Fatalf("containerctl stop %s: exit %d, want 0\nstderr: %s", fx.name, res.code, res.stderr)
+			}
+			if out := strings.TrimSpace(res.stdout); !strings.Contains(out, tt.wantMsg) || strings.Contains(out, "\n") {
+				t.Errorf("containerctl stop stdout = %q, want one line containing %q", res.stdout, tt.wantMsg)
+			}
+			if took < tt.minDur || took > tt.maxDur {
+				t.Errorf("containerctl stop took %v, want between %v and %v", took, tt.minDur, tt.maxDur)
+			}
+			// stop returns once the container has exited: no waiting
+			// for its processes.
+			if left := waitProcs(0, c.owns); len(left) > 0 {
+				t.Errorf("%d processes of the container alive when stop returned", len(left))
+			}
+			if got := c.wait(5 * time.Second); got != tt.wantExit {
+				t.Errorf("containerctl run exit status = %d, want %d", got, tt.wantExit)
+			}
+			halted := c.stdout.has(func(l string) bool { return l == "TESTINIT-HALT" })
+			if halted != tt.wantHalts {
+				t.Errorf("init printed TESTINIT-HALT = %v, want %v", halted, tt.wantHalts)
+			}
+			c.checkGone(2 * time.Second)
+			if exists(filepath.Join(stateDir, fx.name)) {
+				t.Errorf("%s exists after run exited", filepath.Join(stateDir, fx.name))
+			}
+		})
+	}
+}
+
+// TestStopNotRunning: stop of a container that does not run fails.
+func TestStopNotRunning(t *testing.T) {
+	requireRoot(t)
+	name := containerName(t)
+	res := ctl(t, "stop", name)
+	if res.code != 1 {
+		t.Errorf("containerctl stop %s: exit %d, want 1", name, res.code)
+	}
+	if !strings.Contains(res.stderr, name) || !strings.Contains(res.stderr, "not running") {
+		t.Errorf("containerctl stop %s: stderr = %q, want it to name the container and say not running", name, res.stderr)
+	}
+}
+
+// TestSignalSupervisor: SIGTERM or SIGINT to run halts the container as
+// stop does.
+func TestSignalSupervisor(t *testing.T) {
+	requireRoot(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			fx := newFixture(t)
+			c := fx.start(t, runOpts{command: []string{"/sbin/testinit", "-halt", "obey"}})
+			c.ready()
+			if err := c.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.wait(5 * time.Second); got != 0 {
+				t.Errorf("containerctl run after %v: exit status %d, want 0", sig, got)
+			}
+			if !c.stdout.has(func(l string) bool { return l == "TESTINIT-HALT" }) {
+				t.Errorf("init did not get the halt signal (no TESTINIT-HALT)")
+			}
+			c.checkGone(2 * time.Second)
+		})
+	}
+}
+
+// TestExitStatus: run exits with the init's exit status.
+func TestExitStatus(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name    string
+		command []string
+		want    int
+	}{
+		{"testinit exit 0", []string{"/sbin/testinit", "-halt", "none"}, 0},
+		{"testinit exit 7", []string{"/sbin/testinit", "-halt", "none", "-exit", "7"}, 7},
+		{"sh exit 5", []string{"/bin/sh", "-c", "exit 5"}, 5},
+		{"false", []string{"/bin/false"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t)
+			c := fx.start(t, runOpts{command: tt.command})
+			if got := c.wait(startTimeout); got != tt.want {
+				t.Errorf("containerctl run -- %s: exit status %d, want %d\nstderr: %s", strings.Join(tt.command, " "), got, tt.want, c.stderr.String())
+			}
+		})
+	}
+}
+
+// TestSupervisorKilled: SIGKILL of the supervisor takes the container with
+// it, leaves no mount behind, and does not block the name. With a pty
+// console the hangup alone may end the init; with --console=pipe and an init
+// deaf to SIGHUP only the parent-death signal can.
+func TestSupervisorKilled(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name  string
+		flags []string
+		init  []string
+	}{
+		{"pty console", nil, []string{"/sbin/testinit", "-report", "-orphan"}},
+		{"pipe console, deaf init", []string{"--console=pipe"}, []string{"/sbin/testinit", "-report", "-orphan", "-halt", "ignore"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t)
+			mountsBefore := sortedLines(strings.Join(hostMountinfo(t), "\n"))
+			c := fx.start(t, runOpts{flags: tt.flags, command: tt.init})
+			r := c.report()
+			if r.OrphanPID == 0 {
+				t.Fatal("testinit -orphan reported no orphan")
+			}
+			if ps := c.procs(); len(ps) < 2 {
+				t.Fatalf("%d processes of the container before the kill, want 2 (init and orphan)", len(ps))
+			}
+			initPID := c.initPID
+
+			if err := c.cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			c.wait(5 * time.Second)
+			if left := waitProcs(2*time.Second, c.owns); len(left) > 0 {
+				t.Errorf("%d processes of the container alive 2s after SIGKILL of the supervisor (init %d alive: %v)", len(left), initPID, alive(initPID))
+			}
+			mountsAfter := sortedLines(strings.Join(hostMountinfo(t), "\n"))
+			if added, removed := setDiff(mountsBefore, mountsAfter); len(added)+len(removed) > 0 {
+				t.Errorf("host mounts changed: added %q, removed %q", added, removed)
+			}
+
+			res := ctl(t, "list", "--json")
+			if res.code != 0 {
+				t.Fatalf("containerctl list --json: exit %d\nstderr: %s", res.code, res.stderr)
+			}
+			for _, ct := range decodeList(t, res.stdout) {
+				if ct.Name == fx.name {
+					t.Errorf("containerctl list --json shows the killed container: %+v", ct)
+				}
+			}
+			if exists(filepath.Join(stateDir, fx.name)) {
+				t.Errorf("%s still exists after containerctl list", filepath.Join(stateDir, fx.name))
+			}
+
+			again := fx.start(t, runOpts{command: []string{"/sbin/testinit", "-halt", "obey"}})
+			again.ready()
+			res = ctl(t, "stop", fx.name)
+			if res.code != 0 || !strings.Contains(res.stdout, "halted cleanly") {
+				t.Errorf("stop after the rerun: exit %d, stdout %q, stderr %q; want 0 and halted cleanly", res.code, res.stdout, res.stderr)
+			}
+			if got := again.wait(5 * time.Second); got != 0 {
+				t.Errorf("rerun exit status = %d, want 0", got)
+			}
+		})
+	}
+}
+
+// TestAlreadyRunning: a second run of a running name fails and leaves the
+// first alone.
+func TestAlreadyRunning(t *testing.T) {
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{command: []string{"/sbin/testinit", "-halt", "obey"}})
+	c.ready()
+
+	res := ctl(t, "run", fx.name, "--root", fx.root, "--store", fx.store, "--", "/sbin/testinit", "-halt", "none")
+	if res.code != 1 {
+		t.Errorf("second run: exit %d, want 1", res.code)
+	}
+	if !strings.Contains(res.stderr, fx.name) || !strings.Contains(res.stderr, "already running") {
+		t.Errorf("second run: stderr = %q, want it to name %s and say already running", res.stderr, fx.name)
+	}
+	if c.exited() || !alive(c.initPID) {
+		t.Fatalf("the first container died after the second run (supervisor exited: %v)", c.exited())
+	}
+	if !exists(filepath.Join(stateDir, fx.name, "state.json")) {
+		t.Errorf("%s/state.json of the first container is gone", filepath.Join(stateDir, fx.name))
+	}
+	res = ctl(t, "stop", fx.name)
+	if res.code != 0 || !strings.Contains(res.stdout, "halted cleanly") {
+		t.Errorf("stop: exit %d, stdout %q; want 0 and halted cleanly", res.code, res.stdout)
+	}
+	if got := c.wait(5 * time.Second); got != 0 {
+		t.Errorf("run exit status = %d, want 0", got)
+	}
+}
+
+// TestValidNames: names at the edges of the rules run.
+func TestValidNames(t *testing.T) {
+	requireRoot(t)
+	for _, name := range []string{strings.Repeat("a", 64), "A.b_c-1", "x"} {
+		t.Run(name, func(t *testing.T) {
+			fx := newFixture(t)
+			fx.name = name
+			c := fx.start(t, runOpts{command: []string{"/sbin/testinit", "-halt", "none", "-exit", "3"}})
+			if got := c.wait(startTimeout); got != 3 {
+				t.Errorf("run %s: exit status %d, want 3\nstderr: %s", name, got, c.stderr.String())
+			}
+		})
+	}
+}
+
+// TestBadInput: bad input is refused with one line naming the container and
+// the cause, before anything is created.
+func TestBadInput(t *testing.T) {
+	requireRoot(t)
+	type input struct {
+		name string   // the container name
+		args []string // run flags and command after the name
+		root string   // the --root passed, to watch
+		want []string // substrings of stderr
+	}
+	type badCase struct {
+		name  string
+		input func(t *testing.T, fx *fixture) input
+	}
+	var tests []badCase
+	for _, bad := range []string{"../x", "a/b", "", strings.Repeat("n", 65), ".x", "-x"} {
+		tests = append(tests, badCase{
+			name: "name " + strings.ReplaceAll(bad, "/", "_"),
+			input: func(t *testing.T, fx *fixture) input {
+				in := input{name: bad, root: filepath.Join(fx.dir, "newroot")}
+				if bad != "" {
+					in.want = []string{bad}
+				}
+				return in
+			},
+		})
+	}
+	tests = append(tests, []badCase{
+		{"root parent missing", func(t *testing.T, fx *fixture) input {
+			root := filepath.Join(fx.dir, "missing", "root")
+			return input{name: fx.name, root: root, want: []string{fx.name, filepath.Join(fx.dir, "missing")}}
+		}},
+		{"no profile", func(t *testing.T, fx *fixture) input {
+			empty := filepath.Join(fx.dir, "emptystore")
+			mustMkdir(t, empty)
+			return input{
+				name: fx.name,
+				root: filepath.Join(fx.dir, "newroot"),
+				args: []string{"--store", empty},
+				want: []string{fx.name, "var/nix/profiles/containers/" + fx.name + "/init"},
+			}
+		}},
+		{"profile init not executable", func(t *testing.T, fx *fixture) input {
+			sys := filepath.Join(fx.store, "store", "noexec-system")
+			mustMkdir(t, sys)
+			if err := os.WriteFile(filepath.Join(sys, "init"), []byte("#!/bin/sh\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return input{
+				name: fx.name,
+				root: filepath.Join(fx.dir, "newroot"),
+				args: []string{"--path", "/nix/store/noexec-system"},
+				want: []string{fx.name, "noexec-system/init"},
+			}
+		}},
+		{"command missing", func(t *testing.T, fx *fixture) input {
+			return input{name: fx.name, root: fx.root, args: []string{"--", "/no-such-init"}, want: []string{fx.name, "/no-such-init"}}
+		}},
+		{"command not executable", func(t *testing.T, fx *fixture) input {
+			if err := os.WriteFile(filepath.Join(fx.root, "noexec"), []byte("#!/bin/sh\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return input{name: fx.name, root: fx.root, args: []string{"--", "/noexec"}, want: []string{fx.name, "/noexec"}}
+		}},
+		{"bind source missing", func(t *testing.T, fx *fixture) input {
+			src := filepath.Join(fx.dir, "no-such-src")
+			return input{name: fx.name, root: filepath.Join(fx.dir, "newroot"), args: []string{"--bind", src + ":/mnt"}, want: []string{fx.name, src}}
+		}},
+		{"bind-ro source missing", func(t *testing.T, fx *fixture) input {
+			src := filepath.Join(fx.dir, "no-such-ro-src")
+			return input{name: fx.name, root: filepath.Join(fx.dir, "newroot"), args: []string{"--bind-ro", src + ":/mnt"}, want: []string{fx.name, src}}
+		}},
+		{"store missing", func(t *testing.T, fx *fixture) input {
+			store := filepath.Join(fx.dir, "no-such-store")
+			return input{name: fx.name, root: filepath.Join(fx.dir, "newroot"), args: []string{"--store", store}, want: []string{fx.name, store}}
+		}},
+	}...)
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t)
+			in := tt.input(t, fx)
+			watch := []string{in.root}
+			if in.name != "" {
+				watch = append(watch, filepath.Join(stateDir, in.name), filepath.Join("/var/lib/containers", in.name))
+				if dir, _, ok := strings.Cut(in.name, "/"); ok {
+					watch = append(watch, filepath.Join(stateDir, dir), filepath.Join("/var/lib/containers", dir))
+				}
+			}
+			existed := map[string]bool{}
+			for _, p := range watch {
+				existed[p] = exists(p)
+			}
+			rootBefore := tree(t, in.root)
+
+			args := append([]string{"run", in.name, "--root", in.root, "--store", fx.store}, in.args...)
+			res := ctl(t, args...)
+			if res.code != 1 {
+				t.Errorf("containerctl %q: exit %d, want 1\nstdout: %s", args, res.code, res.stdout)
+			}
+			if lines := nonEmptyLines(res.stderr); len(lines) != 1 {
+				t.Errorf("containerctl %q: stderr has %d lines, want 1:\n%s", args, len(lines), res.stderr)
+			}
+			for _, w := range in.want {
+				if !strings.Contains(res.stderr, w) {
+					t.Errorf("containerctl %q: stderr = %q, want it to contain %q", args, res.stderr, w)
+				}
+			}
+			for _, p := range watch {
+				if !existed[p] && exists(p) {
+					t.Errorf("containerctl %q created %s", args, p)
+					if strings.HasPrefix(p, stateDir+"/") || strings.HasPrefix(p, "/var/lib/containers/") {
+						os.RemoveAll(p)
+					}
+				}
+			}
+			if after := tree(t, in.root); !slices.Equal(rootBefore, after) {
+				t.Errorf("containerctl %q changed ROOT: before %q, after %q", args, rootBefore, after)
+			}
+		})
+	}
+}
+
+// TestListStatus: list and status show a running container as it is.
+func TestListStatus(t *testing.T) {
+	fx := newFixture(t)
+	before := time.Now()
+	c := fx.start(t, runOpts{command: []string{"/sbin/testinit", "-halt", "obey"}})
+	c.ready()
+
+	if !exists(filepath.Join(stateDir, fx.name, "state.json")) {
+		t.Errorf("%s/state.json does not exist while the container runs", filepath.Join(stateDir, fx.name))
+	}
+	check := func(what string, ct ctJSON) {
+		t.Helper()
+		if ct.Name != fx.name {
+			t.Errorf("%s: name = %q, want %q", what, ct.Name, fx.name)
+		}
+		if ct.SupervisorPID != c.cmd.Process.Pid {
+			t.Errorf("%s: supervisor_pid = %d, want %d", what, ct.SupervisorPID, c.cmd.Process.Pid)
+		}
+		if ct.PID != c.initPID || !alive(ct.PID) {
+			t.Errorf("%s: pid = %d (alive %v), want the init %d", what, ct.PID, alive(ct.PID), c.initPID)
+		}
+		wantID, _ := statID(fx.rootInit())
+		if id, err := statID("/proc/" + itoa(ct.PID) + "/exe"); err != nil || id != wantID {
+			t.Errorf("%s: /proc/%d/exe is not %s (%v)", what, ct.PID, fx.rootInit(), err)
+		}
+		if filepath.Clean(ct.Root) != fx.root {
+			t.Errorf("%s: root = %q, want %q", what, ct.Root, fx.root)
+		}
+		if len(ct.Init) == 0 || !strings.HasSuffix(ct.Init[0], "testinit") {
+			t.Errorf("%s: init = %q, want /sbin/testinit and its arguments", what, ct.Init)
+		}
+		started, err := time.Parse(time.RFC3339, ct.Started)
+		if err != nil {
+			t.Errorf("%s: started = %q: %v", what, ct.Started, err)
+		} else if started.Before(before.Add(-2*time.Second)) || started.After(time.Now().Add(2*time.Second)) {
+			t.Errorf("%s: started = %v, want about %v", what, started, before)
+		}
+	}
+
+	res := ctl(t, "list", "--json")
+	if res.code != 0 {
+		t.Fatalf("containerctl list --json: exit %d\nstderr: %s", res.code, res.stderr)
+	}
+	found := false
+	for _, ct := range decodeList(t, res.stdout) {
+		if ct.Name == fx.name {
+			found = true
+			check("list --json", ct)
+		}
+	}
+	if !found {
+		t.Errorf("containerctl list --json = %s, want %s in it", res.stdout, fx.name)
+	}
+
+	res = ctl(t, "status", fx.name, "--json")
+	if res.code != 0 {
+		t.Fatalf("containerctl status --json: exit %d\nstderr: %s", res.code, res.stderr)
+	}
+	check("status --json", decodeOne(t, res.stdout))
+
+	for _, args := range [][]string{{"list"}, {"status", fx.name}} {
+		res = ctl(t, args...)
+		if res.code != 0 || !strings.Contains(res.stdout, fx.name) {
+			t.Errorf("containerctl %s: exit %d, stdout %q; want 0 and %s in it", strings.Join(args, " "), res.code, res.stdout, fx.name)
+		}
+	}
+
+	if res := ctl(t, "stop", fx.name); res.code != 0 {
+		t.Fatalf("containerctl stop: exit %d\nstderr: %s", res.code, res.stderr)
+	}
+	c.wait(5 * time.Second)
+	res = ctl(t, "status", fx.name, "--json")
+	if res.code != 1 || !strings.Contains(res.stderr, fx.name) {
+		t.Errorf("containerctl status after stop: exit %d, stderr %q; want 1 and the name", res.code, res.stderr)
+	}
+	res = ctl(t, "list", "--json")
+	for _, ct := range decodeList(t, res.stdout) {
+		if ct.Name == fx.name {
+			t.Errorf("containerctl list --json after stop shows %s", fx.name)
+		}
+	}
+}
+
+// TestConsole: a command's output reaches run's stdout in every console mode
+// that connects it, and its exit status is run's.
+func TestConsole(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name    string
+		flags   []string
+		wantOut bool
+	}{
+		{"pipe", []string{"--console=pipe"}, true},
+		{"read-only", []string{"--console=read-only"}, true},
+		{"default without a terminal", nil, true},
+		{"passive", []string{"--console=passive"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t)
+			c := fx.start(t, runOpts{flags: tt.flags, command: []string{"/bin/sh", "-c", "echo hi; exit 3"}})
+			if got := c.wait(startTimeout); got != 3 {
+				t.Errorf("exit status = %d, want 3\nstderr: %s", got, c.stderr.String())
+			}
+			out := strings.ReplaceAll(c.stdout.String(), "\r\n", "\n")
+			if tt.wantOut && out != "hi\n" {
+				t.Errorf("stdout = %q, want %q", c.stdout.String(), "hi\n")
+			}
+			if !tt.wantOut && strings.Contains(out, "hi") {
+				t.Errorf("stdout = %q, want no output", c.stdout.String())
+			}
+		})
+	}
+}
+
+// TestBindsAndTmpfs: --bind is writable, --bind-ro is not, --tmpfs is a
+// fresh tmpfs.
+func TestBindsAndTmpfs(t *testing.T) {
+	fx := newFixture(t)
+	rw, ro := filepath.Join(fx.dir, "rw"), filepath.Join(fx.dir, "ro")
+	mustMkdir(t, rw)
+	mustMkdir(t, ro)
+	seed := "seed " + randHex(8) + "\n"
+	if err := os.WriteFile(filepath.Join(ro, "seed.txt"), []byte(seed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"rw", "ro", "scratch"} {
+		mustMkdir(t, filepath.Join(fx.root, "srv", d))
+	}
+	c := fx.start(t, runOpts{
+		flags: []string{"--bind", rw + ":/srv/rw", "--bind-ro", ro + ":/srv/ro", "--tmpfs", "/srv/scratch"},
+		command: []string{"/sbin/testinit", "-report",
+			"-write", "/srv/rw/hello,/srv/ro/hello,/srv/scratch/hello",
+			"-read", "/srv/ro/seed.txt"},
+	})
+	r := c.report()
+
+	if got := r.Writes["/srv/rw/hello"]; got.Err != "" {
+		t.Errorf("write /srv/rw/hello inside: %s, want success", got.Err)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "hello")); err != nil || string(b) != "written-by-testinit\n" {
+		t.Errorf("host %s = %q, %v; want the file written inside", filepath.Join(rw, "hello"), b, err)
+	}
+	if got := r.Writes["/srv/ro/hello"]; got.Errno != "EROFS" {
+		t.Errorf("write /srv/ro/hello inside: errno %q (%s), want EROFS", got.Errno, got.Err)
+	}
+	if exists(filepath.Join(ro, "hello")) {
+		t.Errorf("write into the read-only bind reached the host")
+	}
+	if got := r.Reads["/srv/ro/seed.txt"]; got.Data != seed {
+		t.Errorf("read /srv/ro/seed.txt inside = %q, %q; want %q", got.Data, got.Err, seed)
+	}
+	if got := r.Writes["/srv/scratch/hello"]; got.Err != "" {
+		t.Errorf("write /srv/scratch/hello inside: %s, want success", got.Err)
+	}
+	if exists(filepath.Join(fx.root, "srv", "scratch", "hello")) {
+		t.Errorf("write into the tmpfs reached ROOT on the host")
+	}
+	ms := parseMountinfo(r.Mountinfo)
+	if m, ok := mountAt(ms, "/srv/scratch"); !ok || m.fstype != "tmpfs" {
+		t.Errorf("mount at /srv/scratch inside = %+v (found %v), want a tmpfs", m, ok)
+	}
+	if m, ok := mountAt(ms, "/srv/ro"); !ok || !hasOpt(m.opts, "ro") {
+		t.Errorf("mount at /srv/ro inside = %+v (found %v), want read-only", m, ok)
+	}
+	if m, ok := mountAt(ms, "/srv/rw"); !ok || !hasOpt(m.opts, "rw") {
+		t.Errorf("mount at /srv/rw inside = %+v (found %v), want read-write", m, ok)
+	}
+}
+
+// ctJSON is one container as list --json and status --json show it.
+type ctJSON struct {
+	Name          string   `json:"name"`
+	SupervisorPID int      `json:"supervisor_pid"`
+	PID           int      `json:"pid"`
+	Root          string   `json:"root"`
+	Init          []string `json:"init"`
+	Started       string   `json:"started"`
+}
+
+var ctKeys = []string{"name", "supervisor_pid", "pid", "root", "init", "started"}
+
+func decodeList(t *testing.T, s string) []ctJSON {
+	t.Helper()
+	var raw []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		t.Fatalf("decode list --json %q: %v", s, err)
+	}
+	var cts []ctJSON
+	for _, m := range raw {
+		cts = append(cts, decodeObject(t, m))
+	}
+	return cts
+}
+
+func decodeOne(t *testing.T, s string) ctJSON {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("decode status --json %q: %v", s, err)
+	}
+	return decodeObject(t, m)
+}
+
+func decodeObject(t *testing.T, m map[string]json.RawMessage) ctJSON {
+	t.Helper()
+	for _, k := range ctKeys {
+		if _, ok := m[k]; !ok {
+			t.Errorf("container object %v has no key %q", m, k)
+		}
+	}
+	b, _ := json.Marshal(m)
+	var ct ctJSON
+	if err := json.Unmarshal(b, &ct); err != nil {
+		t.Errorf("container object %s: %v", b, err)
+	}
+	return ct
+}
+
+func hostMountinfo(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nonEmptyLines(string(b))
+}
+
+func nonEmptyLines(s string) []string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// tree lists the paths under root, relative to it; nil if root is missing.
+func tree(t *testing.T, root string) []string {
+	t.Helper()
+	if !exists(root) {
+		return nil
+	}
+	var paths []string
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		paths = append(paths, rel+" "+fi.Mode().String())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

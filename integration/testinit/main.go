@@ -1,0 +1,353 @@
+//go:build linux
+
+// Command testinit is the small static program the integration tests run as
+// a container's PID 1 (or as a plain command). It reports what it sees from
+// inside the container as one JSON line, then waits for the halt signal the
+// way a real init does.
+//
+// Output protocol, one line each, written with a single write(2) so that a
+// pty or pipe reader sees whole lines:
+//
+//	TESTINIT-REPORT {json}   with -report
+//	TESTINIT-READY           always, once set up
+//	TESTINIT-HALT            on SIGRTMIN+3 with -halt obey
+//
+// When started with no arguments at all (as the NixOS-style default init,
+// which gets none), the arguments are read one per line from testinit.args
+// beside the executable, then from /etc/testinit.args.
+//
+// It must build with CGO_ENABLED=0 and use only the standard library and
+// golang.org/x/sys/unix.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sigHalt is SIGRTMIN+3 in glibc numbering, the signal systemd (and so
+// containerctl) uses to ask an init to halt.
+const sigHalt = syscall.Signal(37)
+
+// Hidden modes, dispatched before flag parsing, used by -orphan.
+const (
+	modeOrphanFork  = "__testinit_orphan_fork"
+	modeOrphanSleep = "__testinit_orphan_sleep"
+)
+
+// Report is what -report prints after "TESTINIT-REPORT ". The integration
+// tests decode it into a copy of this type.
+type Report struct {
+	Args      []string               `json:"args"`
+	PID       int                    `json:"pid"`
+	PPID      int                    `json:"ppid"`
+	UID       int                    `json:"uid"`
+	Exe       string                 `json:"exe"`
+	Hostname  string                 `json:"hostname"`
+	NS        map[string]string      `json:"ns"`
+	Env       []string               `json:"env"`
+	Mountinfo []string               `json:"mountinfo"`
+	Reads     map[string]ReadResult  `json:"reads"`
+	Writes    map[string]WriteResult `json:"writes"`
+	Stats     map[string]StatResult  `json:"stats"`
+	OrphanPID int                    `json:"orphan_pid,omitempty"`
+	Errors    []string               `json:"errors,omitempty"`
+}
+
+// ReadResult is the outcome of one -read probe.
+type ReadResult struct {
+	Data  string `json:"data"`
+	Err   string `json:"err,omitempty"`
+	Errno string `json:"errno,omitempty"`
+}
+
+// WriteResult is the outcome of one -write probe.
+type WriteResult struct {
+	Err   string `json:"err,omitempty"`
+	Errno string `json:"errno,omitempty"`
+}
+
+// StatResult is the outcome of one -absent or -stat probe (an lstat).
+type StatResult struct {
+	Exists bool   `json:"exists"`
+	Mode   string `json:"mode,omitempty"`
+	Link   string `json:"link,omitempty"`
+	Err    string `json:"err,omitempty"`
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case modeOrphanFork:
+			orphanFork()
+			return
+		case modeOrphanSleep:
+			orphanSleep()
+			return
+		}
+	}
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "testinit: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		args = argsFromFile()
+	}
+	fs := flag.NewFlagSet("testinit", flag.ContinueOnError)
+	var (
+		report   = fs.Bool("report", false, "print a TESTINIT-REPORT line")
+		halt     = fs.String("halt", "obey", "on the halt signal: obey, ignore, or none (exit at once)")
+		exitCode = fs.Int("exit", 0, "exit status when halting or with -halt none")
+		orphan   = fs.Bool("orphan", false, "leave a detached sleeping grandchild behind")
+		reads    listFlag
+		writes   listFlag
+		stats    listFlag
+	)
+	fs.Var(&reads, "read", "file to read (repeatable, or a comma list)")
+	fs.Var(&writes, "write", "file to create and write (repeatable, or a comma list)")
+	fs.Var(&stats, "absent", "path whose existence to report (repeatable, or a comma list)")
+	fs.Var(&stats, "stat", "same as -absent")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch *halt {
+	case "obey", "ignore", "none":
+	default:
+		return fmt.Errorf("-halt %q: want obey, ignore or none", *halt)
+	}
+
+	// Install the halt handler first, so that a halt request arriving
+	// while we report is not lost.
+	haltc := make(chan os.Signal, 1)
+	switch *halt {
+	case "obey":
+		signal.Notify(haltc, sigHalt)
+	case "ignore":
+		signal.Ignore(sigHalt, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	}
+
+	orphanPID := 0
+	if *orphan {
+		pid, err := startOrphan()
+		if err != nil {
+			return fmt.Errorf("start orphan: %w", err)
+		}
+		orphanPID = pid
+	}
+	// PID 1 inherits every orphan in the namespace: reap them.
+	go reap()
+
+	if *report {
+		r := collect(args, reads, writes, stats)
+		r.OrphanPID = orphanPID
+		b, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encode report: %w", err)
+		}
+		println1("TESTINIT-REPORT " + string(b))
+	}
+	println1("TESTINIT-READY")
+
+	switch *halt {
+	case "none":
+		os.Exit(*exitCode)
+	case "obey":
+		<-haltc
+		println1("TESTINIT-HALT")
+		os.Exit(*exitCode)
+	}
+	sleepForever()
+	return nil
+}
+
+// sleepForever blocks for good. A bare select{} would not do: with no other
+// goroutine able to run, the Go runtime aborts it as a deadlock.
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+// println1 writes s and a newline in one write: os.Stdout is unbuffered, so
+// the line is flushed at once.
+func println1(s string) {
+	os.Stdout.Write([]byte(s + "\n"))
+}
+
+func argsFromFile() []string {
+	var candidates []string
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "testinit.args"))
+	}
+	candidates = append(candidates, "/etc/testinit.args")
+	for _, p := range candidates {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var args []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				args = append(args, l)
+			}
+		}
+		return args
+	}
+	return nil
+}
+
+func collect(args, reads, writes, stats []string) *Report {
+	r := &Report{
+		Args:   args,
+		PID:    os.Getpid(),
+		PPID:   os.Getppid(),
+		UID:    os.Getuid(),
+		NS:     map[string]string{},
+		Env:    os.Environ(),
+		Reads:  map[string]ReadResult{},
+		Writes: map[string]WriteResult{},
+		Stats:  map[string]StatResult{},
+	}
+	var err error
+	if r.Exe, err = os.Readlink("/proc/self/exe"); err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	}
+	if r.Hostname, err = os.Hostname(); err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	}
+	for _, ns := range []string{"mnt", "pid", "uts", "ipc", "net", "cgroup", "user"} {
+		link, err := os.Readlink("/proc/self/ns/" + ns)
+		if err != nil {
+			r.Errors = append(r.Errors, err.Error())
+			continue
+		}
+		r.NS[ns] = link
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	} else {
+		r.Mountinfo = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	}
+	for _, p := range reads {
+		b, err := os.ReadFile(p)
+		r.Reads[p] = ReadResult{Data: string(b), Err: errString(err), Errno: errnoName(err)}
+	}
+	for _, p := range writes {
+		err := os.WriteFile(p, []byte("written-by-testinit\n"), 0o644)
+		r.Writes[p] = WriteResult{Err: errString(err), Errno: errnoName(err)}
+	}
+	for _, p := range stats {
+		r.Stats[p] = statPath(p)
+	}
+	return r
+}
+
+func statPath(p string) StatResult {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return StatResult{}
+		}
+		return StatResult{Err: err.Error()}
+	}
+	s := StatResult{Exists: true, Mode: fi.Mode().String()}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		s.Link, _ = os.Readlink(p)
+	}
+	return s
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func errnoName(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return ""
+	}
+	return unix.ErrnoName(errno)
+}
+
+// startOrphan double-forks a sleeper detached in its own session, so that it
+// is reparented to the namespace's PID 1 and outlives any parent but the
+// namespace itself. It returns the sleeper's pid as seen here.
+func startOrphan() (int, error) {
+	cmd := exec.Command("/proc/self/exe", modeOrphanFork)
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("fork: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		return 0, fmt.Errorf("fork: bad pid %q: %w", out, err)
+	}
+	return pid, nil
+}
+
+// orphanFork is the middle process: it starts the sleeper, prints its pid
+// and exits without waiting for it.
+func orphanFork() {
+	cmd := exec.Command("/proc/self/exe", modeOrphanSleep)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "testinit: orphan: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Println(cmd.Process.Pid)
+	os.Exit(0)
+}
+
+// orphanSleep blocks forever, deaf to every signal it may ignore, so that
+// only SIGKILL or the end of its PID namespace removes it.
+func orphanSleep() {
+	signal.Ignore(sigHalt, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	sleepForever()
+}
+
+// reap collects every child that exits, as an init must.
+func reap() {
+	c := make(chan os.Signal, 16)
+	signal.Notify(c, syscall.SIGCHLD)
+	for {
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+		<-c
+	}
+}
