@@ -4,7 +4,9 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/containerd/console"
 )
 
 // allowedEnv is the whole environment containerctl gives an init.
@@ -401,6 +405,29 @@ func TestSignalSupervisor(t *testing.T) {
 			c.checkGone(2 * time.Second)
 		})
 	}
+}
+
+// TestSecondSIGINTKills: a second SIGINT does not wait for the stop
+// timeout: the container is killed at once.
+func TestSecondSIGINTKills(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{flags: []string{"--stop-timeout", "1m"}, command: []string{"/sbin/testinit", "-halt", "ignore", "-orphan"}})
+	c.ready()
+	start := time.Now()
+	for range 2 {
+		if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := c.wait(5 * time.Second); got != 128+int(syscall.SIGKILL) {
+		t.Errorf("containerctl run after two SIGINTs: exit status %d, want %d", got, 128+int(syscall.SIGKILL))
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("two SIGINTs took %v to end the container, want no wait for the 1m stop timeout", d)
+	}
+	c.checkGone(2 * time.Second)
 }
 
 // TestExitStatus: run exits with the init's exit status.
@@ -920,3 +947,66 @@ func tree(t *testing.T, root string) []string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestInteractiveConsole: on a terminal, run relays the terminal to the
+// container's console both ways, as systemd-nspawn's interactive console does.
+func TestInteractiveConsole(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	fx := newFixture(t)
+	master, slavePath, err := console.NewPty()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slave.Close()
+	cmd := exec.Command(ctlBin, "run", fx.name, "--root", fx.root, "--store", fx.store, "--", "/bin/sh")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+
+	var out lockedBuffer
+	go func() { _, _ = io.Copy(&out, master) }()
+	waitFor := func(s string) {
+		t.Helper()
+		deadline := time.Now().Add(startTimeout)
+		for !strings.Contains(out.String(), s) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q on the terminal within %v; it shows:\n%s", s, startTimeout, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The shell's input comes only through the relay, and $((6*7)) is
+	// expanded by the shell inside, so "in-42" proves the round trip.
+	if _, err := master.Write([]byte("echo in-$((6*7)) $(hostname)\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("in-42 " + fx.name)
+	if _, err := master.Write([]byte("exit 4\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(startTimeout):
+		t.Fatalf("containerctl run did not exit after the shell's exit; terminal:\n%s", out.String())
+	}
+	if got := cmd.ProcessState.ExitCode(); got != 4 {
+		t.Errorf("exit status = %d, want 4; terminal:\n%s", got, out.String())
+	}
+}

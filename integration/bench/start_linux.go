@@ -1,0 +1,125 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// startTool is one way of running /bin/true in a fresh container.
+type startTool struct {
+	name   string
+	note   string
+	argv   func(i int) []string
+	thread *nsThread // nil: the host's mount namespace
+	target *target
+}
+
+// benchStart measures start-to-exit of /bin/true on the busybox root:
+// rounds of containerctl, peer, containerctl, next peer, ..., so that every
+// peer's samples have containerctl samples taken right beside them.
+func benchStart(ctx context.Context, cfg *config, bb string) ([]*result, error) {
+	bundle := filepath.Join(cfg.cacheDir, "bundle")
+	if err := ociBundle(bundle, bb, []string{"/bin/true"}); err != nil {
+		return nil, fmt.Errorf("oci bundle: %w", err)
+	}
+	// crun 1.8 refuses a hybrid host ("cgroups in hybrid mode not
+	// supported") when the unified hierarchy has controllers it cannot
+	// drop; without /sys/fs/cgroup/unified it sees a v1 host and runs.
+	var crunThread *nsThread
+	crunNote := ""
+	if mode := cgroupMode(); mode != "v1" && mode != "v2" {
+		var err error
+		crunThread, err = newNSThread(func() error {
+			if err := unix.Unmount("/sys/fs/cgroup/unified", unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmount /sys/fs/cgroup/unified: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("crun's mount namespace: %w", err)
+		}
+		defer crunThread.close()
+		crunNote = "without /sys/fs/cgroup/unified"
+	}
+	pid := os.Getpid()
+	id := func(tool string, i int) string { return fmt.Sprintf("bench-%s-%d-%d", tool, pid, i) }
+	cc := startTool{name: "containerctl", argv: func(i int) []string {
+		return []string{cfg.bin, "run", id("start", i), "--root", bb, "--store=", "--console=pipe", "--", "/bin/true"}
+	}}
+	peers := []startTool{
+		{name: "crun", note: crunNote, thread: crunThread, target: &target{Text: "≤ 1.0", Max: 1.0},
+			argv: func(i int) []string { return []string{"crun", "run", "--bundle", bundle, id("crun", i)} }},
+		{name: "runc", argv: func(i int) []string { return []string{"runc", "run", "--bundle", bundle, id("runc", i)} }},
+		{name: "systemd-nspawn", target: &target{Text: "< 0.1", Max: 0.1, Strict: true},
+			argv: func(int) []string {
+				return []string{"systemd-nspawn", "--register=no", "--keep-unit", "-q", "-D", bb, "/bin/true"}
+			}},
+		{name: "bwrap", note: "floor",
+			argv: func(int) []string {
+				return []string{"bwrap", "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--bind", bb, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"}
+			}},
+		{name: "unshare", note: "floor, no /dev",
+			argv: func(int) []string {
+				return []string{"unshare", "--fork", "--mount", "--pid", "--uts", "--ipc", "--root", bb, "--mount-proc=/proc", "/bin/true"}
+			}},
+	}
+
+	errf, err := os.CreateTemp("", "bench-stderr-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(errf.Name())
+	defer errf.Close()
+
+	const metric = "start-to-exit"
+	ccRes := &result{Section: "start", Metric: metric, Tool: "containerctl", Unit: "ms"}
+	res := make([]*result, len(peers))
+	for j, p := range peers {
+		res[j] = &result{Section: "start", Metric: metric, Tool: p.name, Unit: "ms", Note: p.note, Target: p.target}
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	const warmup = 2
+	ccFailed := 0
+	for round := 0; round < warmup+cfg.runs; round++ {
+		if err := ctx.Err(); err != nil {
+			return append([]*result{ccRes}, res...), err
+		}
+		for j, p := range peers {
+			i := round*len(peers) + j
+			if ccFailed < 3 {
+				d, err := timedRun(nil, cc.argv(i), errf)
+				switch {
+				case err != nil:
+					ccFailed++
+					ccRes.fail(err)
+				case round >= warmup:
+					ccFailed = 0
+					ccRes.Samples = append(ccRes.Samples, ms(d))
+					res[j].Paired = append(res[j].Paired, ms(d))
+				}
+			}
+			// A peer that failed three times in a row and never succeeded
+			// is not tried again; its row shows the error.
+			if res[j].Failures >= 3 && len(res[j].Samples) == 0 {
+				continue
+			}
+			d, err := timedRun(p.thread, p.argv(i), errf)
+			switch {
+			case err != nil:
+				res[j].fail(err)
+			case round >= warmup:
+				res[j].Samples = append(res[j].Samples, ms(d))
+			}
+		}
+		logrus.Debugf("start: round %d done", round)
+	}
+	return append([]*result{ccRes}, res...), nil
+}
