@@ -322,12 +322,11 @@ func (c *container) cleanup() {
 		}
 	}
 	c.checkGone(2 * time.Second)
-	if exists(filepath.Join(stateDir, c.name)) {
-		// A killed supervisor leaves its state for the next command to
-		// prune.
-		ctl(t, "list")
-		if exists(filepath.Join(stateDir, c.name)) {
-			t.Errorf("cleanup: %s still exists after the container exited and `list` ran", filepath.Join(stateDir, c.name))
+	// Whoever ends the supervisor, its record and cgroups go: it removes
+	// them itself, or its reaper does when it was killed.
+	for _, p := range append([]string{filepath.Join(stateDir, c.name)}, cgroupDirs(c.name)...) {
+		if !waitAbsent(p, 2*time.Second) {
+			t.Errorf("cleanup: %s still exists after the container exited", p)
 		}
 	}
 	if t.Failed() {
@@ -753,4 +752,27 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// cgroupDirs are the places a container's cgroup may be, in every
+// hierarchy, when it runs under the default parent.
+func cgroupDirs(name string) []string {
+	mounts, _ := filepath.Glob("/sys/fs/cgroup/*/cgroup.procs")
+	dirs := []string{filepath.Join("/sys/fs/cgroup", "containerctl", name)}
+	for _, m := range mounts {
+		dirs = append(dirs, filepath.Join(filepath.Dir(m), "containerctl", name))
+	}
+	return dirs
+}
+
+// waitAbsent waits up to timeout for p not to exist.
+func waitAbsent(p string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for exists(p) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }

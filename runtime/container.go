@@ -134,6 +134,11 @@ func (c *Container) checkInit() error {
 		if err == nil {
 			err = checkExecutable(h)
 		}
+		// Name the path as the container sees it, not the host's.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		if err == nil {
 			return nil
 		}

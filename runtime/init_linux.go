@@ -67,6 +67,17 @@ func initContainer(sock *os.File) error {
 	spec := cfg.Spec
 	root := spec.Root.Path
 
+	// The cgroup namespace is made here rather than at clone time: by now
+	// the supervisor has put us in the container's cgroup in every
+	// hierarchy, v1 ones included, so that the namespace's root is the
+	// container's own cgroup everywhere (a cgroup2 mount inside shows
+	// only its subtree, and /proc/self/cgroup shows "/").
+	if newNamespace(spec, specs.CgroupNamespace) {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("new cgroup namespace: %w", err)
+		}
+	}
+
 	// Device nodes and mount points get exactly the modes asked for.
 	unix.Umask(0)
 	var logStep func(mount.Step)

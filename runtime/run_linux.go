@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
 )
 
@@ -50,6 +51,16 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	}
 	log := opts.Log.WithField("container", c.Name)
 
+	if err := ValidateName(c.Name); err != nil {
+		return -1, err
+	}
+	layout, err := cgroup.DetectLayout()
+	if err != nil {
+		return -1, fmt.Errorf("find cgroup hierarchies: %w", err)
+	}
+	if err := cgroup.Check(layout, resources(c.Spec)); err != nil {
+		return -1, err
+	}
 	if err := c.Validate(opts.MakeRootParents); err != nil {
 		return -1, err
 	}
@@ -63,7 +74,7 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	if err != nil {
 		return -1, err
 	}
-	s, err := start(c, opts, rec, log)
+	s, err := start(c, opts, rec, layout, log)
 	if err != nil {
 		if rerr := rec.release(); rerr != nil {
 			log.WithError(rerr).Warn("remove state record")
@@ -96,6 +107,7 @@ type supervisor struct {
 	waited  chan error // the init's exit, from cmd.Wait
 	sigs    chan os.Signal
 	control *controlServer
+	cgroup  *cgroup.Cgroup
 	// console, when the container has one: the pseudo-terminal's master,
 	// our copy of its slave, and the output copier's end.
 	console  console.Console
@@ -105,7 +117,7 @@ type supervisor struct {
 	started  time.Time
 }
 
-func start(c *Container, opts Options, rec *record, log *logrus.Entry) (_ *supervisor, retErr error) {
+func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *logrus.Entry) (_ *supervisor, retErr error) {
 	s := &supervisor{c: c, opts: opts, log: log, started: time.Now()}
 	var undo []func()
 	defer func() {
@@ -115,6 +127,24 @@ func start(c *Container, opts Options, rec *record, log *logrus.Entry) (_ *super
 			}
 		}
 	}()
+
+	var cgroupsPath string
+	if c.Spec.Linux != nil {
+		cgroupsPath = c.Spec.Linux.CgroupsPath
+	}
+	cgcfg, err := cgroup.Place(layout, c.Name, cgroupsPath, resources(c.Spec))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if s.cgroup, err = cgroup.Create(layout, cgcfg); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	undo = append(undo, func() {
+		if err := s.cgroup.Destroy(); err != nil {
+			log.WithError(err).Warn("remove cgroup")
+		}
+	})
+	log.WithField("cgroup", s.cgroup.Path()).Debug("created cgroup")
 
 	undoRoot, err := prepareRoot(c.Spec.Root.Path, opts.MakeRootParents)
 	if err != nil {
@@ -182,9 +212,24 @@ func start(c *Container, opts Options, rec *record, log *logrus.Entry) (_ *super
 	signal.Notify(s.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH)
 	undo = append(undo, func() { signal.Stop(s.sigs) })
 
+	// The child starts inside the container's cgroup2 cgroup
+	// (CLONE_INTO_CGROUP), so nothing it does escapes; the v1 hierarchies
+	// get it below, before it may exec the init.
+	cloned := s.cgroup.FD() >= 0
+	s.cmd.SysProcAttr.UseCgroupFD = cloned
+	s.cmd.SysProcAttr.CgroupFD = s.cgroup.FD()
+
 	goruntime.LockOSThread()
 	log.WithField("root", c.Spec.Root.Path).Debug("starting init child")
-	if err := s.cmd.Start(); err != nil {
+	err = s.cmd.Start()
+	if cloned && (errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL)) {
+		// A kernel before 5.7 has no clone3 with CLONE_INTO_CGROUP.
+		log.WithError(err).Debug("CLONE_INTO_CGROUP unavailable; joining the cgroup before the init runs")
+		cloned = false
+		s.cmd.SysProcAttr.UseCgroupFD = false
+		err = s.cmd.Start()
+	}
+	if err != nil {
 		goruntime.UnlockOSThread()
 		return nil, fmt.Errorf("start init child: %w", err)
 	}
@@ -196,6 +241,10 @@ func start(c *Container, opts Options, rec *record, log *logrus.Entry) (_ *super
 		<-s.waited
 		goruntime.UnlockOSThread()
 	})
+
+	if err := s.cgroup.Add(s.cmd.Process.Pid, cloned); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
 
 	cfg := &initConfig{Name: c.Name, Spec: c.Spec, Steps: steps, Console: consolePath, Debug: log.Logger.IsLevelEnabled(logrus.DebugLevel)}
 	if err := writeMessage(parent, message{Type: msgConfig, Config: cfg}); err != nil {
@@ -211,7 +260,12 @@ func start(c *Container, opts Options, rec *record, log *logrus.Entry) (_ *super
 		Root:          c.Spec.Root.Path,
 		Init:          c.Spec.Process.Args,
 		Started:       s.started,
+		Cgroups:       s.cgroup.Paths(),
+		CgroupParents: s.cgroup.ManagedParents(),
 	}); err != nil {
+		return nil, err
+	}
+	if err := startReaper(rec.dir); err != nil {
 		return nil, err
 	}
 	if s.control, err = listenControl(rec.controlPath()); err != nil {
@@ -279,6 +333,9 @@ func (s *supervisor) await(sock *os.File, want string) error {
 	}
 }
 
+// cloneFlags are the namespaces the init child is cloned into. The cgroup
+// namespace is not among them: the child unshares it once it is in its
+// cgroups (see initContainer).
 func cloneFlags(spec *specs.Spec) uintptr {
 	var flags uintptr
 	for t, f := range map[specs.LinuxNamespaceType]uintptr{
@@ -287,11 +344,17 @@ func cloneFlags(spec *specs.Spec) uintptr {
 		specs.UTSNamespace:     unix.CLONE_NEWUTS,
 		specs.IPCNamespace:     unix.CLONE_NEWIPC,
 		specs.NetworkNamespace: unix.CLONE_NEWNET,
-		specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
 	} {
 		if newNamespace(spec, t) {
 			flags |= f
 		}
 	}
 	return flags
+}
+
+func resources(spec *specs.Spec) *specs.LinuxResources {
+	if spec.Linux == nil {
+		return nil
+	}
+	return spec.Linux.Resources
 }

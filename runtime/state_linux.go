@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/cgroup"
 )
 
 // State is the record of a running container, kept in
@@ -21,6 +23,11 @@ type State struct {
 	Root          string    `json:"root"`
 	Init          []string  `json:"init"`
 	Started       time.Time `json:"started"`
+	// Cgroups are the container's cgroup directories, and CgroupParents
+	// the parents to remove once empty, for whoever cleans up after a
+	// supervisor that died.
+	Cgroups       []string `json:"cgroups,omitempty"`
+	CgroupParents []string `json:"cgroup_parents,omitempty"`
 }
 
 const (
@@ -80,8 +87,15 @@ func lockRecord(stateDir, name string) (*record, error) {
 			f.Close()
 			continue
 		}
+		// What a supervisor that died left: its cgroups and its files.
+		if s, err := readState(dir); err == nil && len(s.Cgroups) > 0 {
+			if err := cgroup.Remove(s.Cgroups, s.CgroupParents); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("clean up after the previous supervisor: %w", err)
+			}
+		}
 		r := &record{dir: dir, f: f}
-		r.clear() // what a crashed supervisor left
+		r.clear()
 		return r, nil
 	}
 }
@@ -129,6 +143,18 @@ func (r *record) release() error {
 	return err
 }
 
+// cleanStale removes what a dead supervisor left: its container's cgroups
+// (killing anything still in them) and its record. The caller holds the
+// record's lock.
+func cleanStale(dir string) error {
+	var err error
+	if s, rerr := readState(dir); rerr == nil && len(s.Cgroups) > 0 {
+		err = cgroup.Remove(s.Cgroups, s.CgroupParents)
+	}
+	(&record{dir: dir}).clear()
+	return errors.Join(err, os.Remove(dir))
+}
+
 func readState(dir string) (State, error) {
 	var s State
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
@@ -157,8 +183,7 @@ func Load(stateDir, name string) (State, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
 		// Nobody holds it: the supervisor died without cleaning up.
 		if samePath(f, dir) {
-			(&record{dir: dir}).clear()
-			_ = os.Remove(dir)
+			cleanStale(dir)
 		}
 		return State{}, ErrNotRunning
 	} else if !errors.Is(err, unix.EWOULDBLOCK) {

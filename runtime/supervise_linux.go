@@ -73,6 +73,11 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 		if err := s.cmd.Process.Kill(); err != nil {
 			s.log.WithError(err).Warn("kill init")
 		}
+		// PID 1's death takes its PID namespace with it; the cgroup
+		// also gets what joined it from outside (nsenter).
+		if err := s.cgroup.Kill(0); err != nil {
+			s.log.WithError(err).Warn("kill cgroup")
+		}
 	}
 
 	var err error
@@ -182,6 +187,9 @@ func (s *supervisor) finish(rec *record) {
 		s.console.Close()
 	}
 	s.control.close()
+	if err := s.cgroup.Destroy(); err != nil {
+		s.log.WithError(err).Warn("remove cgroup")
+	}
 	if err := rec.release(); err != nil {
 		s.log.WithError(err).Warn("remove state record")
 	}

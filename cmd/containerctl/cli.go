@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime"
 )
 
@@ -56,6 +57,13 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVarP(&f.o.setenv, "setenv", "E", nil, "set NAME=VALUE in the init's environment (repeatable)")
 	fl.StringVar(&f.o.uuid, "uuid", "", "container_uuid (default derived from NAME)")
 	fl.BoolVar(&f.o.privateNetwork, "private-network", false, "give the container its own network namespace with only loopback")
+	fl.StringVar(&f.o.limits.MemoryMax, "memory-max", "", "memory limit, as systemd's MemoryMax= (e.g. 512M, 2G, infinity)")
+	fl.StringVar(&f.o.limits.MemoryHigh, "memory-high", "", "memory throttling point, as MemoryHigh= (cgroup v2 only)")
+	fl.StringVar(&f.o.limits.CPUWeight, "cpu-weight", "", "CPU weight 1..10000, as CPUWeight=")
+	fl.StringVar(&f.o.limits.CPUQuota, "cpu-quota", "", "CPU time per CPU, as CPUQuota= (e.g. 50%, 150%)")
+	fl.StringVar(&f.o.limits.TasksMax, "tasks-max", "", "most tasks (processes and threads), as TasksMax= (default 16384; infinity for none)")
+	fl.StringVar(&f.o.limits.IOWeight, "io-weight", "", "block I/O weight 1..10000, as IOWeight=")
+	fl.StringVar(&f.o.cgroupParent, "cgroup-parent", "", "parent cgroup, e.g. /machine (default: the delegated unit's cgroup, else "+cgroup.DefaultParent+")")
 	fl.StringVar(&f.console, "console", "", "console mode: interactive, read-only, passive, pipe (default interactive on a terminal, else read-only)")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", runtime.DefaultStopTimeout, "how long a halt may take before the container is killed")
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-var log = logrus.New()
+// log is text until --log-format says otherwise, so that even an error in
+// the flags reads like every other.
+var log = &logrus.Logger{Out: os.Stderr, Formatter: textFormatter{}, Hooks: logrus.LevelHooks{}, Level: logrus.InfoLevel, ExitFunc: os.Exit}
 
 // setupLog configures the logger from --log-level and --log-format.
 func setupLog(level, format string) error {

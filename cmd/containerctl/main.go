@@ -20,6 +20,13 @@ func main() {
 		}
 		os.Exit(1)
 	}
+	if len(os.Args) > 1 && os.Args[1] == runtime.ReapCommand {
+		if err := runtime.Reap(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "containerctl reap:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if err := run(os.Args[1:]); err != nil {
 		var exit exitStatus
 		if errors.As(err, &exit) {

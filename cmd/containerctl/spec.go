@@ -6,11 +6,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/google/uuid"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime"
 )
 
@@ -44,6 +46,9 @@ type options struct {
 	setenv         []string
 	uuid           string
 	privateNetwork bool
+	limits         cgroup.Limits
+	cgroupParent   string
+	ncpu           int    // the host's CPUs, which bound --cpu-quota
 	terminal       bool   // the init gets a pseudo-terminal as console
 	term           string // TERM for the init
 	command        []string
@@ -84,11 +89,27 @@ func buildSpec(o options) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	ncpu := o.ncpu
+	if ncpu == 0 {
+		ncpu = goruntime.NumCPU()
+	}
+	res, err := o.limits.Resources(ncpu)
+	if err != nil {
+		return nil, err
+	}
+	var cgroupsPath string
+	if o.cgroupParent != "" {
+		if !path.IsAbs(o.cgroupParent) {
+			return nil, fmt.Errorf("--cgroup-parent %q: want an absolute path such as /machine", o.cgroupParent)
+		}
+		cgroupsPath = path.Join(o.cgroupParent, o.name)
+	}
 	namespaces := []specs.LinuxNamespace{
 		{Type: specs.MountNamespace},
 		{Type: specs.PIDNamespace},
 		{Type: specs.UTSNamespace},
 		{Type: specs.IPCNamespace},
+		{Type: specs.CgroupNamespace},
 	}
 	if o.privateNetwork {
 		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
@@ -105,7 +126,9 @@ func buildSpec(o options) (*specs.Spec, error) {
 		},
 		Mounts: mounts,
 		Linux: &specs.Linux{
-			Namespaces: namespaces,
+			Namespaces:  namespaces,
+			Resources:   res,
+			CgroupsPath: cgroupsPath,
 			// As systemd-nspawn: the kernel's knobs are read-only and
 			// what leaks host secrets or state is hidden.
 			ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq"},

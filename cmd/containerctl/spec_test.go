@@ -40,7 +40,7 @@ func TestBuildSpecDefaults(t *testing.T) {
 	for _, ns := range s.Linux.Namespaces {
 		types = append(types, ns.Type)
 	}
-	if want := []specs.LinuxNamespaceType{specs.MountNamespace, specs.PIDNamespace, specs.UTSNamespace, specs.IPCNamespace}; !slices.Equal(types, want) {
+	if want := []specs.LinuxNamespaceType{specs.MountNamespace, specs.PIDNamespace, specs.UTSNamespace, specs.IPCNamespace, specs.CgroupNamespace}; !slices.Equal(types, want) {
 		t.Errorf("namespaces = %v, want %v (the host's network is shared)", types, want)
 	}
 	nix, ok := mountAt(s, "/nix")

@@ -109,6 +109,15 @@ func main() {
 		case modeOrphanSleep:
 			orphanSleep()
 			return
+		case "alloc":
+			alloc(os.Args[2:])
+			return
+		case "spin":
+			for {
+			}
+		case "forks":
+			forks(os.Args[2:])
+			return
 		}
 	}
 	if err := run(os.Args[1:]); err != nil {
@@ -349,5 +358,54 @@ func reap() {
 			}
 		}
 		<-c
+	}
+}
+
+// alloc allocates and touches the number of MiB its argument gives, one
+// MiB at a time, printing "ALLOC n" every 16 MiB, then "ALLOC-DONE". Under a
+// memory limit it is OOM-killed on the way.
+func alloc(args []string) {
+	n := 0
+	if len(args) == 1 {
+		n, _ = strconv.Atoi(args[0])
+	}
+	if n <= 0 {
+		fmt.Fprintln(os.Stderr, "testinit alloc: want a positive number of MiB")
+		os.Exit(2)
+	}
+	var keep [][]byte
+	for i := 1; i <= n; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		keep = append(keep, b)
+		if i%16 == 0 {
+			println1("ALLOC " + strconv.Itoa(i))
+		}
+	}
+	println1("ALLOC-DONE " + strconv.Itoa(len(keep)))
+}
+
+// forks starts the number of sleeping children its argument gives, prints
+// "FORKED ok=N failed=M" and then sleeps: under a task limit the forks past
+// it fail.
+func forks(args []string) {
+	n := 0
+	if len(args) == 1 {
+		n, _ = strconv.Atoi(args[0])
+	}
+	ok, failed := 0, 0
+	for i := 0; i < n; i++ {
+		cmd := exec.Command("/proc/self/exe", modeOrphanSleep)
+		if err := cmd.Start(); err != nil {
+			failed++
+			continue
+		}
+		ok++
+	}
+	println1(fmt.Sprintf("FORKED ok=%d failed=%d", ok, failed))
+	for {
+		time.Sleep(time.Hour)
 	}
 }

@@ -1,0 +1,538 @@
+// Package cgroup places a container's processes in a cgroup of their own,
+// sets its limits, kills all of it, and removes it. cgroup v2 first; on a
+// hybrid host (v1 controllers beside a cgroup2 "unified" hierarchy) the
+// unified hierarchy tracks and kills the processes and the v1 controllers
+// that exist carry the limits.
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// unified is the key of the cgroup2 hierarchy in per-hierarchy maps.
+const unified = ""
+
+// v1Controllers are the v1 hierarchies a container joins: the ones its
+// limits use, and freezer, to kill it whole where cgroup.kill is missing.
+var v1Controllers = []string{"memory", "cpu", "pids", "blkio", "freezer"}
+
+// Layout is where the host mounts its cgroup hierarchies.
+type Layout struct {
+	Unified string            // the cgroup2 mount point, "" when there is none
+	V1      map[string]string // v1 controller -> mount point
+}
+
+// DetectLayout reads the host's cgroup mounts from /proc/self/mountinfo.
+func DetectLayout() (Layout, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return Layout{}, err
+	}
+	defer f.Close()
+	return parseLayout(f)
+}
+
+// UnifiedControllers lists the controllers the cgroup2 hierarchy offers.
+func (l Layout) UnifiedControllers() []string {
+	if l.Unified == "" {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(l.Unified, "cgroup.controllers"))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
+}
+
+// Config says where a container's cgroup goes and what it may use.
+type Config struct {
+	// Parents is the parent path in each hierarchy, relative to its root
+	// (keyed by v1 controller, "" for cgroup2).
+	Parents map[string]string
+	// Managed lists parents that containerctl owns and removes when they
+	// become empty (the default parent), as opposed to the user's
+	// --cgroup-parent or a systemd unit's cgroup.
+	Managed bool
+	Name    string
+	// Resources are the limits, as in the spec.
+	Resources *specs.LinuxResources
+}
+
+// Cgroup is a container's cgroup in every hierarchy it uses.
+type Cgroup struct {
+	paths   map[string]string // hierarchy -> absolute directory
+	created []string          // directories made by Create, in order
+	managed []string          // parents to remove when empty
+	dir     *os.File          // the cgroup2 directory, for CLONE_INTO_CGROUP
+}
+
+// Create makes the container's cgroup and sets its limits. It refuses,
+// before creating anything, limits this host's controllers cannot enforce,
+// and a cgroup of that name that already holds processes.
+func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
+	plan, err := planResources(l, cfg.Resources)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cgroup{paths: map[string]string{}}
+	defer func() {
+		if retErr != nil {
+			_ = c.Destroy()
+		}
+	}()
+	hierarchies := map[string]string{}
+	if l.Unified != "" {
+		hierarchies[unified] = l.Unified
+	}
+	for _, ctrl := range v1Controllers {
+		if m, ok := l.V1[ctrl]; ok {
+			hierarchies[ctrl] = m
+		}
+	}
+	keys := make([]string, 0, len(hierarchies))
+	for k := range hierarchies {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, h := range keys {
+		mnt := hierarchies[h]
+		parent := filepath.Join(mnt, cfg.Parents[h])
+		leaf := filepath.Join(parent, cfg.Name)
+		if prev, ok := c.dirOf(mnt); ok {
+			// Co-mounted controllers (cpu,cpuacct) share a directory.
+			c.paths[h] = prev
+			continue
+		}
+		managed := cfg.Managed || cfg.Parents[h] == DefaultParent
+		if err := c.mkdir(mnt, parent, leaf, managed); err != nil {
+			return nil, err
+		}
+		c.paths[h] = leaf
+	}
+	if p, ok := c.paths[unified]; ok {
+		if c.dir, err = os.Open(p); err != nil {
+			return nil, err
+		}
+		if l.V1 == nil {
+			if err := enableControllers(l.Unified, p, plan.v2Controllers()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, w := range plan {
+		p, ok := c.paths[w.hierarchy]
+		if !ok {
+			return nil, fmt.Errorf("cgroup: no %s hierarchy for %s", w.hierarchy, w.file)
+		}
+		if err := writeFile(filepath.Join(p, w.file), w.value); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Cgroup) dirOf(mnt string) (string, bool) {
+	for _, p := range c.paths {
+		if strings.HasPrefix(p, mnt+"/") {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// mkdir creates leaf and its missing parents. A leaf left by a crashed
+// supervisor is reused if empty; one with processes is refused.
+func (c *Cgroup) mkdir(mnt, parent, leaf string, managed bool) error {
+	var missing []string
+	for p := parent; p != mnt && p != "/"; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		missing = append(missing, p)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], 0o755)
+		if err == nil {
+			c.created = append(c.created, missing[i])
+		} else if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create cgroup %s: %w", missing[i], err)
+		}
+	}
+	if managed {
+		for p := parent; p != mnt && p != "/"; p = filepath.Dir(p) {
+			c.managed = append(c.managed, p)
+		}
+	}
+	err := os.Mkdir(leaf, 0o755)
+	switch {
+	case err == nil:
+		c.created = append(c.created, leaf)
+		return nil
+	case !errors.Is(err, os.ErrExist):
+		return fmt.Errorf("create cgroup %s: %w", leaf, err)
+	}
+	procs, perr := readProcs(leaf)
+	if perr != nil {
+		return perr
+	}
+	if len(procs) > 0 {
+		return fmt.Errorf("cgroup %s already holds processes %v", leaf, procs)
+	}
+	c.created = append(c.created, leaf)
+	return nil
+}
+
+// Path is the cgroup's directory in the cgroup2 hierarchy, or in the first
+// v1 one where there is none.
+func (c *Cgroup) Path() string {
+	if p, ok := c.paths[unified]; ok {
+		return p
+	}
+	for _, ctrl := range v1Controllers {
+		if p, ok := c.paths[ctrl]; ok {
+			return p
+		}
+	}
+	return ""
+}
+
+// ManagedParents are the parents to remove once empty, for the record.
+func (c *Cgroup) ManagedParents() []string { return slices.Clone(c.managed) }
+
+// Paths are the cgroup's directories in every hierarchy, for the record a
+// crashed supervisor's reaper cleans up.
+func (c *Cgroup) Paths() []string {
+	var ps []string
+	for _, p := range c.paths {
+		if !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+// FD is the cgroup2 directory's descriptor for CLONE_INTO_CGROUP
+// (SysProcAttr.UseCgroupFD), or -1 where there is no cgroup2 hierarchy.
+func (c *Cgroup) FD() int {
+	if c.dir == nil {
+		return -1
+	}
+	return int(c.dir.Fd())
+}
+
+// Add moves pid into every hierarchy; cloned is true when the process was
+// created inside the cgroup2 one already.
+func (c *Cgroup) Add(pid int, cloned bool) error {
+	for h, p := range c.paths {
+		if h == unified && cloned {
+			continue
+		}
+		if err := writeFile(filepath.Join(p, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Procs lists the processes in the cgroup.
+func (c *Cgroup) Procs() ([]int, error) {
+	p := c.Path()
+	if p == "" {
+		return nil, nil
+	}
+	return readProcs(p)
+}
+
+// Kill kills every process in the cgroup with SIGKILL and waits, up to
+// timeout (zero: not at all), until it is empty. cgroup.kill (Linux 5.14) does it in one step
+// and cannot miss a process that forks meanwhile; without it the processes
+// are frozen first, so that none can fork while they are killed one by one.
+func (c *Cgroup) Kill(timeout time.Duration) error {
+	return killPaths(c.paths, timeout)
+}
+
+// Destroy kills what is left and removes the cgroup, and the parents
+// containerctl manages once they are empty.
+func (c *Cgroup) Destroy() error {
+	if c.dir != nil {
+		c.dir.Close()
+		c.dir = nil
+	}
+	err := killPaths(c.paths, 5*time.Second)
+	for i := len(c.created) - 1; i >= 0; i-- {
+		if rerr := removeTree(c.created[i]); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	for _, p := range c.managed {
+		// Busy when another container still uses it: that is fine.
+		_ = os.Remove(p)
+	}
+	c.created, c.managed = nil, nil
+	return err
+}
+
+// Remove kills and removes cgroups by path, as recorded for a container
+// whose supervisor died; parents named by managed are removed when empty.
+func Remove(paths []string, managedParents []string) error {
+	byKey := map[string]string{}
+	for i, p := range paths {
+		key := strconv.Itoa(i)
+		if isUnified(p) {
+			key = unified
+		} else if strings.Contains(p, "/freezer/") {
+			key = "freezer"
+		}
+		byKey[key] = p
+	}
+	err := killPaths(byKey, 5*time.Second)
+	for _, p := range paths {
+		if rerr := removeTree(p); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	for _, p := range managedParents {
+		_ = os.Remove(p)
+	}
+	return err
+}
+
+func isUnified(p string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+func killPaths(paths map[string]string, timeout time.Duration) error {
+	var any string
+	for _, p := range paths {
+		any = p
+		break
+	}
+	if any == "" {
+		return nil
+	}
+	if u, ok := paths[unified]; ok {
+		any = u
+		if err := writeFile(filepath.Join(u, "cgroup.kill"), "1"); err == nil {
+			return waitEmpty(u, timeout)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	thaw := func() error { return nil }
+	if f, ok := paths["freezer"]; ok {
+		if err := writeFile(filepath.Join(f, "freezer.state"), "FROZEN"); err != nil {
+			return err
+		}
+		thaw = func() error { return writeFile(filepath.Join(f, "freezer.state"), "THAWED") }
+	} else if u, ok := paths[unified]; ok {
+		if err := writeFile(filepath.Join(u, "cgroup.freeze"), "1"); err == nil {
+			thaw = func() error { return writeFile(filepath.Join(u, "cgroup.freeze"), "0") }
+		}
+	}
+	procs, err := treeProcs(any)
+	if err != nil {
+		_ = thaw()
+		return err
+	}
+	for _, pid := range procs {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	// Killed processes die only once thawed.
+	if err := thaw(); err != nil {
+		return err
+	}
+	return waitEmpty(any, timeout)
+}
+
+// waitEmpty waits until the cgroup at p has no process; a zero timeout
+// does not wait.
+func waitEmpty(p string, timeout time.Duration) error {
+	if timeout <= 0 {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		procs, err := treeProcs(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(procs) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cgroup %s: processes %v still there %v after SIGKILL", p, procs, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// removeTree removes the cgroup at dir and any the container made below it,
+// deepest first (rmdir is the only way to remove a cgroup, and fails while
+// it has children).
+func removeTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() {
+			errs = append(errs, removeTree(filepath.Join(dir, e.Name())))
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+	}
+	return errors.Join(errs...)
+}
+
+// treeProcs lists the processes in the cgroup at dir and below it.
+func treeProcs(dir string) ([]int, error) {
+	pids, err := readProcs(dir)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub, err := treeProcs(filepath.Join(dir, e.Name()))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		pids = append(pids, sub...)
+	}
+	return pids, nil
+}
+
+func readProcs(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+func writeFile(p, v string) error {
+	if err := os.WriteFile(p, []byte(v), 0); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("write %q to %s: %w", v, p, pe.Err)
+		}
+		return err
+	}
+	return nil
+}
+
+// enableControllers turns on controllers for dir's children all the way
+// down from the cgroup2 root, as cgroup v2 requires.
+func enableControllers(root, dir string, ctrls []string) error {
+	if len(ctrls) == 0 {
+		return nil
+	}
+	rel, err := filepath.Rel(root, filepath.Dir(dir))
+	if err != nil {
+		return err
+	}
+	p := root
+	parts := []string{""}
+	if rel != "." {
+		parts = append(parts, strings.Split(rel, "/")...)
+	}
+	for _, part := range parts {
+		p = filepath.Join(p, part)
+		var b strings.Builder
+		for _, c := range ctrls {
+			b.WriteString("+" + c + " ")
+		}
+		if err := writeFile(filepath.Join(p, "cgroup.subtree_control"), strings.TrimSpace(b.String())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseLayout finds the cgroup mounts in mountinfo text.
+func parseLayout(r interface{ Read([]byte) (int, error) }) (Layout, error) {
+	l := Layout{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		fields, postFields := strings.Fields(pre), strings.Fields(post)
+		if len(fields) < 5 || len(postFields) < 3 || fields[3] != "/" {
+			continue
+		}
+		mnt := unescape(fields[4])
+		switch postFields[0] {
+		case "cgroup2":
+			if l.Unified == "" {
+				l.Unified = mnt
+			}
+		case "cgroup":
+			for _, o := range strings.Split(postFields[2], ",") {
+				if slices.Contains(v1Controllers, o) || o == "cpuacct" || o == "name=systemd" {
+					if l.V1 == nil {
+						l.V1 = map[string]string{}
+					}
+					if _, dup := l.V1[o]; !dup {
+						l.V1[o] = mnt
+					}
+				}
+			}
+		}
+	}
+	return l, sc.Err()
+}
+
+// unescape undoes mountinfo's octal escapes ("\040" for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b bytes.Buffer
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,151 @@
+package cgroup
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// write is one limit: a value for a file of a hierarchy's cgroup.
+type write struct {
+	hierarchy string // unified ("") or a v1 controller
+	file      string
+	value     string
+}
+
+type writes []write
+
+// v2Controllers are the cgroup2 controllers the writes need enabled.
+func (ws writes) v2Controllers() []string {
+	var ctrls []string
+	for _, w := range ws {
+		if w.hierarchy != unified {
+			continue
+		}
+		c, _, _ := strings.Cut(w.file, ".")
+		if !slices.Contains(ctrls, c) {
+			ctrls = append(ctrls, c)
+		}
+	}
+	return ctrls
+}
+
+// planResources decides where each limit goes on this host: the cgroup2
+// file when the unified hierarchy has the controller, else the v1 one. A
+// limit that neither can enforce is an error, before anything is created.
+func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
+	if r == nil {
+		return nil, nil
+	}
+	v2 := l.UnifiedControllers()
+	where := func(ctrl string) (string, bool) {
+		if slices.Contains(v2, ctrl) {
+			return unified, true
+		}
+		if _, ok := l.V1[ctrl]; ok {
+			return ctrl, true
+		}
+		return "", false
+	}
+	var ws writes
+	need := func(ctrl, what string) (string, error) {
+		h, ok := where(ctrl)
+		if !ok {
+			return "", fmt.Errorf("%s: this host has no %s controller", what, ctrl)
+		}
+		return h, nil
+	}
+	if r.Memory != nil && r.Memory.Limit != nil {
+		h, err := need("memory", "memory limit (MemoryMax)")
+		if err != nil {
+			return nil, err
+		}
+		if h == unified {
+			ws = append(ws, write{h, "memory.max", v2Max(*r.Memory.Limit)})
+		} else {
+			ws = append(ws, write{h, "memory.limit_in_bytes", strconv.FormatInt(*r.Memory.Limit, 10)})
+		}
+	}
+	if r.CPU != nil && r.CPU.Quota != nil {
+		h, err := need("cpu", "CPU quota (CPUQuota)")
+		if err != nil {
+			return nil, err
+		}
+		period := uint64(cpuPeriod)
+		if r.CPU.Period != nil {
+			period = *r.CPU.Period
+		}
+		if h == unified {
+			ws = append(ws, write{h, "cpu.max", fmt.Sprintf("%s %d", v2Max(*r.CPU.Quota), period)})
+		} else {
+			ws = append(ws,
+				write{h, "cpu.cfs_period_us", strconv.FormatUint(period, 10)},
+				write{h, "cpu.cfs_quota_us", strconv.FormatInt(*r.CPU.Quota, 10)})
+		}
+	}
+	if r.Pids != nil && r.Pids.Limit != nil {
+		h, err := need("pids", "task limit (TasksMax)")
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, write{h, "pids.max", v2Max(*r.Pids.Limit)})
+	}
+	keys := make([]string, 0, len(r.Unified))
+	for k := range r.Unified {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := r.Unified[k]
+		ctrl, _, _ := strings.Cut(k, ".")
+		h, err := need(ctrl, k)
+		if err != nil {
+			return nil, err
+		}
+		if h == unified {
+			ws = append(ws, write{h, k, v})
+			continue
+		}
+		w, err := v1Equivalent(l, k, v)
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// v1Equivalent translates a cgroup2 setting for a controller this host has
+// only on v1, with systemd's conversions (src/core/cgroup.c).
+func v1Equivalent(l Layout, key, value string) (write, error) {
+	switch key {
+	case "cpu.weight":
+		w, err := strconv.ParseUint(value, 10, 64)
+		if err != nil {
+			return write{}, fmt.Errorf("cpu.weight %q: %w", value, err)
+		}
+		// CPUShares = CPUWeight * 1024 / 100; the kernel's minimum is 2.
+		return write{"cpu", "cpu.shares", strconv.FormatUint(max(w*1024/100, 2), 10)}, nil
+	case "io.weight":
+		w, err := strconv.ParseUint(value, 10, 64)
+		if err != nil {
+			return write{}, fmt.Errorf("io.weight %q: %w", value, err)
+		}
+		for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
+			if _, err := os.Stat(filepath.Join(l.V1["blkio"], f)); err == nil {
+				// BlockIOWeight = IOWeight * 500 / 100, within 10..1000.
+				return write{"blkio", f, strconv.FormatUint(min(max(w*5, 10), 1000), 10)}, nil
+			}
+		}
+		return write{}, fmt.Errorf("IO weight (IOWeight): this host's v1 blkio controller has no weight (no blkio.weight: the block devices' I/O scheduler does not support one); it needs io.weight on cgroup v2")
+	case "memory.high":
+		return write{}, fmt.Errorf("memory.high (MemoryHigh): needs the memory controller on cgroup v2; this host has it on v1 only")
+	}
+	return write{}, fmt.Errorf("%s: a cgroup v2 setting with no v1 equivalent, and this host has the controller on v1 only", key)
+}

@@ -1,0 +1,310 @@
+//go:build linux
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hostCgroup is the container's cgroup directory in the hierarchy mounted at
+// mnt (a v1 controller's or the unified one).
+func hostCgroup(mnt, name string) string {
+	return filepath.Join("/sys/fs/cgroup", mnt, "containerctl", name)
+}
+
+// unifiedMount is where this host mounts cgroup2: /sys/fs/cgroup on a v2
+// host, /sys/fs/cgroup/unified on a hybrid one.
+func unifiedMount(t *testing.T) string {
+	t.Helper()
+	var st syscall.Statfs_t
+	for _, p := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		if syscall.Statfs(p, &st) == nil && st.Type == 0x63677270 { // CGROUP2_SUPER_MAGIC
+			return p
+		}
+	}
+	t.Fatal("no cgroup2 hierarchy on this host")
+	return ""
+}
+
+// v1Mount is the v1 hierarchy of ctrl, or "" on a host that has it on v2.
+func v1Mount(ctrl string) string {
+	p := filepath.Join("/sys/fs/cgroup", ctrl)
+	var st syscall.Statfs_t
+	if syscall.Statfs(p, &st) == nil && st.Type == 0x27e0eb { // CGROUP_SUPER_MAGIC
+		return p
+	}
+	return ""
+}
+
+// limitFile is the cgroup file of the container that holds a controller's
+// setting: the v1 one where the host has the controller on v1.
+func limitFile(t *testing.T, name, ctrl, v1File, v2File string) string {
+	if m := v1Mount(ctrl); m != "" {
+		return filepath.Join(m, "containerctl", name, v1File)
+	}
+	return filepath.Join(unifiedMount(t), "containerctl", name, v2File)
+}
+
+func readInts(t *testing.T, p string) []int {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []int
+	for _, f := range strings.Fields(string(b)) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("%s: %q is not a number", p, f)
+		}
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	return ns
+}
+
+// TestCgroupPlacement: the container's processes, and only they, are in a
+// cgroup of its own in every hierarchy; inside, the cgroup namespace makes
+// it the root.
+func TestCgroupPlacement(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{command: []string{"/sbin/testinit", "-report", "-orphan", "-read", "/proc/self/cgroup"}})
+	r := c.report()
+	c.ready()
+	c.findInit()
+
+	inside := r.Reads["/proc/self/cgroup"]
+	if inside.Err != "" || !strings.Contains(inside.Data, "0::/\n") {
+		t.Errorf("/proc/self/cgroup inside = %q (%s), want the namespace root 0::/", inside.Data, inside.Err)
+	}
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c.initPID), "cgroup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/containerctl/" + fx.name
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		ctrl := parts[1]
+		if ctrl == "" || slices.Contains([]string{"memory", "pids", "cpu", "blkio", "freezer"}, ctrl) {
+			if parts[2] != want {
+				t.Errorf("init's cgroup in %q = %q, want %q", ctrl, parts[2], want)
+			}
+		}
+	}
+
+	var wantPIDs []int
+	for _, p := range c.procs() {
+		wantPIDs = append(wantPIDs, p.pid)
+	}
+	slices.Sort(wantPIDs)
+	if len(wantPIDs) < 2 {
+		t.Fatalf("container processes %v, want the init and its orphan", wantPIDs)
+	}
+	procs := filepath.Join(unifiedMount(t), "containerctl", fx.name, "cgroup.procs")
+	if got := readInts(t, procs); !slices.Equal(got, wantPIDs) {
+		t.Errorf("%s = %v, want exactly the container's processes %v", procs, got, wantPIDs)
+	}
+	if m := v1Mount("memory"); m != "" {
+		p := filepath.Join(m, "containerctl", fx.name, "cgroup.procs")
+		if got := readInts(t, p); !slices.Equal(got, wantPIDs) {
+			t.Errorf("%s = %v, want %v", p, got, wantPIDs)
+		}
+	}
+}
+
+// TestCgroupMemoryMax: a process that allocates past --memory-max is
+// OOM-killed; the container's init and the supervisor carry on.
+func TestCgroupMemoryMax(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{
+		flags:   []string{"--memory-max", "48M", "--console=pipe"},
+		command: []string{"/bin/sh", "-c", "/sbin/testinit alloc 256; echo alloc-exit $?; cat /proc/self/cgroup >/dev/null; echo survived"},
+	})
+	if got := c.wait(30 * time.Second); got != 0 {
+		t.Errorf("containerctl run: exit status %d, want 0 (only the allocator dies)", got)
+	}
+	out := c.stdout.String()
+	if !strings.Contains(out, "alloc-exit 137") || !strings.Contains(out, "survived") {
+		t.Errorf("stdout = %q, want the allocator killed by SIGKILL (alloc-exit 137) and the init to go on", out)
+	}
+	if strings.Contains(out, "ALLOC-DONE") {
+		t.Errorf("the allocator got 256 MiB past a 48M limit:\n%s", out)
+	}
+	if !strings.Contains(out, "ALLOC 32") {
+		t.Errorf("the allocator did not get 32 MiB under a 48M limit:\n%s", out)
+	}
+}
+
+// TestCgroupTasksMax: a fork loop stops at --tasks-max.
+func TestCgroupTasksMax(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{
+		flags:   []string{"--tasks-max", "24", "--console=pipe"},
+		command: []string{"/sbin/testinit", "forks", "60"},
+	})
+	line := c.waitLine("FORKED", startTimeout)
+	var ok, failed int
+	if _, err := fmt.Sscanf(line, "FORKED ok=%d failed=%d", &ok, &failed); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	// Go's threads count as tasks too, so fewer than 24 children fit.
+	if ok >= 24 || failed == 0 || ok < 5 {
+		t.Errorf("%s: want the forks to stop short of the limit of 24 tasks", line)
+	}
+	current := limitFile(t, fx.name, "pids", "pids.current", "pids.current")
+	if got := readInts(t, current); len(got) != 1 || got[0] > 24 || got[0] < ok {
+		t.Errorf("%s = %v, want between %d and 24", current, got, ok)
+	}
+	if got := ctl(t, "stop", fx.name, "--timeout", "1s"); got.code != 0 {
+		t.Errorf("stop: exit %d: %s", got.code, got.stderr)
+	}
+}
+
+// TestCgroupCPUQuota: --cpu-quota 50% holds a busy loop to about half a CPU.
+func TestCgroupCPUQuota(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{flags: []string{"--cpu-quota", "50%", "--console=pipe"}, command: []string{"/sbin/testinit", "spin"}})
+	c.findInit()
+	// Let it run into its quota, then measure over two seconds.
+	time.Sleep(300 * time.Millisecond)
+	t0, c0 := time.Now(), cpuTicks(t, c.initPID)
+	time.Sleep(2 * time.Second)
+	used := float64(cpuTicks(t, c.initPID)-c0) / 100 / time.Since(t0).Seconds() // USER_HZ is 100
+	t.Logf("busy loop under --cpu-quota 50%%: %.2f CPUs", used)
+	if used > 0.6 || used < 0.3 {
+		t.Errorf("busy loop used %.2f CPUs under --cpu-quota 50%%, want about 0.5 (0.3 to 0.6)", used)
+	}
+	if got := ctl(t, "stop", fx.name, "--timeout", "1s"); got.code != 0 {
+		t.Errorf("stop: exit %d: %s", got.code, got.stderr)
+	}
+}
+
+// cpuTicks is utime+stime of pid in clock ticks (proc(5)).
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return ut + st
+}
+
+// TestCgroupNotWritableFromInside: nothing of the host's cgroup tree can be
+// written from inside. /sys/fs/cgroup is read-only, and a cgroup filesystem
+// the container mounts itself shows only its own subtree (cgroup
+// namespace), so what it creates there lands under its own cgroup.
+func TestCgroupNotWritableFromInside(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	marker := "escape-" + randHex(4)
+	script := strings.Join([]string{
+		"echo 1 > /sys/fs/cgroup/cgroup.procs 2>/dev/null && echo WROTE-SYS",
+		"mkdir /sys/fs/cgroup/" + marker + " 2>/dev/null && echo WROTE-SYS",
+		"mkdir -p /tmp/cg2 /tmp/mem",
+		"mount -t cgroup2 none /tmp/cg2 && mkdir /tmp/cg2/" + marker + " && echo MADE-V2",
+		"if grep -q memory /proc/self/cgroup; then mount -t cgroup -o memory none /tmp/mem && mkdir /tmp/mem/" + marker + " && echo MADE-V1; fi",
+		"echo done; sleep 60",
+	}, "\n")
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/bin/sh", "-c", script}})
+	c.waitLine("done", startTimeout)
+	out := c.stdout.String()
+	if strings.Contains(out, "WROTE-SYS") {
+		t.Errorf("the container wrote under /sys/fs/cgroup:\n%s", out)
+	}
+	if !strings.Contains(out, "MADE-V2") {
+		t.Fatalf("could not make a cgroup in a cgroup2 mount inside:\n%s\n%s", out, c.stderr.String())
+	}
+	u := unifiedMount(t)
+	if exists(filepath.Join(u, marker)) {
+		t.Errorf("a cgroup made inside appeared at the host's root: %s", filepath.Join(u, marker))
+	}
+	if !exists(filepath.Join(u, "containerctl", fx.name, marker)) {
+		t.Errorf("a cgroup made inside is not under the container's own cgroup %s", filepath.Join(u, "containerctl", fx.name))
+	}
+	if m := v1Mount("memory"); m != "" && strings.Contains(out, "MADE-V1") {
+		if exists(filepath.Join(m, marker)) {
+			t.Errorf("a v1 memory cgroup made inside appeared at the host's root")
+		}
+		if !exists(filepath.Join(m, "containerctl", fx.name, marker)) {
+			t.Errorf("a v1 memory cgroup made inside is not under the container's own")
+		}
+	}
+	if got := ctl(t, "stop", fx.name, "--timeout", "1s"); got.code != 0 {
+		t.Errorf("stop: exit %d: %s", got.code, got.stderr)
+	}
+	// The cleanup checks that the container's cgroups, and what it made
+	// inside them, are gone.
+}
+
+// TestCgroupSupervisorKilled: when the supervisor is killed, its reaper
+// removes the container's cgroups and record with no other command run.
+func TestCgroupSupervisorKilled(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/sbin/testinit", "-halt", "ignore", "-orphan"}})
+	c.ready()
+	dir := filepath.Join(unifiedMount(t), "containerctl", fx.name)
+	if !exists(dir) {
+		t.Fatalf("%s missing while the container runs", dir)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-c.done
+	for _, p := range append([]string{filepath.Join(stateDir, fx.name)}, cgroupDirs(fx.name)...) {
+		if !waitAbsent(p, 3*time.Second) {
+			t.Errorf("%s still exists 3s after the supervisor was killed", p)
+		}
+	}
+}
+
+// TestCgroupBadLimits: a limit that is malformed or cannot be enforced on
+// this host is refused before anything is created.
+func TestCgroupBadLimits(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		flag, value, want string
+	}{
+		{"--memory-max", "10X", "unknown unit"},
+		{"--memory-max", "-5M", "negative"},
+		{"--cpu-quota", strconv.Itoa(100*runtime.NumCPU()+1) + "%", "CPUs"},
+		{"--cpu-quota", "50", "percentage"},
+		{"--tasks-max", "0", "positive"},
+		{"--cpu-weight", "0", "1 to 10000"},
+		{"--io-weight", "20000", "1 to 10000"},
+	}
+	if v1Mount("memory") != "" {
+		tests = append(tests, struct{ flag, value, want string }{"--memory-high", "100M", "cgroup v2"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.flag+"="+tt.value, func(t *testing.T) {
+			fx := newFixture(t)
+			root := filepath.Join(t.TempDir(), "root")
+			r := ctl(t, "run", fx.name, "--root", root, "--store", fx.store, tt.flag+"="+tt.value, "--", "/bin/true")
+			if r.code != 1 || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, fx.name) {
+				t.Errorf("run %s=%s: exit %d, stderr %q; want 1 and a message naming %s with %q", tt.flag, tt.value, r.code, r.stderr, fx.name, tt.want)
+			}
+			for _, p := range append([]string{root, filepath.Join(stateDir, fx.name)}, cgroupDirs(fx.name)...) {
+				if exists(p) {
+					t.Errorf("%s exists after a refused run", p)
+				}
+			}
+		})
+	}
+}
