@@ -3,7 +3,7 @@ GO ?= go
 export CGO_ENABLED := 0
 BIN := bin/containerctl
 
-.PHONY: build deps test unit integration demo lint clean
+.PHONY: build deps test unit integration demo bench lint clean
 
 build: $(BIN)
 
@@ -40,6 +40,12 @@ demo: build
 	  'while :; do sleep 1 & wait $$!; done' > $(DEMO_ROOT)/init && chmod 755 $(DEMO_ROOT)/init
 	$(BIN) run demo --root $(DEMO_ROOT) --store= -- /init & \
 	  sleep 1; $(BIN) list; $(BIN) stop demo; wait
+
+# bench measures containerctl against crun, runc, systemd-nspawn, bwrap and
+# unshare on this machine (as root; installs the peers when missing) and
+# writes results/bench-DATE.{json,md,svg,png}. See README.md for the figures.
+bench: build
+	$(GO) run ./integration/bench -bin $(BIN) -out results
 
 clean:
 	rm -rf bin

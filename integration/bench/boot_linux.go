@@ -104,14 +104,20 @@ type bootSample struct {
 // for containerctl, SIGRTMIN+3 to the container's PID 1 for nspawn (as the
 // NixOS module did), and times it until the supervisor has exited.
 func bootOnce(ctx context.Context, cfg *config, t *nsThread, tool, root, name string, memWait time.Duration) (s bootSample, retErr error) {
-	var argv []string
+	var argv, env []string
 	switch tool {
 	case "containerctl":
 		argv = []string{cfg.bin, "run", name, "--root", root, "--store=", "--boot", "--console=passive"}
 	case "systemd-nspawn":
-		argv = []string{"systemd-nspawn", "--register=no", "--keep-unit", "-q", "-M", name, "-D", root, "-b", "--console=passive"}
+		var undo func()
+		var err error
+		argv, env, undo, err = nspawnCmd(name, "--register=no", "--keep-unit", "-q", "-M", name, "-D", root, "-b", "--console=passive")
+		if err != nil {
+			return s, err
+		}
+		defer undo() // deferred first, so it runs after the kill below
 	}
-	p, err := startProc(t, argv, nil, false)
+	p, err := startProc(t, argv, env, false)
 	if err != nil {
 		return s, err
 	}

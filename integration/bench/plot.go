@@ -174,9 +174,9 @@ func (rep *report) scalePlot() (*plot.Plot, error) {
 		return nil, nil
 	}
 	p := plot.New()
-	p.Title.Text = "N containers at once: start cost per container"
+	p.Title.Text = "N at once: time to all ready / N"
 	p.X.Label.Text = "N"
-	p.Y.Label.Text = "ms per container (time to all ready / N), log scale"
+	p.Y.Label.Text = "ms per container (log scale)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
@@ -189,5 +189,6 @@ func (rep *report) scalePlot() (*plot.Plot, error) {
 		return nil, err
 	}
 	p.Add(plotter.NewGrid())
+	p.Y.Max *= 8 // room for the legend above the lines
 	return p, nil
 }

@@ -93,6 +93,15 @@ type proc struct {
 	done    chan struct{} // closed when it has exited
 	exited  time.Time
 	waitErr error
+	cleanup func() // after it has exited: its cgroup (nspawnCmd)
+}
+
+// finish runs p's cleanup once p has exited.
+func (p *proc) finish() {
+	if p.cleanup != nil {
+		p.cleanup()
+		p.cleanup = nil
+	}
 }
 
 // startProc starts argv with env added, on thread t (nil: any). With
@@ -191,7 +200,7 @@ func (t *tail) String() string {
 // timedRun runs argv to its end on thread t and returns how long it took,
 // from just before fork to just after the reap. Output goes to /dev/null;
 // stderr to errf, which is shown on failure.
-func timedRun(t *nsThread, argv []string, errf *os.File) (time.Duration, error) {
+func timedRun(t *nsThread, argv, env []string, errf *os.File) (time.Duration, error) {
 	if err := errf.Truncate(0); err != nil {
 		return 0, err
 	}
@@ -200,6 +209,9 @@ func timedRun(t *nsThread, argv []string, errf *os.File) (time.Duration, error) 
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = errf // a file, not a pipe: no copying goroutine in the timing
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var d time.Duration
 	var err error

@@ -32,18 +32,28 @@ func startShells(tool string, cfg *config, roots []string, prefix string) ([]*pr
 		if len(roots) > 1 {
 			name = fmt.Sprintf("%s-%d", prefix, i)
 		}
-		var argv []string
+		var argv, env []string
+		var undo func()
 		switch tool {
 		case "containerctl":
 			argv = []string{cfg.bin, "run", name, "--root", root, "--store=", "--console=pipe", "--", "/bin/sh", "-c", shellInit}
 		case "systemd-nspawn":
-			argv = []string{"systemd-nspawn", "--register=no", "--keep-unit", "-q", "-M", name, "-D", root, "--console=pipe", "/bin/sh", "-c", shellInit}
+			var err error
+			argv, env, undo, err = nspawnCmd(name, "--register=no", "--keep-unit", "-q", "-M", name, "-D", root, "--console=pipe", "/bin/sh", "-c", shellInit)
+			if err != nil {
+				_ = stopShells(tool, ps)
+				return nil, err
+			}
 		}
-		p, err := startProc(nil, argv, nil, true)
+		p, err := startProc(nil, argv, env, true)
 		if err != nil {
+			if undo != nil {
+				undo()
+			}
 			_ = stopShells(tool, ps)
 			return nil, err
 		}
+		p.cleanup = undo
 		ps = append(ps, p)
 	}
 	return ps, nil
@@ -89,6 +99,7 @@ func stopShells(tool string, ps []*proc) error {
 		if err := p.waitExit(max(time.Until(deadline), time.Millisecond)); err != nil {
 			errs = append(errs, err)
 		}
+		p.finish()
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%d of %d did not stop: %w", len(errs), len(ps), errs[0])
@@ -146,17 +157,19 @@ func scaleBusybox(cfg *config, tool string, roots []string, prefix string) (scal
 // NOTIFY_SOCKET once the guest's systemd is (containerctl --notify-ready,
 // systemd-nspawn --notify-ready=yes): polling is-system-running in 50
 // containers would take the CPU the boots need.
-func scaleDebian(cfg *config, oh *overlayHost, tool string, n int, prefix string) (s scaleSample, retErr error) {
+//
+// A failed halt after all were ready comes back as haltErr, with the figures.
+func scaleDebian(cfg *config, oh *overlayHost, tool string, n int, prefix string) (s scaleSample, retErr, haltErr error) {
 	sockDir, err := os.MkdirTemp("/run", "containerctl-bench-")
 	if err != nil {
-		return s, err
+		return s, err, nil
 	}
 	defer os.RemoveAll(sockDir)
 	roots := make([]string, n)
 	for i := range roots {
 		root, undo, err := oh.root(fmt.Sprintf("%s-%d", prefix, i))
 		if err != nil {
-			return s, err
+			return s, err, nil
 		}
 		defer undo()
 		roots[i] = root
@@ -165,31 +178,35 @@ func scaleDebian(cfg *config, oh *overlayHost, tool string, n int, prefix string
 	// has exited before its root is unmounted.
 	var ps []*proc
 	var readies []chan struct{}
-	defer func() {
-		if err := stopBoots(tool, ps); retErr == nil {
-			retErr = err
-		}
-	}()
+	defer func() { haltErr = stopBoots(tool, ps) }()
 	t0 := time.Now()
 	for i, root := range roots {
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		sock := filepath.Join(sockDir, strconv.Itoa(i))
 		ready, closeSock, err := notifySocket(sock)
 		if err != nil {
-			return s, err
+			return s, err, nil
 		}
 		defer closeSock()
-		var argv []string
+		var argv, env []string
+		var undo func()
 		switch tool {
 		case "containerctl":
 			argv = []string{cfg.bin, "run", name, "--root", root, "--store=", "--boot", "--console=passive", "--notify-ready"}
 		case "systemd-nspawn":
-			argv = []string{"systemd-nspawn", "--register=no", "--keep-unit", "-q", "-M", name, "-D", root, "-b", "--console=passive", "--notify-ready=yes"}
+			argv, env, undo, err = nspawnCmd(name, "--register=no", "--keep-unit", "-q", "-M", name, "-D", root, "-b", "--console=passive", "--notify-ready=yes")
+			if err != nil {
+				return s, err, nil
+			}
 		}
-		p, err := startProc(oh.t, argv, []string{"NOTIFY_SOCKET=" + sock}, false)
+		p, err := startProc(oh.t, argv, append(env, "NOTIFY_SOCKET="+sock), false)
 		if err != nil {
-			return s, err
+			if undo != nil {
+				undo()
+			}
+			return s, err, nil
 		}
+		p.cleanup = undo
 		ps = append(ps, p)
 		readies = append(readies, ready)
 	}
@@ -206,16 +223,16 @@ func scaleDebian(cfg *config, oh *overlayHost, tool string, n int, prefix string
 				firstErr = p.exitError()
 			}
 		case <-deadline:
-			return s, fmt.Errorf("%d of %d ready after 180 s: %w", ready, n, errTimeout)
+			return s, fmt.Errorf("%d of %d ready after 180 s: %w", ready, n, errTimeout), nil
 		}
 	}
 	s.wall = time.Since(t0)
 	if failed > 0 {
-		return s, fmt.Errorf("%d of %d exited before they were ready: %w", failed, n, firstErr)
+		return s, fmt.Errorf("%d of %d exited before they were ready: %w", failed, n, firstErr), nil
 	}
 	sm, err := measureAll(ps)
 	sm.wall = s.wall
-	return sm, err
+	return sm, err, nil
 }
 
 // stopBoots halts booted containers: containerctl with SIGTERM to run (a
@@ -241,6 +258,7 @@ func stopBoots(tool string, ps []*proc) error {
 		if err := p.waitExit(max(time.Until(deadline), time.Millisecond)); err != nil {
 			errs = append(errs, err)
 		}
+		p.finish()
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%d of %d did not halt: %w", len(errs), len(ps), errs[0])
@@ -403,7 +421,11 @@ func scaleDebianAll(ctx context.Context, cfg *config, rep *report, costOut func(
 			cost := &result{Section: "scale", Metric: m + ": start cost per container", Tool: tool, Unit: "ms"}
 			sup := &result{Section: "scale", Metric: m + ": supervisor PSS per container", Tool: tool, Unit: "MiB"}
 			tot := &result{Section: "scale", Metric: m + ": total PSS per container", Tool: tool, Unit: "MiB"}
-			s, err := scaleDebian(cfg, oh, tool, n, fmt.Sprintf("bench-deb-%d-%d", os.Getpid(), n))
+			s, err, haltErr := scaleDebian(cfg, oh, tool, n, fmt.Sprintf("bench-deb-%d-%d", os.Getpid(), n))
+			if haltErr != nil {
+				logrus.WithError(haltErr).Warnf("scale Debian ×%d with %s: halt", n, tool)
+				rep.Notes = append(rep.Notes, fmt.Sprintf("Debian ×%d with %s: the halt failed: %v", n, tool, haltErr))
+			}
 			if err != nil {
 				logrus.WithError(err).Warnf("scale Debian ×%d with %s", n, tool)
 				for _, x := range []*result{wall, cost, sup, tot} {
