@@ -183,12 +183,22 @@ func (c *Cgroup) mkdir(mnt, parent, leaf string, managed bool) error {
 	case !errors.Is(err, os.ErrExist):
 		return fmt.Errorf("create cgroup %s: %w", leaf, err)
 	}
-	procs, perr := readProcs(leaf)
+	// Left by a supervisor that died. Never reuse it: a cgroup that was
+	// once killed through cgroup.kill can kill what is cloned into it
+	// later (its kill sequence differs from the new parent's), so make a
+	// new one.
+	procs, perr := treeProcs(leaf)
 	if perr != nil {
 		return perr
 	}
 	if len(procs) > 0 {
 		return fmt.Errorf("cgroup %s already holds processes %v", leaf, procs)
+	}
+	if err := removeTree(leaf); err != nil {
+		return err
+	}
+	if err := os.Mkdir(leaf, 0o755); err != nil {
+		return fmt.Errorf("create cgroup %s: %w", leaf, err)
 	}
 	c.created = append(c.created, leaf)
 	return nil
@@ -400,8 +410,19 @@ func removeTree(dir string) error {
 			errs = append(errs, removeTree(filepath.Join(dir, e.Name())))
 		}
 	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+	// A cgroup stays busy until its last exited process is reaped, which
+	// its new parent may do a moment after we saw it empty.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	return errors.Join(errs...)
 }
