@@ -206,16 +206,17 @@ func cpuTicks(t *testing.T, pid int) int {
 }
 
 // TestCgroupNotWritableFromInside: nothing of the host's cgroup tree can be
-// written from inside. /sys/fs/cgroup is read-only, and a cgroup filesystem
-// the container mounts itself shows only its own subtree (cgroup
-// namespace), so what it creates there lands under its own cgroup.
+// written from inside. The container's /sys/fs/cgroup is a cgroup2 mount in
+// its own cgroup namespace, so its root is the container's cgroup, and a
+// cgroup filesystem the container mounts itself, v2 or v1, is rooted there
+// too: what it creates lands under its own cgroup, never at the host's root.
 func TestCgroupNotWritableFromInside(t *testing.T) {
 	requireRoot(t)
 	fx := newFixture(t)
 	marker := "escape-" + randHex(4)
 	script := strings.Join([]string{
-		"echo 1 > /sys/fs/cgroup/cgroup.procs 2>/dev/null && echo WROTE-SYS",
-		"mkdir /sys/fs/cgroup/" + marker + " 2>/dev/null && echo WROTE-SYS",
+		"mkdir /sys/fs/cgroup/" + marker + "-sys && echo MADE-SYS",
+		"mkdir /sys/fs/cgroup/../" + marker + "-up 2>/dev/null && echo WROTE-ABOVE",
 		"mkdir -p /tmp/cg2 /tmp/mem",
 		"mount -t cgroup2 none /tmp/cg2 && mkdir /tmp/cg2/" + marker + " && echo MADE-V2",
 		"if grep -q memory /proc/self/cgroup; then mount -t cgroup -o memory none /tmp/mem && mkdir /tmp/mem/" + marker + " && echo MADE-V1; fi",
@@ -224,18 +225,20 @@ func TestCgroupNotWritableFromInside(t *testing.T) {
 	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/bin/sh", "-c", script}})
 	c.waitLine("done", startTimeout)
 	out := c.stdout.String()
-	if strings.Contains(out, "WROTE-SYS") {
-		t.Errorf("the container wrote under /sys/fs/cgroup:\n%s", out)
+	if strings.Contains(out, "WROTE-ABOVE") {
+		t.Errorf("the container wrote above its /sys/fs/cgroup:\n%s", out)
 	}
-	if !strings.Contains(out, "MADE-V2") {
-		t.Fatalf("could not make a cgroup in a cgroup2 mount inside:\n%s\n%s", out, c.stderr.String())
+	if !strings.Contains(out, "MADE-SYS") || !strings.Contains(out, "MADE-V2") {
+		t.Fatalf("could not make a cgroup in the container's own cgroup2 view:\n%s\n%s", out, c.stderr.String())
 	}
 	u := unifiedMount(t)
-	if exists(filepath.Join(u, marker)) {
-		t.Errorf("a cgroup made inside appeared at the host's root: %s", filepath.Join(u, marker))
-	}
-	if !exists(filepath.Join(u, "containerctl", fx.name, marker)) {
-		t.Errorf("a cgroup made inside is not under the container's own cgroup %s", filepath.Join(u, "containerctl", fx.name))
+	for _, m := range []string{marker, marker + "-sys"} {
+		if exists(filepath.Join(u, m)) {
+			t.Errorf("a cgroup made inside appeared at the host's root: %s", filepath.Join(u, m))
+		}
+		if !exists(filepath.Join(u, "containerctl", fx.name, m)) {
+			t.Errorf("a cgroup made inside is not under the container's own cgroup %s", filepath.Join(u, "containerctl", fx.name, m))
+		}
 	}
 	if m := v1Mount("memory"); m != "" && strings.Contains(out, "MADE-V1") {
 		if exists(filepath.Join(m, marker)) {

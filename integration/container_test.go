@@ -19,7 +19,7 @@ import (
 )
 
 // allowedEnv is the whole environment containerctl gives an init.
-var allowedEnv = []string{"container", "container_uuid", "PATH", "TERM", "HOME", "USER", "LOGNAME"}
+var allowedEnv = []string{"container", "container_uuid", "PATH", "TERM", "HOME", "USER", "LOGNAME", "NOTIFY_SOCKET"}
 
 func selfNS(t *testing.T) map[string]string {
 	t.Helper()

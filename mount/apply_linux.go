@@ -76,6 +76,22 @@ func apply(root *os.File, rootPath string, s Step) error {
 		return mask(root, s.Target, display)
 	case Readonly:
 		return readonly(root, s.Target, display)
+	case File:
+		return inParent(root, s.Target, display, func(dirfd int, name string) error {
+			fd, err := unix.Openat(dirfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o444)
+			if err != nil {
+				return fmt.Errorf("create %s: %w", display, err)
+			}
+			f := os.NewFile(uintptr(fd), display)
+			_, err = f.WriteString(s.Data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("write %s: %w", display, err)
+			}
+			return nil
+		})
 	}
 	return fmt.Errorf("%s: unknown step kind %d", display, s.Kind)
 }

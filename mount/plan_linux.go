@@ -26,6 +26,8 @@ const (
 	Mask
 	// Readonly makes the existing Target read-only.
 	Readonly
+	// File writes Data to a new read-only file at Target.
+	File
 )
 
 // Step is one step of setting up a container's filesystem. Targets are paths
@@ -60,6 +62,8 @@ func (s Step) String() string {
 		return "mask " + s.Target
 	case Readonly:
 		return "read-only " + s.Target
+	case File:
+		return fmt.Sprintf("write %s (%d bytes)", s.Target, len(s.Data))
 	}
 	return fmt.Sprintf("step %d on %s", s.Kind, s.Target)
 }

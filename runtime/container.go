@@ -96,6 +96,11 @@ func (c *Container) Validate(makeParents bool) error {
 			return fmt.Errorf("root %s: parent %s is not a directory", root, parent)
 		}
 	}
+	if c := s.Process.Capabilities; c != nil {
+		if _, err := capNumbers(c.Bounding); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+	}
 	for _, m := range s.Mounts {
 		if !isBind(m) {
 			continue

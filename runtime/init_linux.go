@@ -101,6 +101,11 @@ func initContainer(sock *os.File) error {
 		return err
 	}
 	unix.Umask(0o022)
+	if c := spec.Process.Capabilities; c != nil {
+		if err := dropCapabilities(c.Bounding); err != nil {
+			return err
+		}
+	}
 
 	init, err := lookInit(spec.Process.Args[0], spec.Process.Env, spec.Process.Cwd)
 	if err != nil {

@@ -26,7 +26,7 @@ const ReapCommand = "reap"
 
 // startReaper starts the reaper for the record in dir. It is not waited
 // for: it ends when the supervisor does.
-func startReaper(dir string) error {
+func startReaper(dir, id string) error {
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		return err
@@ -34,7 +34,7 @@ func startReaper(dir string) error {
 	defer null.Close()
 	cmd := &exec.Cmd{
 		Path:   "/proc/self/exe",
-		Args:   []string{"containerctl", ReapCommand, dir},
+		Args:   []string{"containerctl", ReapCommand, dir, id},
 		Env:    []string{},
 		Stdin:  null,
 		Stdout: null,
@@ -49,12 +49,13 @@ func startReaper(dir string) error {
 }
 
 // Reap is the reaper: it waits for the lock on the record at dir (its
-// single argument) and cleans up after a supervisor that died.
+// first argument) and cleans up after its supervisor, whose record carries
+// the ID of its second argument, if that supervisor died.
 func Reap(args []string) error {
-	if len(args) != 1 || !filepath.IsAbs(args[0]) {
-		return fmt.Errorf("%s: want the record's directory", ReapCommand)
+	if len(args) != 2 || !filepath.IsAbs(args[0]) {
+		return fmt.Errorf("%s: want the record's directory and ID", ReapCommand)
 	}
-	dir := args[0]
+	dir, id := args[0], args[1]
 	// Only the supervisor's end matters; signals meant for its session or
 	// unit must not end the reaper first.
 	signal.Ignore(unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
@@ -75,8 +76,10 @@ func Reap(args []string) error {
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", dir, err)
 	}
-	if !samePath(f, dir) {
-		return nil // the supervisor removed its record: a clean exit
+	// Clean up only our supervisor's record: when it exited cleanly, it
+	// removed the record, and whatever is at dir now is another run's.
+	if s, err := readState(dir); err != nil || s.ID != id || !samePath(f, dir) {
+		return nil
 	}
 	return cleanStale(dir)
 }

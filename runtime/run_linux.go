@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	goruntime "runtime"
 	"syscall"
 	"time"
@@ -27,6 +28,10 @@ type Options struct {
 	// MakeRootParents creates missing parents of the root, as for the
 	// default /var/lib/containers/NAME; otherwise the parent must exist.
 	MakeRootParents bool
+	// NotifyReady makes the supervisor tell its own service manager
+	// READY=1 only once the guest's init has sent READY=1, as
+	// systemd-nspawn --notify-ready=yes; otherwise as soon as the init runs.
+	NotifyReady bool
 	// Stdin, Stdout and Stderr are the supervisor's own; the console is
 	// relayed to them.
 	Stdin, Stdout, Stderr *os.File
@@ -108,6 +113,7 @@ type supervisor struct {
 	sigs    chan os.Signal
 	control *controlServer
 	cgroup  *cgroup.Cgroup
+	notify  *notifier
 	// console, when the container has one: the pseudo-terminal's master,
 	// our copy of its slave, and the output copier's end.
 	console  console.Console
@@ -174,6 +180,12 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	if err != nil {
 		return nil, err
 	}
+	notifyPath := filepath.Join(rec.dir, notifyFile)
+	if s.notify, err = listenNotify(notifyPath, opts.NotifyReady, log); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.notify.close() })
+	steps = hostSteps(c.Spec, steps, notifyPath)
 
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -253,7 +265,12 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	if err := s.await(parent, msgReady); err != nil {
 		return nil, err
 	}
+	id, err := randomID()
+	if err != nil {
+		return nil, err
+	}
 	if err := rec.write(State{
+		ID:            id,
 		Name:          c.Name,
 		SupervisorPID: os.Getpid(),
 		PID:           s.cmd.Process.Pid,
@@ -265,7 +282,7 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	}); err != nil {
 		return nil, err
 	}
-	if err := startReaper(rec.dir); err != nil {
+	if err := startReaper(rec.dir, id); err != nil {
 		return nil, err
 	}
 	if s.control, err = listenControl(rec.controlPath()); err != nil {
@@ -280,6 +297,7 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		return nil, err
 	}
 	s.relayConsole()
+	s.notify.started()
 	log.WithFields(logrus.Fields{"pid": s.cmd.Process.Pid, "init": c.Spec.Process.Args[0]}).
 		Infof("running, init is pid %d on the host, started in %v", s.cmd.Process.Pid, time.Since(s.started).Round(time.Microsecond))
 	return s, nil

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,10 @@ import (
 // State is the record of a running container, kept in
 // STATEDIR/NAME/state.json while its supervisor lives.
 type State struct {
+	// ID tells this run's record from another of the same name, where a
+	// path or an inode number cannot: the state directory of a new run may
+	// reuse the inode number of an old one.
+	ID            string    `json:"id"`
 	Name          string    `json:"name"`
 	SupervisorPID int       `json:"supervisor_pid"`
 	PID           int       `json:"pid"` // the init's PID on the host
@@ -128,7 +134,7 @@ func (r *record) write(s State) error {
 func (r *record) controlPath() string { return filepath.Join(r.dir, controlFile) }
 
 func (r *record) clear() {
-	for _, f := range []string{stateFile, stateFile + ".tmp", controlFile} {
+	for _, f := range []string{stateFile, stateFile + ".tmp", controlFile, notifyFile} {
 		_ = os.Remove(filepath.Join(r.dir, f))
 	}
 }
@@ -153,6 +159,14 @@ func cleanStale(dir string) error {
 	}
 	(&record{dir: dir}).clear()
 	return errors.Join(err, os.Remove(dir))
+}
+
+func randomID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }
 
 func readState(dir string) (State, error) {

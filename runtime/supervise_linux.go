@@ -48,6 +48,7 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 			haltStart = time.Now()
 			res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
 			s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(signals.Halt), timeout)
+			s.notify.stopping()
 			if err := s.cmd.Process.Signal(signals.Halt); err != nil {
 				s.log.WithError(err).Warn("send halt signal")
 			}
@@ -114,7 +115,20 @@ loop:
 		s.log.WithError(err).Warn("wait for init")
 		res.ExitStatus = 255
 	} else {
-		res.ExitStatus = signals.ExitStatus(s.cmd.ProcessState.Sys().(syscall.WaitStatus))
+		ws := s.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		res.ExitStatus = signals.ExitStatus(ws)
+		// reboot(2) in a PID namespace kills its PID 1 with SIGHUP for a
+		// reboot and SIGINT for a halt or power-off (pid_namespaces(7)).
+		// Like systemd-nspawn, report a reboot as 133, so that a unit can
+		// restart the container, and a power-off as success.
+		switch {
+		case ws.Signaled() && ws.Signal() == syscall.SIGHUP:
+			s.log.Info("the guest rebooted")
+			res.ExitStatus = signals.RebootStatus
+		case ws.Signaled() && ws.Signal() == syscall.SIGINT:
+			s.log.Info("the guest powered off")
+			res.ExitStatus = 0
+		}
 	}
 	if !haltStart.IsZero() {
 		res.Elapsed = time.Since(haltStart)
@@ -187,6 +201,7 @@ func (s *supervisor) finish(rec *record) {
 		s.console.Close()
 	}
 	s.control.close()
+	s.notify.close()
 	if err := s.cgroup.Destroy(); err != nil {
 		s.log.WithError(err).Warn("remove cgroup")
 	}

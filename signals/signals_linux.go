@@ -20,6 +20,11 @@ const rtmin = 34
 // stop timeout.
 const Halt = unix.Signal(rtmin + 3)
 
+// RebootStatus is the exit status of a container whose guest asked for a
+// reboot, as systemd-nspawn's: a unit restarts it with
+// RestartForceExitStatus=133.
+const RebootStatus = 133
+
 // ExitStatus turns a wait status into a shell-style exit status: the exit
 // code, or 128+N when the process was killed by signal N.
 func ExitStatus(ws syscall.WaitStatus) int {

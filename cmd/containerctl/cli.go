@@ -43,6 +43,7 @@ type specFlags struct {
 	o           options
 	console     string
 	stopTimeout time.Duration
+	notifyReady bool
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -55,7 +56,12 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.o.tmpfs, "tmpfs", nil, "mount a tmpfs: DST[:OPTIONS] (repeatable)")
 	fl.StringVar(&f.o.hostname, "hostname", "", "hostname (default NAME)")
 	fl.StringArrayVarP(&f.o.setenv, "setenv", "E", nil, "set NAME=VALUE in the init's environment (repeatable)")
-	fl.StringVar(&f.o.uuid, "uuid", "", "container_uuid (default derived from NAME)")
+	fl.StringVar(&f.o.uuid, "uuid", "", "container_uuid, and so the guest's machine ID when its /etc/machine-id is empty (default derived from NAME)")
+	fl.StringVar(&f.o.uuid, "machine-id", "", "the same as --uuid, as 32 hexadecimal digits")
+	fl.BoolVarP(&f.o.boot, "boot", "b", false, "boot the root's own init (/usr/lib/systemd/systemd, /lib/systemd/systemd, /sbin/init); a command becomes its arguments")
+	fl.BoolVar(&f.notifyReady, "notify-ready", false, "send READY=1 to $NOTIFY_SOCKET only once the guest's init has (as nspawn --notify-ready=yes)")
+	fl.StringArrayVar(&f.o.addCaps, "capability", nil, "keep a capability beyond the default set (repeatable, comma list)")
+	fl.StringArrayVar(&f.o.dropCaps, "drop-capability", nil, "drop a capability from the default set (repeatable, comma list)")
 	fl.BoolVar(&f.o.privateNetwork, "private-network", false, "give the container its own network namespace with only loopback")
 	fl.StringVar(&f.o.limits.MemoryMax, "memory-max", "", "memory limit, as systemd's MemoryMax= (e.g. 512M, 2G, infinity)")
 	fl.StringVar(&f.o.limits.MemoryHigh, "memory-high", "", "memory throttling point, as MemoryHigh= (cgroup v2 only)")
@@ -112,6 +118,7 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 			status, err := runtime.Run(c, runtime.Options{
 				Console:         mode,
 				StopTimeout:     f.stopTimeout,
+				NotifyReady:     f.notifyReady,
 				MakeRootParents: f.o.root == "",
 				Stdin:           os.Stdin,
 				Stdout:          os.Stdout,

@@ -7,8 +7,10 @@ import (
 	"path"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/google/uuid"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -46,6 +48,9 @@ type options struct {
 	setenv         []string
 	uuid           string
 	privateNetwork bool
+	boot           bool     // find the root's own init, as systemd-nspawn -b
+	addCaps        []string // --capability
+	dropCaps       []string // --drop-capability
 	limits         cgroup.Limits
 	cgroupParent   string
 	ncpu           int    // the host's CPUs, which bound --cpu-quota
@@ -74,7 +79,15 @@ func buildSpec(o options) (*specs.Spec, error) {
 		hostname = o.name
 	}
 	args := o.command
-	if len(args) == 0 {
+	switch {
+	case o.boot && o.profile == "":
+		init, err := findBootInit(root)
+		if err != nil {
+			return nil, err
+		}
+		// As with nspawn -b, a command is the init's arguments.
+		args = append([]string{init}, o.command...)
+	case len(args) == 0:
 		profile := o.profile
 		if profile == "" {
 			profile = path.Join(defaultProfileDir, o.name)
@@ -82,6 +95,10 @@ func buildSpec(o options) (*specs.Spec, error) {
 		args = []string{path.Join(profile, "init")}
 	}
 	env, err := environment(o)
+	if err != nil {
+		return nil, err
+	}
+	caps, err := capabilities(o)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +140,11 @@ func buildSpec(o options) (*specs.Spec, error) {
 			Args:     args,
 			Env:      env,
 			Cwd:      "/",
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding:  caps,
+				Effective: caps,
+				Permitted: caps,
+			},
 		},
 		Mounts: mounts,
 		Linux: &specs.Linux{
@@ -146,11 +168,15 @@ func buildSpec(o options) (*specs.Spec, error) {
 // interface (container=, container_uuid=), PATH, TERM, root's HOME, USER
 // and LOGNAME, then --setenv.
 func environment(o options) ([]string, error) {
+	// systemd in the guest takes its machine ID from container_uuid when
+	// the root's /etc/machine-id is empty or missing, so a stable one per
+	// name gives a stable machine ID (--uuid and --machine-id override it;
+	// a machine ID is the same 128 bits, written without dashes).
 	id := uuid.NewSHA1(uuidNamespace, []byte(o.name)).String()
 	if o.uuid != "" {
 		u, err := uuid.Parse(o.uuid)
-		if err != nil {
-			return nil, fmt.Errorf("--uuid %q: %w", o.uuid, err)
+		if err != nil || u == uuid.Nil {
+			return nil, fmt.Errorf("--uuid/--machine-id %q: want 32 hexadecimal digits, not all zero", o.uuid)
 		}
 		id = u.String()
 	}
@@ -166,6 +192,7 @@ func environment(o options) ([]string, error) {
 		"HOME=/root",
 		"USER=root",
 		"LOGNAME=root",
+		"NOTIFY_SOCKET=" + runtime.NotifySocket,
 	}
 	for _, kv := range o.setenv {
 		k, _, ok := strings.Cut(kv, "=")
@@ -195,6 +222,10 @@ func mountList(o options) ([]specs.Mount, error) {
 	mounts := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "noexec", "nodev"}},
+		// Mounted inside the container's cgroup namespace: its root is
+		// the container's own cgroup, the only part of the host's tree
+		// the guest can see or write (CONTAINER_INTERFACE.md).
+		{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=4m"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}},
@@ -290,4 +321,53 @@ func parseTmpfs(s string) (specs.Mount, error) {
 		opts = append(opts, strings.Split(extra, ",")...)
 	}
 	return specs.Mount{Destination: path.Clean(dst), Type: "tmpfs", Source: "tmpfs", Options: opts}, nil
+}
+
+// bootInits are where systemd-nspawn -b looks for a root's own init.
+var bootInits = []string{"/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init"}
+
+// findBootInit finds the root's own init, resolving links inside the root.
+func findBootInit(root string) (string, error) {
+	for _, p := range bootInits {
+		h, err := securejoin.SecureJoin(root, p)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(h); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("--boot: no init in %s (looked for %s)", root, strings.Join(bootInits, ", "))
+}
+
+// capabilities is nspawn's default bounding set, with CAP_NET_ADMIN for a
+// private network (the guest configures its own links then), and the
+// user's --capability and --drop-capability ("all" for every one).
+func capabilities(o options) ([]string, error) {
+	caps := slices.Clone(runtime.DefaultCapabilities)
+	if o.privateNetwork {
+		caps = append(caps, "CAP_NET_ADMIN")
+	}
+	for _, c := range o.addCaps {
+		for _, name := range strings.Split(c, ",") {
+			n, err := runtime.ParseCapability(name)
+			if err != nil {
+				return nil, fmt.Errorf("--capability: %w", err)
+			}
+			if !slices.Contains(caps, n) {
+				caps = append(caps, n)
+			}
+		}
+	}
+	for _, c := range o.dropCaps {
+		for _, name := range strings.Split(c, ",") {
+			n, err := runtime.ParseCapability(name)
+			if err != nil {
+				return nil, fmt.Errorf("--drop-capability: %w", err)
+			}
+			caps = slices.DeleteFunc(caps, func(c string) bool { return c == n })
+		}
+	}
+	slices.Sort(caps)
+	return caps, nil
 }

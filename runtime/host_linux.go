@@ -1,0 +1,139 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/mount"
+)
+
+// NotifySocket is where the guest finds the supervisor's sd_notify socket,
+// as systemd's CONTAINER_INTERFACE.md names it; the spec's environment
+// points NOTIFY_SOCKET there.
+const NotifySocket = "/run/host/notify"
+
+const notifyFile = "notify"
+
+// readOnlyBind are a Bind step's flags for a read-only bind.
+const readOnlyBind = unix.MS_RDONLY
+
+// hostSteps are the files of /run/host that the container interface asks
+// for: the host's os-release, the container manager's name, and the notify
+// socket. They go on the container's /run, so only a spec that mounts a
+// tmpfs there gets them; they are made after the spec's mounts and before
+// the masks.
+func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath string) []mount.Step {
+	hasRun := false
+	for _, m := range spec.Mounts {
+		hasRun = hasRun || (m.Destination == "/run" && m.Type == "tmpfs")
+	}
+	if !hasRun {
+		return steps
+	}
+	host := []mount.Step{{Kind: mount.File, Target: "/run/host/container-manager", Data: "containerctl\n"}}
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			host = append(host, mount.Step{Kind: mount.Bind, Source: real, Target: "/run/host/os-release", Flags: readOnlyBind})
+			break
+		}
+	}
+	if notifyPath != "" {
+		host = append(host, mount.Step{Kind: mount.Bind, Source: notifyPath, Target: NotifySocket})
+	}
+	i := 0
+	for i < len(steps) && steps[i].Kind != mount.Mask && steps[i].Kind != mount.Readonly {
+		i++
+	}
+	out := append([]mount.Step{}, steps[:i]...)
+	out = append(out, host...)
+	return append(out, steps[i:]...)
+}
+
+// notifier receives the guest's sd_notify messages on the socket that the
+// guest sees as /run/host/notify, and tells the supervisor's own service
+// manager (its $NOTIFY_SOCKET, when it has one) about the container, as
+// systemd-nspawn does: READY=1 once the container runs, or with
+// --notify-ready once the guest's own init is ready.
+type notifier struct {
+	conn    *net.UnixConn
+	forward bool // --notify-ready
+	log     *logrus.Entry
+	ready   chan struct{}
+	once    sync.Once
+}
+
+func listenNotify(path string, forward bool, log *logrus.Entry) (*notifier, error) {
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	n := &notifier{conn: conn, forward: forward, log: log, ready: make(chan struct{})}
+	go n.serve()
+	return n, nil
+}
+
+func (n *notifier) serve() {
+	buf := make([]byte, 4096)
+	for {
+		k, _, err := n.conn.ReadFromUnix(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				n.log.WithError(err).Debug("notify socket")
+			}
+			return
+		}
+		for _, line := range strings.Split(string(buf[:k]), "\n") {
+			switch {
+			case line == "READY=1":
+				n.once.Do(func() {
+					close(n.ready)
+					n.log.Info("guest is ready (READY=1)")
+					if n.forward {
+						n.notify("READY=1\nSTATUS=Container running, guest ready.")
+					}
+				})
+			case strings.HasPrefix(line, "STATUS="):
+				n.log.WithField("status", strings.TrimPrefix(line, "STATUS=")).Debug("guest status")
+			}
+		}
+	}
+}
+
+// started is called once the init runs.
+func (n *notifier) started() {
+	if !n.forward {
+		n.notify("READY=1\nSTATUS=Container running.")
+	} else {
+		n.notify("STATUS=Container running, waiting for the guest to be ready.")
+	}
+}
+
+func (n *notifier) stopping() { n.notify("STOPPING=1\nSTATUS=Halting the container.") }
+
+// notify sends state to the supervisor's own $NOTIFY_SOCKET, if any
+// (github.com/coreos/go-systemd/v22/daemon).
+func (n *notifier) notify(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		n.log.WithError(err).Warn("sd_notify")
+	}
+}
+
+func (n *notifier) close() {
+	if n != nil {
+		n.conn.Close()
+	}
+}
