@@ -51,7 +51,7 @@ clean:
 	rm -rf bin
 
 # The Debian packages the tests need; .ci/run calls this on a new machine.
-DEPS := busybox-static util-linux
+DEPS := busybox-static util-linux debootstrap
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)

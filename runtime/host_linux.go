@@ -66,13 +66,14 @@ func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath string) []mount.
 // --notify-ready once the guest's own init is ready.
 type notifier struct {
 	conn    *net.UnixConn
-	forward bool // --notify-ready
+	forward bool   // --notify-ready
+	booting string // the record's booting mark, removed once the guest is ready
 	log     *logrus.Entry
 	ready   chan struct{}
 	once    sync.Once
 }
 
-func listenNotify(path string, forward bool, log *logrus.Entry) (*notifier, error) {
+func listenNotify(path string, forward bool, booting string, log *logrus.Entry) (*notifier, error) {
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		return nil, fmt.Errorf("notify socket: %w", err)
@@ -81,7 +82,7 @@ func listenNotify(path string, forward bool, log *logrus.Entry) (*notifier, erro
 		conn.Close()
 		return nil, fmt.Errorf("notify socket: %w", err)
 	}
-	n := &notifier{conn: conn, forward: forward, log: log, ready: make(chan struct{})}
+	n := &notifier{conn: conn, forward: forward, booting: booting, log: log, ready: make(chan struct{})}
 	go n.serve()
 	return n, nil
 }
@@ -101,6 +102,7 @@ func (n *notifier) serve() {
 			case line == "READY=1":
 				n.once.Do(func() {
 					close(n.ready)
+					_ = os.Remove(n.booting)
 					n.log.Info("guest is ready (READY=1)")
 					if n.forward {
 						n.notify("READY=1\nSTATUS=Container running, guest ready.")

@@ -32,6 +32,10 @@ type Options struct {
 	// READY=1 only once the guest's init has sent READY=1, as
 	// systemd-nspawn --notify-ready=yes; otherwise as soon as the init runs.
 	NotifyReady bool
+	// BootsSystem says the init boots a whole system (systemd), which
+	// needs its share of root's inotify instances: the start is refused
+	// when too few are left (see InotifyError).
+	BootsSystem bool
 	// Stdin, Stdout and Stderr are the supervisor's own; the console is
 	// relayed to them.
 	Stdin, Stdout, Stderr *os.File
@@ -78,6 +82,19 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	rec, err := lockRecord(c.stateDir(), c.Name)
 	if err != nil {
 		return -1, err
+	}
+	if opts.BootsSystem {
+		// Marked before the check, so that systems started at the same
+		// moment count each other; the notifier removes the mark once
+		// the guest is ready.
+		if err := os.WriteFile(filepath.Join(rec.dir, bootingFile), nil, 0o600); err != nil {
+			_ = rec.release()
+			return -1, err
+		}
+		if err := checkInotify(c.stateDir(), rec); err != nil {
+			_ = rec.release()
+			return -1, err
+		}
 	}
 	s, err := start(c, opts, rec, layout, log)
 	if err != nil {
@@ -181,7 +198,7 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		return nil, err
 	}
 	notifyPath := filepath.Join(rec.dir, notifyFile)
-	if s.notify, err = listenNotify(notifyPath, opts.NotifyReady, log); err != nil {
+	if s.notify, err = listenNotify(notifyPath, opts.NotifyReady, filepath.Join(rec.dir, bootingFile), log); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { s.notify.close() })

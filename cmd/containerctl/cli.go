@@ -116,9 +116,11 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 			}
 			c.StateDir = *stateDir
 			status, err := runtime.Run(c, runtime.Options{
-				Console:         mode,
-				StopTimeout:     f.stopTimeout,
-				NotifyReady:     f.notifyReady,
+				Console:     mode,
+				StopTimeout: f.stopTimeout,
+				NotifyReady: f.notifyReady,
+				// The profile's init (NixOS) and --boot start systemd.
+				BootsSystem:     f.o.boot || len(f.o.command) == 0,
 				MakeRootParents: f.o.root == "",
 				Stdin:           os.Stdin,
 				Stdout:          os.Stdout,
