@@ -24,9 +24,12 @@ import (
 // unified is the key of the cgroup2 hierarchy in per-hierarchy maps.
 const unified = ""
 
-// v1Controllers are the v1 hierarchies a container joins: the ones its
-// limits use, and freezer, to kill it whole where cgroup.kill is missing.
-var v1Controllers = []string{"memory", "cpu", "pids", "blkio", "freezer"}
+// v1Controllers are the cgroup v1 controllers, which name their
+// hierarchies (named ones, "name=systemd", are taken as they come).
+var v1Controllers = []string{
+	"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
+	"net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc",
+}
 
 // Layout is where the host mounts its cgroup hierarchies.
 type Layout struct {
@@ -42,6 +45,35 @@ func DetectLayout() (Layout, error) {
 	}
 	defer f.Close()
 	return parseLayout(f)
+}
+
+// inheritCpuset fills cpuset.cpus and cpuset.mems, empty in a new v1
+// cpuset cgroup (no process may join it then), from the nearest ancestor
+// that has them, for leaf and its parents below mnt.
+func inheritCpuset(mnt, leaf string) error {
+	var chain []string
+	for p := leaf; p != mnt && p != "/"; p = filepath.Dir(p) {
+		chain = append(chain, p)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			own, err := os.ReadFile(filepath.Join(chain[i], f))
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(string(own)) != "" {
+				continue
+			}
+			v, err := os.ReadFile(filepath.Join(filepath.Dir(chain[i]), f))
+			if err != nil {
+				return err
+			}
+			if err := writeFile(filepath.Join(chain[i], f), strings.TrimSpace(string(v))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // UnifiedControllers lists the controllers the cgroup2 hierarchy offers.
@@ -73,7 +105,8 @@ type Config struct {
 // Cgroup is a container's cgroup in every hierarchy it uses.
 type Cgroup struct {
 	paths   map[string]string // hierarchy -> absolute directory
-	created []string          // directories made by Create, in order
+	leaves  []string          // the container's own directories, one a hierarchy
+	parents []string          // parents Create made, in order
 	managed []string          // parents to remove when empty
 	dir     *os.File          // the cgroup2 directory, for CLONE_INTO_CGROUP
 }
@@ -96,10 +129,13 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 	if l.Unified != "" {
 		hierarchies[unified] = l.Unified
 	}
-	for _, ctrl := range v1Controllers {
-		if m, ok := l.V1[ctrl]; ok {
-			hierarchies[ctrl] = m
-		}
+	// Join every v1 hierarchy, not only those the limits use: the guest
+	// may mount any of them, and in its cgroup namespace it then sees the
+	// cgroup it was in when it made the namespace. Moving a process
+	// between v1 cgroups waits for an RCU grace period (about 10 ms
+	// here, see Add), which the init child spends setting up the root.
+	for ctrl, m := range l.V1 {
+		hierarchies[ctrl] = m
 	}
 	keys := make([]string, 0, len(hierarchies))
 	for k := range hierarchies {
@@ -120,6 +156,11 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 			return nil, err
 		}
 		c.paths[h] = leaf
+		if h == "cpuset" {
+			if err := inheritCpuset(mnt, leaf); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if p, ok := c.paths[unified]; ok {
 		if c.dir, err = os.Open(p); err != nil {
@@ -152,8 +193,8 @@ func (c *Cgroup) dirOf(mnt string) (string, bool) {
 	return "", false
 }
 
-// mkdir creates leaf and its missing parents. A leaf left by a crashed
-// supervisor is reused if empty; one with processes is refused.
+// mkdir creates leaf and its missing parents. A leaf left by a supervisor
+// that died is made anew if empty; one with processes is refused.
 func (c *Cgroup) mkdir(mnt, parent, leaf string, managed bool) error {
 	var missing []string
 	for p := parent; p != mnt && p != "/"; p = filepath.Dir(p) {
@@ -165,7 +206,7 @@ func (c *Cgroup) mkdir(mnt, parent, leaf string, managed bool) error {
 	for i := len(missing) - 1; i >= 0; i-- {
 		err := os.Mkdir(missing[i], 0o755)
 		if err == nil {
-			c.created = append(c.created, missing[i])
+			c.parents = append(c.parents, missing[i])
 		} else if !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("create cgroup %s: %w", missing[i], err)
 		}
@@ -178,7 +219,7 @@ func (c *Cgroup) mkdir(mnt, parent, leaf string, managed bool) error {
 	err := os.Mkdir(leaf, 0o755)
 	switch {
 	case err == nil:
-		c.created = append(c.created, leaf)
+		c.leaves = append(c.leaves, leaf)
 		return nil
 	case !errors.Is(err, os.ErrExist):
 		return fmt.Errorf("create cgroup %s: %w", leaf, err)
@@ -200,7 +241,7 @@ func (c *Cgroup) mkdir(mnt, parent, leaf string, managed bool) error {
 	if err := os.Mkdir(leaf, 0o755); err != nil {
 		return fmt.Errorf("create cgroup %s: %w", leaf, err)
 	}
-	c.created = append(c.created, leaf)
+	c.leaves = append(c.leaves, leaf)
 	return nil
 }
 
@@ -210,10 +251,13 @@ func (c *Cgroup) Path() string {
 	if p, ok := c.paths[unified]; ok {
 		return p
 	}
-	for _, ctrl := range v1Controllers {
+	for _, ctrl := range []string{"pids", "freezer", "memory"} {
 		if p, ok := c.paths[ctrl]; ok {
 			return p
 		}
+	}
+	for _, p := range c.Paths() {
+		return p
 	}
 	return ""
 }
@@ -282,16 +326,21 @@ func (c *Cgroup) Destroy() error {
 		c.dir = nil
 	}
 	err := killPaths(c.paths, 5*time.Second)
-	for i := len(c.created) - 1; i >= 0; i-- {
-		if rerr := removeTree(c.created[i]); rerr != nil {
+	// Only the container's own cgroups are removed with what is below
+	// them; a parent is shared with other containers and is removed, not
+	// emptied, once nothing else uses it.
+	for _, leaf := range c.leaves {
+		if rerr := removeTree(leaf); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}
+	for i := len(c.parents) - 1; i >= 0; i-- {
+		_ = os.Remove(c.parents[i]) // busy while another container uses it
+	}
 	for _, p := range c.managed {
-		// Busy when another container still uses it: that is fine.
 		_ = os.Remove(p)
 	}
-	c.created, c.managed = nil, nil
+	c.leaves, c.parents, c.managed = nil, nil, nil
 	return err
 }
 
@@ -525,7 +574,7 @@ func parseLayout(r interface{ Read([]byte) (int, error) }) (Layout, error) {
 			}
 		case "cgroup":
 			for _, o := range strings.Split(postFields[2], ",") {
-				if slices.Contains(v1Controllers, o) || o == "cpuacct" || o == "name=systemd" {
+				if slices.Contains(v1Controllers, o) || strings.HasPrefix(o, "name=") {
 					if l.V1 == nil {
 						l.V1 = map[string]string{}
 					}

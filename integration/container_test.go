@@ -1010,3 +1010,31 @@ func TestInteractiveConsole(t *testing.T) {
 		t.Errorf("exit status = %d, want 4; terminal:\n%s", got, out.String())
 	}
 }
+
+// TestBootID: each container has a boot ID of its own, read-only, as with
+// nspawn, so that a guest's journal tells its boots apart.
+func TestBootID(t *testing.T) {
+	requireRoot(t)
+	host, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p = "/proc/sys/kernel/random/boot_id"
+	var ids []string
+	for range 2 {
+		fx := newFixture(t)
+		c := fx.start(t, runOpts{command: []string{"/sbin/testinit", "-report", "-read", p, "-write", p}})
+		r := c.report()
+		id := strings.TrimSpace(r.Reads[p].Data)
+		if len(id) != 36 || id == strings.TrimSpace(string(host)) {
+			t.Errorf("boot_id inside = %q (%s), want a UUID other than the host's %q", id, r.Reads[p].Err, strings.TrimSpace(string(host)))
+		}
+		if w := r.Writes[p]; w.Errno != "EROFS" {
+			t.Errorf("writing boot_id inside: %+v, want EROFS", w)
+		}
+		ids = append(ids, id)
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("two containers share boot_id %q", ids[0])
+	}
+}

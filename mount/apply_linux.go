@@ -11,35 +11,49 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Setup prepares root for pivot_root and carries out steps in it. It must run
-// in a new mount namespace. First "/" becomes a recursive slave, so that
+// Root is a container's root directory, prepared for its mounts.
+type Root struct {
+	path string
+	dir  *os.File
+}
+
+// Prepare readies root for the container's mounts and pivot_root. It must
+// run in a new mount namespace. First "/" becomes a recursive slave, so that
 // nothing mounted here propagates back to the host (systemd mounts "/"
 // shared); then root is bound onto itself, so that it is a mount point that
 // pivot_root accepts (runc's rootfs_linux.go does the same).
-func Setup(root string, steps []Step, log func(Step)) error {
+func Prepare(root string) (*Root, error) {
 	if err := mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, "", "make host mounts slave"); err != nil {
-		return err
+		return nil, err
 	}
 	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, "", "bind root onto itself"); err != nil {
-		return err
+		return nil, err
 	}
 	// Open the root only after the bind, so that lookups start on the new
 	// mount and not on the directory it covers.
-	rootDir, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rootDir.Close()
+	return &Root{path: root, dir: dir}, nil
+}
+
+// Apply carries out steps inside the root, in order; log, when not nil, is
+// called before each.
+func (r *Root) Apply(steps []Step, log func(Step)) error {
 	for _, s := range steps {
 		if log != nil {
 			log(s)
 		}
-		if err := apply(rootDir, root, s); err != nil {
+		if err := apply(r.dir, r.path, s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// Close releases the root's handle, before pivot_root.
+func (r *Root) Close() error { return r.dir.Close() }
 
 func apply(root *os.File, rootPath string, s Step) error {
 	display := filepath.Join(rootPath, s.Target)

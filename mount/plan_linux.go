@@ -177,3 +177,17 @@ func deviceStep(d specs.LinuxDevice) (Step, error) {
 	}
 	return Step{Kind: Device, Target: path.Clean(d.Path), Mode: mode | perm, Major: uint32(d.Major), Minor: uint32(d.Minor)}, nil
 }
+
+// SplitCgroup separates the steps that mount a cgroup filesystem from the
+// rest: those must run inside the container's cgroup namespace, which can
+// be made only once the container is in its cgroups.
+func SplitCgroup(steps []Step) (rest, cgroups []Step) {
+	for _, s := range steps {
+		if s.Kind == Mount && (s.FSType == "cgroup2" || s.FSType == "cgroup") {
+			cgroups = append(cgroups, s)
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	return rest, cgroups
+}

@@ -22,7 +22,21 @@ import (
 // points NOTIFY_SOCKET there.
 const NotifySocket = "/run/host/notify"
 
-const notifyFile = "notify"
+const (
+	notifyFile = "notify"
+	bootIDFile = "boot_id"
+)
+
+// writeBootID writes a random UUID, in the form of
+// /proc/sys/kernel/random/boot_id, to path.
+func writeBootID(path string) error {
+	id, err := randomID()
+	if err != nil {
+		return err
+	}
+	s := id[0:8] + "-" + id[8:12] + "-4" + id[13:16] + "-a" + id[17:20] + "-" + id[20:32] + "\n"
+	return os.WriteFile(path, []byte(s), 0o444)
+}
 
 // readOnlyBind are a Bind step's flags for a read-only bind.
 const readOnlyBind = unix.MS_RDONLY
@@ -32,7 +46,7 @@ const readOnlyBind = unix.MS_RDONLY
 // socket. They go on the container's /run, so only a spec that mounts a
 // tmpfs there gets them; they are made after the spec's mounts and before
 // the masks.
-func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath string) []mount.Step {
+func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath, bootIDPath string) []mount.Step {
 	hasRun := false
 	for _, m := range spec.Mounts {
 		hasRun = hasRun || (m.Destination == "/run" && m.Type == "tmpfs")
@@ -49,6 +63,11 @@ func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath string) []mount.
 	}
 	if notifyPath != "" {
 		host = append(host, mount.Step{Kind: mount.Bind, Source: notifyPath, Target: NotifySocket})
+	}
+	if bootIDPath != "" {
+		// A boot ID of its own, as nspawn gives: the guest's journal
+		// tells its boots apart, not only the host's.
+		host = append(host, mount.Step{Kind: mount.Bind, Source: bootIDPath, Target: "/proc/sys/kernel/random/boot_id", Flags: readOnlyBind})
 	}
 	i := 0
 	for i < len(steps) && steps[i].Kind != mount.Mask && steps[i].Kind != mount.Readonly {

@@ -67,24 +67,37 @@ func initContainer(sock *os.File) error {
 	spec := cfg.Spec
 	root := spec.Root.Path
 
-	// The cgroup namespace is made here rather than at clone time: by now
-	// the supervisor has put us in the container's cgroup in every
-	// hierarchy, v1 ones included, so that the namespace's root is the
-	// container's own cgroup everywhere (a cgroup2 mount inside shows
-	// only its subtree, and /proc/self/cgroup shows "/").
-	if newNamespace(spec, specs.CgroupNamespace) {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("new cgroup namespace: %w", err)
-		}
-	}
-
 	// Device nodes and mount points get exactly the modes asked for.
 	unix.Umask(0)
 	var logStep func(mount.Step)
 	if cfg.Debug {
 		logStep = func(s mount.Step) { _ = writeMessage(sock, message{Type: msgLog, Log: s.String()}) }
 	}
-	if err := mount.Setup(root, cfg.Steps, logStep); err != nil {
+	r, err := mount.Prepare(root)
+	if err != nil {
+		return err
+	}
+	steps, cgroupSteps := mount.SplitCgroup(cfg.Steps)
+	if err := r.Apply(steps, logStep); err != nil {
+		return err
+	}
+	// The cgroup namespace is made here rather than at clone time: once
+	// the supervisor has put us in the container's cgroup in every
+	// hierarchy, v1 ones included, the namespace's root is the
+	// container's own cgroup everywhere (a cgroup filesystem mounted
+	// inside shows only its subtree, and /proc/self/cgroup shows "/").
+	if m, err := readMessage(sock); err != nil || m.Type != msgCgroups {
+		return fmt.Errorf("wait for the cgroups: %v (got %q)", err, m.Type)
+	}
+	if newNamespace(spec, specs.CgroupNamespace) {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("new cgroup namespace: %w", err)
+		}
+	}
+	if err := r.Apply(cgroupSteps, logStep); err != nil {
+		return err
+	}
+	if err := r.Close(); err != nil {
 		return err
 	}
 	if spec.Hostname != "" {

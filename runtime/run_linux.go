@@ -202,7 +202,11 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		return nil, err
 	}
 	undo = append(undo, func() { s.notify.close() })
-	steps = hostSteps(c.Spec, steps, notifyPath)
+	bootIDPath := filepath.Join(rec.dir, bootIDFile)
+	if err := writeBootID(bootIDPath); err != nil {
+		return nil, fmt.Errorf("boot ID: %w", err)
+	}
+	steps = hostSteps(c.Spec, steps, notifyPath, bootIDPath)
 
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -271,13 +275,16 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		goruntime.UnlockOSThread()
 	})
 
-	if err := s.cgroup.Add(s.cmd.Process.Pid, cloned); err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-
 	cfg := &initConfig{Name: c.Name, Spec: c.Spec, Steps: steps, Console: consolePath, Debug: log.Logger.IsLevelEnabled(logrus.DebugLevel)}
 	if err := writeMessage(parent, message{Type: msgConfig, Config: cfg}); err != nil {
 		return nil, fmt.Errorf("send config to init child: %w", err)
+	}
+	// The child sets up the root while it joins the v1 hierarchies.
+	if err := s.cgroup.Add(s.cmd.Process.Pid, cloned); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if err := writeMessage(parent, message{Type: msgCgroups}); err != nil {
+		return nil, fmt.Errorf("send cgroups to init child: %w", err)
 	}
 	if err := s.await(parent, msgReady); err != nil {
 		return nil, err
@@ -299,9 +306,6 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	}); err != nil {
 		return nil, err
 	}
-	if err := startReaper(rec.dir, id); err != nil {
-		return nil, err
-	}
 	if s.control, err = listenControl(rec.controlPath()); err != nil {
 		return nil, err
 	}
@@ -313,6 +317,14 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	if err := s.await(parent, ""); err != nil {
 		return nil, err
 	}
+	// Started once the init runs, so that its start-up does not delay the
+	// container's; a supervisor that dies before has its record pruned by
+	// the next command that reads it.
+	go func() {
+		if err := startReaper(rec.dir, id); err != nil {
+			log.WithError(err).Warn("no reaper: if the supervisor is killed, the next containerctl command cleans up")
+		}
+	}()
 	s.relayConsole()
 	s.notify.started()
 	log.WithFields(logrus.Fields{"pid": s.cmd.Process.Pid, "init": c.Spec.Process.Args[0]}).

@@ -134,7 +134,7 @@ func (r *record) write(s State) error {
 func (r *record) controlPath() string { return filepath.Join(r.dir, controlFile) }
 
 func (r *record) clear() {
-	for _, f := range []string{stateFile, stateFile + ".tmp", controlFile, notifyFile, bootingFile} {
+	for _, f := range []string{stateFile, stateFile + ".tmp", controlFile, notifyFile, bootingFile, bootIDFile} {
 		_ = os.Remove(filepath.Join(r.dir, f))
 	}
 }

@@ -16,16 +16,20 @@ import (
 // a stream):
 //
 //	supervisor -> child: config
+//	supervisor -> child: cgroups, once the child is in all its cgroups (the
+//	v1 ones take a while: see Cgroup.Add), which the child awaits before
+//	it makes its cgroup namespace; it sets up the rest meanwhile
 //	child -> supervisor: log... then ready, or error
 //	supervisor -> child: go
 //	child: exec(2) the init; the child's end is close-on-exec, so the
 //	supervisor reads EOF on success, or an error if exec failed.
 const (
-	msgConfig = "config"
-	msgLog    = "log"
-	msgReady  = "ready"
-	msgGo     = "go"
-	msgError  = "error"
+	msgConfig  = "config"
+	msgLog     = "log"
+	msgCgroups = "cgroups"
+	msgReady   = "ready"
+	msgGo      = "go"
+	msgError   = "error"
 )
 
 type message struct {
