@@ -17,17 +17,22 @@ import (
 // write to the host's /etc. It returns a function that removes what it
 // created, for a start that fails.
 func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
-	var created []string // host paths, in creation order
+	// What was created, in order, each with how to remove it. Inside the
+	// root, removal goes through the same handles that created, never
+	// through a path: a path such as ROOT/etc/os-release would follow a
+	// link at ROOT/etc out to the host.
+	var created []func() error
 	undo := func() error {
 		var errs []error
 		for i := len(created) - 1; i >= 0; i-- {
-			if err := os.Remove(created[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := created[i](); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}
 		}
 		created = nil
 		return errors.Join(errs...)
 	}
+	removePath := func(p string) func() error { return func() error { return os.Remove(p) } }
 	defer func() {
 		if retErr != nil {
 			_ = undo()
@@ -46,12 +51,12 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 			if err := os.Mkdir(missing[i], 0o755); err != nil {
 				return nil, fmt.Errorf("create %s: %w", missing[i], err)
 			}
-			created = append(created, missing[i])
+			created = append(created, removePath(missing[i]))
 		}
 	}
 	switch err := os.Mkdir(root, 0o755); {
 	case err == nil:
-		created = append(created, root)
+		created = append(created, removePath(root))
 	case !errors.Is(err, os.ErrExist):
 		return nil, fmt.Errorf("create root %s: %w", root, err)
 	}
@@ -65,7 +70,9 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 	etcPath := filepath.Join(root, "etc")
 	switch err := unix.Mkdirat(int(rootDir.Fd()), "etc", 0o755); {
 	case err == nil:
-		created = append(created, etcPath)
+		created = append(created, func() error {
+			return inRoot(root, "", func(dirfd int) error { return unix.Unlinkat(dirfd, "etc", unix.AT_REMOVEDIR) })
+		})
 	case !errors.Is(err, unix.EEXIST):
 		return nil, fmt.Errorf("create %s: %w", etcPath, err)
 	}
@@ -87,9 +94,30 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 	switch {
 	case err == nil:
 		unix.Close(fd)
-		created = append(created, osRelease)
+		created = append(created, func() error {
+			return inRoot(root, "etc", func(dirfd int) error { return unix.Unlinkat(dirfd, "os-release", 0) })
+		})
 	case !errors.Is(err, unix.EEXIST):
 		return nil, fmt.Errorf("create %s: %w", osRelease, err)
 	}
 	return undo, nil
+}
+
+// inRoot runs fn with a handle to the directory sub of root, resolved inside
+// root as prepareRoot resolved it.
+func inRoot(root, sub string, fn func(dirfd int) error) error {
+	dir, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if sub != "" {
+		d, err := pathrs.OpenatInRoot(dir, sub)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		dir = d
+	}
+	return fn(int(dir.Fd()))
 }

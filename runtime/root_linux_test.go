@@ -81,3 +81,43 @@ func TestPrepareRootDoesNotFollowLinksOut(t *testing.T) {
 		}
 	}
 }
+
+// A failed start's undo must remove what prepareRoot made where it made it:
+// with root/etc a link that escapes the root as a host path would, the
+// os-release created inside the root is removed there, and the host's file
+// of the same name is left alone.
+func TestPrepareRootUndoDoesNotFollowLinksOut(t *testing.T) {
+	tmp := t.TempDir()
+	root := filepath.Join(tmp, "a", "root")
+	hostLib := filepath.Join(tmp, "usr", "lib")
+	for _, d := range []string{filepath.Join(root, "usr", "lib"), hostLib} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostFile := filepath.Join(hostLib, "os-release")
+	if err := os.WriteFile(hostFile, []byte("ID=host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Inside the root, ../../usr/lib is ROOT/usr/lib; on the host it is
+	// tmp/usr/lib.
+	if err := os.Symlink("../../usr/lib", filepath.Join(root, "etc")); err != nil {
+		t.Fatal(err)
+	}
+	undo, err := prepareRoot(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr", "lib", "os-release")); err != nil {
+		t.Fatalf("os-release not created inside the root: %v", err)
+	}
+	if err := undo(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(hostFile); err != nil || string(b) != "ID=host\n" {
+		t.Errorf("the host's %s after undo = %q, %v; want it untouched", hostFile, b, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr", "lib", "os-release")); !os.IsNotExist(err) {
+		t.Errorf("undo left the os-release it made inside the root (stat: %v)", err)
+	}
+}
