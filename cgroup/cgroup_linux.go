@@ -152,7 +152,13 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 			continue
 		}
 		managed := cfg.Managed || cfg.Parents[h] == DefaultParent
-		if err := c.mkdir(mnt, parent, leaf, managed); err != nil {
+		err := c.mkdir(mnt, parent, leaf, managed)
+		// Another container's teardown may remove the shared parent
+		// between our look and our mkdir: make it again.
+		for try := 0; errors.Is(err, os.ErrNotExist) && try < 3; try++ {
+			err = c.mkdir(mnt, parent, leaf, managed)
+		}
+		if err != nil {
 			return nil, err
 		}
 		c.paths[h] = leaf
@@ -347,6 +353,12 @@ func (c *Cgroup) Destroy() error {
 // Remove kills and removes cgroups by path, as recorded for a container
 // whose supervisor died; parents named by managed are removed when empty.
 func Remove(paths []string, managedParents []string) error {
+	// A path may be gone already: removed by systemd with a unit's cgroup,
+	// or by another cleanup.
+	paths = slices.DeleteFunc(slices.Clone(paths), func(p string) bool {
+		_, err := os.Stat(p)
+		return errors.Is(err, os.ErrNotExist)
+	})
 	byKey := map[string]string{}
 	for i, p := range paths {
 		key := strconv.Itoa(i)
@@ -403,6 +415,9 @@ func killPaths(paths map[string]string, timeout time.Duration) error {
 		}
 	}
 	procs, err := treeProcs(any)
+	if errors.Is(err, os.ErrNotExist) {
+		return thaw()
+	}
 	if err != nil {
 		_ = thaw()
 		return err

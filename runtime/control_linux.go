@@ -37,6 +37,9 @@ type controlServer struct {
 	done     chan struct{}
 	once     sync.Once
 	handlers sync.WaitGroup
+	// result is how the container ended, set before done is closed; nil
+	// when its start failed.
+	result *StopResult
 }
 
 func listenControl(path string) (*controlServer, error) {
@@ -75,13 +78,18 @@ func (s *controlServer) handle(conn net.Conn) {
 		return
 	}
 	reply := make(chan StopResult, 1)
+	var res StopResult
 	select {
 	case s.requests <- stopRequest{timeout: req.Timeout, reply: reply}:
+		res = <-reply
 	case <-s.done:
-		_ = json.NewEncoder(conn).Encode(controlReply{Error: "container is exiting"})
-		return
+		// The container ended as the request came: it has stopped.
+		if s.result == nil {
+			_ = json.NewEncoder(conn).Encode(controlReply{Error: "the container failed to start"})
+			return
+		}
+		res = *s.result
 	}
-	res := <-reply
 	_ = json.NewEncoder(conn).Encode(controlReply{Result: &res})
 }
 
@@ -99,11 +107,15 @@ func (s *controlServer) flush(timeout time.Duration) {
 	}
 }
 
-func (s *controlServer) close() {
+func (s *controlServer) close() { s.closeWith(nil) }
+
+// closeWith stops taking requests; those still coming get res.
+func (s *controlServer) closeWith(res *StopResult) {
 	if s == nil {
 		return
 	}
 	s.once.Do(func() {
+		s.result = res
 		close(s.done)
 		s.l.Close()
 	})
@@ -113,8 +125,17 @@ func (s *controlServer) close() {
 // (the supervisor's own when zero), and waits until the container has
 // exited.
 func Stop(stateDir, name string, timeout time.Duration) (StopResult, error) {
-	if _, err := Load(stateDir, name); err != nil {
-		return StopResult{}, fmt.Errorf("%s: %w", name, err)
+	// A container still starting has a locked record but no init yet:
+	// wait for it rather than lose the stop.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := Load(stateDir, name)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrNotRunning) || !starting(filepath.Join(stateDir, name)) || time.Now().After(deadline) {
+			return StopResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	conn, err := net.Dial("unix", filepath.Join(stateDir, name, controlFile))
 	if err != nil {

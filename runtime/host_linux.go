@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -84,12 +85,13 @@ func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath, bootIDPath stri
 // systemd-nspawn does: READY=1 once the container runs, or with
 // --notify-ready once the guest's own init is ready.
 type notifier struct {
-	conn    *net.UnixConn
-	forward bool   // --notify-ready
-	booting string // the record's booting mark, removed once the guest is ready
-	log     *logrus.Entry
-	ready   chan struct{}
-	once    sync.Once
+	conn         *net.UnixConn
+	forward      bool   // --notify-ready
+	booting      string // the record's booting mark, removed once the guest is ready
+	bootingTimer *time.Timer
+	log          *logrus.Entry
+	ready        chan struct{}
+	once         sync.Once
 }
 
 func listenNotify(path string, forward bool, booting string, log *logrus.Entry) (*notifier, error) {
@@ -102,6 +104,10 @@ func listenNotify(path string, forward bool, booting string, log *logrus.Entry) 
 		return nil, fmt.Errorf("notify socket: %w", err)
 	}
 	n := &notifier{conn: conn, forward: forward, booting: booting, log: log, ready: make(chan struct{})}
+	// A guest that never says READY=1 (not systemd, or stuck) stops
+	// counting as booting after a while, as far as the inotify check
+	// goes (see checkInotify).
+	n.bootingTimer = time.AfterFunc(2*time.Minute, func() { _ = os.Remove(booting) })
 	go n.serve()
 	return n, nil
 }
@@ -155,6 +161,7 @@ func (n *notifier) notify(state string) {
 
 func (n *notifier) close() {
 	if n != nil {
+		n.bootingTimer.Stop()
 		n.conn.Close()
 	}
 }

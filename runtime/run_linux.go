@@ -104,7 +104,7 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 		return -1, err
 	}
 	res, waiters := s.supervise()
-	s.finish(rec)
+	s.finish(rec, res)
 	switch res.Outcome {
 	case OutcomeExited:
 		log.Infof("init exited with status %d", res.ExitStatus)
@@ -151,6 +151,16 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		}
 	}()
 
+	// Signals are taken from the start on, so that none is lost and none
+	// ends the supervisor before it can undo what it made; Go's runtime uses SIGURG itself, which is not asked for.
+	s.sigs = make(chan os.Signal, 64)
+	signal.Notify(s.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH)
+	undo = append(undo, func() { signal.Stop(s.sigs) })
+
+	id, err := randomID()
+	if err != nil {
+		return nil, err
+	}
 	var cgroupsPath string
 	if c.Spec.Linux != nil {
 		cgroupsPath = c.Spec.Linux.CgroupsPath
@@ -168,6 +178,21 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		}
 	})
 	log.WithField("cgroup", s.cgroup.Path()).Debug("created cgroup")
+	// Recorded at once, without an init yet: if the supervisor dies from
+	// here on, whoever finds the record removes the cgroups.
+	state := State{
+		ID:            id,
+		Name:          c.Name,
+		SupervisorPID: os.Getpid(),
+		Root:          c.Spec.Root.Path,
+		Init:          c.Spec.Process.Args,
+		Started:       s.started,
+		Cgroups:       s.cgroup.Paths(),
+		CgroupParents: s.cgroup.ManagedParents(),
+	}
+	if err := rec.write(state); err != nil {
+		return nil, err
+	}
 
 	undoRoot, err := prepareRoot(c.Spec.Root.Path, opts.MakeRootParents)
 	if err != nil {
@@ -239,12 +264,6 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
 	}
 
-	// Signals are taken from here on, so that none is lost during the
-	// start; Go's runtime uses SIGURG itself, which is not asked for.
-	s.sigs = make(chan os.Signal, 64)
-	signal.Notify(s.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH)
-	undo = append(undo, func() { signal.Stop(s.sigs) })
-
 	// The child starts inside the container's cgroup2 cgroup
 	// (CLONE_INTO_CGROUP), so nothing it does escapes; the v1 hierarchies
 	// get it below, before it may exec the init.
@@ -289,27 +308,16 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	if err := s.await(parent, msgReady); err != nil {
 		return nil, err
 	}
-	id, err := randomID()
-	if err != nil {
-		return nil, err
-	}
-	if err := rec.write(State{
-		ID:            id,
-		Name:          c.Name,
-		SupervisorPID: os.Getpid(),
-		PID:           s.cmd.Process.Pid,
-		Root:          c.Spec.Root.Path,
-		Init:          c.Spec.Process.Args,
-		Started:       s.started,
-		Cgroups:       s.cgroup.Paths(),
-		CgroupParents: s.cgroup.ManagedParents(),
-	}); err != nil {
-		return nil, err
-	}
+	// Listen before the record shows the init, so that a stop that finds
+	// it can reach us; it is served once the container runs.
 	if s.control, err = listenControl(rec.controlPath()); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { s.control.close() })
+	state.PID = s.cmd.Process.Pid
+	if err := rec.write(state); err != nil {
+		return nil, err
+	}
 	if err := writeMessage(parent, message{Type: msgGo}); err != nil {
 		return nil, fmt.Errorf("release init child: %w", err)
 	}
@@ -340,6 +348,7 @@ func (s *supervisor) await(sock *os.File, want string) error {
 		err error
 	}
 	msgs := make(chan result, 1)
+	var interrupted os.Signal
 	for {
 		go func() {
 			m, err := readMessage(sock)
@@ -356,10 +365,16 @@ func (s *supervisor) await(sock *os.File, want string) error {
 					continue
 				}
 				s.log.Infof("%v during start, killing the init child", sig)
+				interrupted = sig
 				_ = s.cmd.Process.Kill()
 			}
 		}
 		switch {
+		case interrupted != nil && r.err != nil:
+			// EOF here is the kill, not a successful exec.
+			err := <-s.waited
+			s.waited <- err // for the undo
+			return fmt.Errorf("start interrupted by %v", interrupted)
 		case errors.Is(r.err, io.EOF) && want == "":
 			return nil
 		case r.err != nil && !errors.Is(r.err, io.EOF):
@@ -367,7 +382,7 @@ func (s *supervisor) await(sock *os.File, want string) error {
 		case r.err != nil:
 			err := <-s.waited
 			s.waited <- err // for the undo
-			return fmt.Errorf("init child exited during start: %v", err)
+			return fmt.Errorf("init child exited during start: %w", err)
 		case r.m.Type == msgLog:
 			s.log.Debug(r.m.Log)
 		case r.m.Type == msgError && r.m.Error != nil:

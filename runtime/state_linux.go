@@ -74,6 +74,11 @@ func lockRecord(stateDir, name string) (*record, error) {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
+			// A dead supervisor's record is being pruned (its reaper
+			// waits for the cgroup to empty): wait longer for that.
+			if s, err := readState(dir); err == nil && s.SupervisorPID > 0 && !alive(s.SupervisorPID) {
+				deadline = later(deadline, time.Now().Add(10*time.Second))
+			}
 			if time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 				continue
@@ -104,6 +109,17 @@ func lockRecord(stateDir, name string) (*record, error) {
 		r.clear()
 		return r, nil
 	}
+}
+
+func alive(pid int) bool {
+	return unix.Kill(pid, 0) == nil || errors.Is(unix.Kill(pid, 0), unix.EPERM)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func samePath(f *os.File, p string) bool {
@@ -197,21 +213,35 @@ func Load(stateDir, name string) (State, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
 		// Nobody holds it: the supervisor died without cleaning up.
 		if samePath(f, dir) {
-			cleanStale(dir)
+			if err := cleanStale(dir); err != nil {
+				// Still not running; say why something stays behind.
+				return State{}, fmt.Errorf("%w; cleaning up after its supervisor, which died, failed: %w", ErrNotRunning, err)
+			}
 		}
 		return State{}, ErrNotRunning
 	} else if !errors.Is(err, unix.EWOULDBLOCK) {
 		return State{}, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	s, err := readState(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		// Locked but not written yet: still starting.
+	if errors.Is(err, os.ErrNotExist) || err == nil && s.PID == 0 {
+		// Locked but without an init yet: still starting.
 		return State{}, ErrNotRunning
 	}
 	if err != nil {
 		return State{}, fmt.Errorf("read state: %w", err)
 	}
 	return s, nil
+}
+
+// starting reports whether a supervisor holds the record at dir: with no
+// init in it yet, the container is starting.
+func starting(dir string) bool {
+	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB), unix.EWOULDBLOCK)
 }
 
 // List returns the states of the live containers, by name.

@@ -184,7 +184,7 @@ func (s *supervisor) resize() {
 // finish cleans up after the init has exited: the console is drained, the
 // terminal restored, and the record removed, in that order, so that when
 // stop is answered the same name can run again at once.
-func (s *supervisor) finish(rec *record) {
+func (s *supervisor) finish(rec *record, res StopResult) {
 	signal.Stop(s.sigs)
 	if s.console != nil {
 		s.slave.Close()
@@ -200,7 +200,7 @@ func (s *supervisor) finish(rec *record) {
 		}
 		s.console.Close()
 	}
-	s.control.close()
+	s.control.closeWith(&res)
 	s.notify.close()
 	if err := s.cgroup.Destroy(); err != nil {
 		s.log.WithError(err).Warn("remove cgroup")
