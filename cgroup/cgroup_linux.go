@@ -97,14 +97,18 @@ type Config struct {
 	// become empty (the default parent), as opposed to the user's
 	// --cgroup-parent or a systemd unit's cgroup.
 	Managed bool
-	Name    string
+	// Delegated says the cgroup2 parent is a unit's cgroup delegated to
+	// containerctl (Delegate=yes), which it may configure.
+	Delegated bool
+	Name      string
 	// Resources are the limits, as in the spec.
 	Resources *specs.LinuxResources
 }
 
 // Cgroup is a container's cgroup in every hierarchy it uses.
 type Cgroup struct {
-	paths   map[string]string // hierarchy -> absolute directory
+	paths   map[string]string // hierarchy -> absolute directory, with the limits
+	guest   map[string]string // hierarchy -> the guest's directory below it
 	leaves  []string          // the container's own directories, one a hierarchy
 	parents []string          // parents Create made, in order
 	managed []string          // parents to remove when empty
@@ -169,13 +173,12 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 		}
 	}
 	if p, ok := c.paths[unified]; ok {
-		if c.dir, err = os.Open(p); err != nil {
-			return nil, err
+		owned := func(dir string) bool {
+			return slices.Contains(c.parents, dir) || slices.Contains(c.managed, dir) ||
+				cfg.Delegated && dir == filepath.Join(l.Unified, cfg.Parents[unified])
 		}
-		if l.V1 == nil {
-			if err := enableControllers(l.Unified, p, plan.v2Controllers()); err != nil {
-				return nil, err
-			}
+		if err := enableControllers(l.Unified, p, plan.v2Controllers(), owned); err != nil {
+			return nil, err
 		}
 	}
 	for _, w := range plan {
@@ -187,7 +190,50 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 			return nil, err
 		}
 	}
+	if err := c.makeGuest(l); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// guestName is the guest's cgroup, below the container's. The guest may
+// write anything in its cgroup namespace, whose root this is; the limits
+// sit on the container's cgroup above it, out of its reach (as nspawn keeps
+// them on the unit, above its payload).
+const guestName = "guest"
+
+func (c *Cgroup) makeGuest(l Layout) error {
+	c.guest = map[string]string{}
+	for h, p := range c.paths {
+		g := filepath.Join(p, guestName)
+		if err := os.Mkdir(g, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create cgroup %s: %w", g, err)
+		}
+		if h == "cpuset" {
+			if err := inheritCpuset(l.V1[h], g); err != nil {
+				return err
+			}
+		}
+		c.guest[h] = g
+	}
+	if p, ok := c.paths[unified]; ok {
+		// Pass every controller the container has on to the guest, whose
+		// systemd divides them among its units.
+		b, err := os.ReadFile(filepath.Join(p, "cgroup.controllers"))
+		if err != nil {
+			return err
+		}
+		if ctrls := strings.Fields(string(b)); len(ctrls) > 0 {
+			if err := writeFile(filepath.Join(p, "cgroup.subtree_control"), "+"+strings.Join(ctrls, " +")); err != nil {
+				return err
+			}
+		}
+		var err2 error
+		if c.dir, err2 = os.Open(c.guest[unified]); err2 != nil {
+			return err2
+		}
+	}
+	return nil
 }
 
 func (c *Cgroup) dirOf(mnt string) (string, bool) {
@@ -284,7 +330,13 @@ func (c *Cgroup) Paths() []string {
 	return ps
 }
 
-// FD is the cgroup2 directory's descriptor for CLONE_INTO_CGROUP
+// GuestPath is the guest's cgroup directory in the cgroup2 hierarchy (or the
+// first v1 one): the root of the guest's cgroup namespace.
+func (c *Cgroup) GuestPath() string {
+	return filepath.Join(c.Path(), guestName)
+}
+
+// FD is the guest's cgroup2 directory's descriptor for CLONE_INTO_CGROUP
 // (SysProcAttr.UseCgroupFD), or -1 where there is no cgroup2 hierarchy.
 func (c *Cgroup) FD() int {
 	if c.dir == nil {
@@ -293,10 +345,10 @@ func (c *Cgroup) FD() int {
 	return int(c.dir.Fd())
 }
 
-// Add moves pid into every hierarchy; cloned is true when the process was
-// created inside the cgroup2 one already.
+// Add moves pid into the guest's cgroup in every hierarchy; cloned is true
+// when the process was created inside the cgroup2 one already.
 func (c *Cgroup) Add(pid int, cloned bool) error {
-	for h, p := range c.paths {
+	for h, p := range c.guest {
 		if h == unified && cloned {
 			continue
 		}
@@ -539,28 +591,41 @@ func writeFile(p, v string) error {
 	return nil
 }
 
-// enableControllers turns on controllers for dir's children all the way
-// down from the cgroup2 root, as cgroup v2 requires.
-func enableControllers(root, dir string, ctrls []string) error {
+// enableControllers turns on ctrls for dir's children all the way down from
+// the cgroup2 root, as cgroup v2 requires. It writes only to the root and to
+// cgroups containerctl owns (owned); a cgroup owned by someone else, such as
+// systemd's slices, must pass them down already.
+func enableControllers(root, dir string, ctrls []string, owned func(string) bool) error {
 	if len(ctrls) == 0 {
 		return nil
 	}
-	rel, err := filepath.Rel(root, filepath.Dir(dir))
-	if err != nil {
-		return err
-	}
-	p := root
-	parts := []string{""}
-	if rel != "." {
-		parts = append(parts, strings.Split(rel, "/")...)
-	}
-	for _, part := range parts {
-		p = filepath.Join(p, part)
-		var b strings.Builder
-		for _, c := range ctrls {
-			b.WriteString("+" + c + " ")
+	var chain []string
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		chain = append(chain, p)
+		if p == root || p == "/" {
+			break
 		}
-		if err := writeFile(filepath.Join(p, "cgroup.subtree_control"), strings.TrimSpace(b.String())); err != nil {
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		p := chain[i]
+		b, err := os.ReadFile(filepath.Join(p, "cgroup.subtree_control"))
+		if err != nil {
+			return err
+		}
+		have := strings.Fields(string(b))
+		var missing []string
+		for _, c := range ctrls {
+			if !slices.Contains(have, c) {
+				missing = append(missing, c)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if p != root && !owned(p) {
+			return fmt.Errorf("cgroup %s does not pass the %s controller down (cgroup.subtree_control), and containerctl does not own it", p, strings.Join(missing, ", "))
+		}
+		if err := writeFile(filepath.Join(p, "cgroup.subtree_control"), "+"+strings.Join(missing, " +")); err != nil {
 			return err
 		}
 	}

@@ -65,7 +65,7 @@ func Place(l Layout, name, cgroupsPath string, r *specs.LinuxResources) (Config,
 				parents[ctrl] = p
 			}
 		}
-		return Config{Parents: parents, Name: payloadName, Resources: r}, nil
+		return Config{Parents: parents, Name: payloadName, Delegated: true, Resources: r}, nil
 	}
 	return Config{Parents: same(l, DefaultParent), Managed: true, Name: name, Resources: r}, nil
 }

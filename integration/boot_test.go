@@ -216,7 +216,7 @@ func TestBootConfinement(t *testing.T) {
 	// /sys/fs/cgroup is a writable cgroup2 mount rooted at the container's
 	// cgroup.
 	ms := parseMountinfo(nonEmptyLines(readFileT(t, fmt.Sprintf("/proc/%d/mountinfo", b.pid))))
-	own := hostCgroup(filepath.Base(unifiedMount(t)), b.name)
+	own := guestCgroup(filepath.Base(unifiedMount(t)), b.name)
 	if m, ok := mountAt(ms, "/sys/fs/cgroup"); !ok || m.fstype != "cgroup2" || hasOpt(m.opts, "ro") {
 		t.Errorf("/sys/fs/cgroup inside: %+v, want a writable cgroup2 mount", m)
 	} else {

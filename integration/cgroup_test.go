@@ -21,6 +21,12 @@ func hostCgroup(mnt, name string) string {
 	return filepath.Join("/sys/fs/cgroup", mnt, "containerctl", name)
 }
 
+// guestCgroup is the cgroup below the container's that is the root of the
+// guest's cgroup namespace; the container's, above it, holds the limits.
+func guestCgroup(mnt, name string) string {
+	return filepath.Join(hostCgroup(mnt, name), "guest")
+}
+
 // unifiedMount is where this host mounts cgroup2: /sys/fs/cgroup on a v2
 // host, /sys/fs/cgroup/unified on a hybrid one.
 func unifiedMount(t *testing.T) string {
@@ -91,7 +97,7 @@ func TestCgroupPlacement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "/containerctl/" + fx.name
+	want := "/containerctl/" + fx.name + "/guest"
 	// Every hierarchy: the guest may mount any of them, and in its cgroup
 	// namespace it would see whatever cgroup it was left in.
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -109,12 +115,12 @@ func TestCgroupPlacement(t *testing.T) {
 	if len(wantPIDs) < 2 {
 		t.Fatalf("container processes %v, want the init and its orphan", wantPIDs)
 	}
-	procs := filepath.Join(unifiedMount(t), "containerctl", fx.name, "cgroup.procs")
+	procs := filepath.Join(unifiedMount(t), "containerctl", fx.name, "guest", "cgroup.procs")
 	if got := readInts(t, procs); !slices.Equal(got, wantPIDs) {
 		t.Errorf("%s = %v, want exactly the container's processes %v", procs, got, wantPIDs)
 	}
 	if m := v1Mount("memory"); m != "" {
-		p := filepath.Join(m, "containerctl", fx.name, "cgroup.procs")
+		p := filepath.Join(m, "containerctl", fx.name, "guest", "cgroup.procs")
 		if got := readInts(t, p); !slices.Equal(got, wantPIDs) {
 			t.Errorf("%s = %v, want %v", p, got, wantPIDs)
 		}
@@ -235,15 +241,15 @@ func TestCgroupNotWritableFromInside(t *testing.T) {
 		if exists(filepath.Join(u, m)) {
 			t.Errorf("a cgroup made inside appeared at the host's root: %s", filepath.Join(u, m))
 		}
-		if !exists(filepath.Join(u, "containerctl", fx.name, m)) {
-			t.Errorf("a cgroup made inside is not under the container's own cgroup %s", filepath.Join(u, "containerctl", fx.name, m))
+		if !exists(filepath.Join(u, "containerctl", fx.name, "guest", m)) {
+			t.Errorf("a cgroup made inside is not under the guest's own cgroup %s", filepath.Join(u, "containerctl", fx.name, "guest", m))
 		}
 	}
 	if m := v1Mount("memory"); m != "" && strings.Contains(out, "MADE-V1") {
 		if exists(filepath.Join(m, marker)) {
 			t.Errorf("a v1 memory cgroup made inside appeared at the host's root")
 		}
-		if !exists(filepath.Join(m, "containerctl", fx.name, marker)) {
+		if !exists(filepath.Join(m, "containerctl", fx.name, "guest", marker)) {
 			t.Errorf("a v1 memory cgroup made inside is not under the container's own")
 		}
 	}
@@ -322,7 +328,7 @@ func TestCgroupSiblingsUntouched(t *testing.T) {
 	b.ready()
 	a := fxA.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/bin/sh", "-c", "mkdir /sys/fs/cgroup/guest-sub && echo made; sleep 60"}})
 	a.waitLine("made", startTimeout)
-	sub := filepath.Join(unifiedMount(t), "containerctl", fxA.name, "guest-sub")
+	sub := filepath.Join(unifiedMount(t), "containerctl", fxA.name, "guest", "guest-sub")
 	if !exists(sub) {
 		t.Fatalf("%s missing while A runs", sub)
 	}
@@ -340,5 +346,33 @@ func TestCgroupSiblingsUntouched(t *testing.T) {
 	}
 	if got := ctl(t, "stop", fxA.name, "--timeout", "1s"); got.code != 0 {
 		t.Errorf("stop A: exit %d: %s", got.code, got.stderr)
+	}
+}
+
+// TestCgroupGuestCannotRaiseLimits: the guest may write anything in its own
+// cgroup namespace, v2 or a v1 hierarchy it mounts, but the limits sit on
+// the container's cgroup above its root: lifting them there changes
+// nothing, and an allocation past --memory-max is still killed.
+func TestCgroupGuestCannotRaiseLimits(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	script := strings.Join([]string{
+		"echo max > /sys/fs/cgroup/memory.max 2>/dev/null",
+		"echo max > /sys/fs/cgroup/pids.max 2>/dev/null",
+		"mkdir -p /tmp/mem /tmp/pids",
+		"mount -t cgroup -o memory none /tmp/mem 2>/dev/null && echo -1 > /tmp/mem/memory.limit_in_bytes && echo LIFTED-V1",
+		"mount -t cgroup -o pids none /tmp/pids 2>/dev/null && echo max > /tmp/pids/pids.max",
+		"/sbin/testinit alloc 256; echo alloc-exit $?",
+	}, "\n")
+	c := fx.start(t, runOpts{flags: []string{"--memory-max", "48M", "--console=pipe"}, command: []string{"/bin/sh", "-c", script}})
+	if got := c.wait(30 * time.Second); got != 0 {
+		t.Errorf("containerctl run: exit status %d, want 0", got)
+	}
+	out := c.stdout.String()
+	if v1Mount("memory") != "" && !strings.Contains(out, "LIFTED-V1") {
+		t.Errorf("the guest could not even try to lift its v1 memory limit:\n%s\n%s", out, c.stderr.String())
+	}
+	if !strings.Contains(out, "alloc-exit 137") || strings.Contains(out, "ALLOC-DONE") {
+		t.Errorf("after the guest lifted what it could, an allocation past --memory-max 48M was not killed:\n%s", out)
 	}
 }
