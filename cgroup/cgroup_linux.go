@@ -107,12 +107,13 @@ type Config struct {
 
 // Cgroup is a container's cgroup in every hierarchy it uses.
 type Cgroup struct {
-	paths   map[string]string // hierarchy -> absolute directory, with the limits
-	guest   map[string]string // hierarchy -> the guest's directory below it
-	leaves  []string          // the container's own directories, one a hierarchy
-	parents []string          // parents Create made, in order
-	managed []string          // parents to remove when empty
-	dir     *os.File          // the cgroup2 directory, for CLONE_INTO_CGROUP
+	delegated bool
+	paths     map[string]string // hierarchy -> absolute directory, with the limits
+	guest     map[string]string // hierarchy -> the guest's directory below it
+	leaves    []string          // the container's own directories, one a hierarchy
+	parents   []string          // parents Create made, in order
+	managed   []string          // parents to remove when empty
+	dir       *os.File          // the cgroup2 directory, for CLONE_INTO_CGROUP
 }
 
 // Create makes the container's cgroup and sets its limits. It refuses,
@@ -123,7 +124,7 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cgroup{paths: map[string]string{}}
+	c := &Cgroup{paths: map[string]string{}, delegated: cfg.Delegated}
 	defer func() {
 		if retErr != nil {
 			_ = c.Destroy()
@@ -329,6 +330,10 @@ func (c *Cgroup) Paths() []string {
 	slices.Sort(ps)
 	return ps
 }
+
+// Delegated reports whether the cgroup is below a systemd unit's delegated
+// cgroup, which systemd removes when the unit stops.
+func (c *Cgroup) Delegated() bool { return c.delegated }
 
 // GuestPath is the guest's cgroup directory in the cgroup2 hierarchy (or the
 // first v1 one): the root of the guest's cgroup namespace.

@@ -376,3 +376,58 @@ func TestCgroupGuestCannotRaiseLimits(t *testing.T) {
 		t.Errorf("after the guest lifted what it could, an allocation past --memory-max 48M was not killed:\n%s", out)
 	}
 }
+
+// TestCgroupDelegatedUnit: run under a systemd unit with Delegate=yes
+// (systemd marks the unit's cgroup with the trusted.delegate xattr), the
+// container goes to UNIT/payload and the supervisor moves to
+// UNIT/supervisor, since cgroup v2 allows no processes in a cgroup whose
+// children have controllers; payload goes with the container.
+func TestCgroupDelegatedUnit(t *testing.T) {
+	requireRoot(t)
+	u := unifiedMount(t)
+	unit := filepath.Join(u, "it-"+randHex(4)+".service")
+	if err := os.Mkdir(unit, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{filepath.Join(unit, "supervisor"), filepath.Join(unit, "payload"), unit} {
+			if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+				t.Errorf("remove %s: %v", d, err)
+			}
+		}
+	})
+	if err := syscall.Setxattr(unit, "trusted.delegate", []byte("1"), 0); err != nil {
+		t.Fatalf("mark %s delegated: %v", unit, err)
+	}
+	fx := newFixture(t)
+	// The supervisor is started from inside the unit's cgroup, as systemd
+	// would start it.
+	c := fx.start(t, runOpts{
+		wrap:    []string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, unit},
+		command: []string{"/sbin/testinit", "-halt", "obey"},
+	})
+	c.ready()
+	c.findInit()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c.initPID), "cgroup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := strings.TrimPrefix(unit, u)
+	if want := "0::" + rel + "/payload/guest\n"; !strings.Contains(string(b), want) {
+		t.Errorf("init's /proc/PID/cgroup = %q, want %q", b, want)
+	}
+	sup, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c.cmd.Process.Pid), "cgroup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "0::" + rel + "/supervisor\n"; !strings.Contains(string(sup), want) {
+		t.Errorf("supervisor's /proc/PID/cgroup = %q, want %q", sup, want)
+	}
+	if r := ctl(t, "stop", fx.name); r.code != 0 {
+		t.Fatalf("stop: exit %d: %s", r.code, r.stderr)
+	}
+	c.wait(10 * time.Second)
+	if exists(filepath.Join(unit, "payload")) {
+		t.Errorf("%s still exists after the container stopped", filepath.Join(unit, "payload"))
+	}
+}

@@ -233,6 +233,7 @@ type runOpts struct {
 	command []string // after "--"; none runs the store profile's init
 	env     []string // extra environment for the supervisor
 	noRoot  bool     // do not pass --root fx.root
+	wrap    []string // a command that execs containerctl, given as its last arguments
 	root    string   // pass --root root instead of fx.root
 }
 
@@ -273,6 +274,9 @@ func (fx *fixture) start(t *testing.T, o runOpts) *container {
 		stdout: newLineBuffer(),
 		stderr: &lockedBuffer{},
 		done:   make(chan struct{}),
+	}
+	if len(o.wrap) > 0 {
+		c.cmd = exec.Command(o.wrap[0], append(append(o.wrap[1:], ctlBin), args...)...)
 	}
 	c.cmd.Env = append(os.Environ(), o.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr

@@ -33,9 +33,11 @@ func startReaper(dir, id string) error {
 	}
 	defer null.Close()
 	cmd := &exec.Cmd{
-		Path:   "/proc/self/exe",
-		Args:   []string{"containerctl", ReapCommand, dir, id},
-		Env:    []string{},
+		Path: "/proc/self/exe",
+		Args: []string{"containerctl", ReapCommand, dir, id},
+		// One P is all a process that waits on a lock needs, and fewer
+		// per-P caches make it smaller.
+		Env:    []string{"GOMAXPROCS=1", "GOGC=50"},
 		Stdin:  null,
 		Stdout: null,
 		Stderr: null,

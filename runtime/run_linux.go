@@ -327,14 +327,19 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	}
 	// Started once the init runs, so that its start-up does not delay the
 	// container's; a supervisor that dies before has its record pruned by
-	// the next command that reads it.
-	go func() {
-		if err := startReaper(rec.dir, id); err != nil {
-			log.WithError(err).Warn("no reaper: if the supervisor is killed, the next containerctl command cleans up")
-		}
-	}()
+	// the next command that reads it. Under a systemd unit with
+	// Delegate=yes there is none: systemd removes the unit's cgroups when
+	// the supervisor dies, and the unit's restart prunes the record.
+	if !s.cgroup.Delegated() {
+		go func() {
+			if err := startReaper(rec.dir, id); err != nil {
+				log.WithError(err).Warn("no reaper: if the supervisor is killed, the next containerctl command cleans up")
+			}
+		}()
+	}
 	s.relayConsole()
 	s.notify.started()
+
 	log.WithFields(logrus.Fields{"pid": s.cmd.Process.Pid, "init": c.Spec.Process.Args[0]}).
 		Infof("running, init is pid %d on the host, started in %v", s.cmd.Process.Pid, time.Since(s.started).Round(time.Microsecond))
 	return s, nil
