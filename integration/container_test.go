@@ -1038,3 +1038,21 @@ func TestBootID(t *testing.T) {
 		t.Errorf("two containers share boot_id %q", ids[0])
 	}
 }
+
+// TestSeccomp: the syscalls through which a container's capabilities would
+// reach the host (open_by_handle_at with CAP_DAC_READ_SEARCH, the kernel
+// keyring, swap) fail with EPERM inside, as under nspawn; others work.
+func TestSeccomp(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/sbin/testinit", "syscalls"}})
+	if got := c.wait(startTimeout); got != 0 {
+		t.Fatalf("testinit syscalls: exit %d\n%s", got, c.stderr.String())
+	}
+	out := c.stdout.String()
+	for _, want := range []string{"SYSCALL open_by_handle_at EPERM", "SYSCALL keyctl EPERM", "SYSCALL swapoff EPERM", "SYSCALL getcwd ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inside the container, want %q; got:\n%s", want, out)
+		}
+	}
+}

@@ -96,6 +96,11 @@ func (c *Container) Validate(makeParents bool) error {
 			return fmt.Errorf("root %s: parent %s is not a directory", root, parent)
 		}
 	}
+	if s.Linux != nil {
+		if _, _, err := seccompDenyList(s.Linux.Seccomp); err != nil {
+			return err
+		}
+	}
 	if c := s.Process.Capabilities; c != nil {
 		if _, err := capNumbers(c.Bounding); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)

@@ -134,6 +134,16 @@ func initContainer(sock *os.File) error {
 	if m, err := readMessage(sock); err != nil || m.Type != msgGo {
 		return fmt.Errorf("wait for the supervisor: %v (got %q)", err, m.Type)
 	}
+	// Last, so that none of our own set-up is filtered.
+	if spec.Linux != nil {
+		names, errno, err := seccompDenyList(spec.Linux.Seccomp)
+		if err != nil {
+			return err
+		}
+		if err := installSeccomp(names, errno); err != nil {
+			return err
+		}
+	}
 	if err := unix.Exec(init, spec.Process.Args, spec.Process.Env); err != nil {
 		return &InitNotFoundError{Path: init, Err: fmt.Errorf("exec: %w", err)}
 	}

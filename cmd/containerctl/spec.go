@@ -30,6 +30,9 @@ const (
 	defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
+// eperm is the errno the blocked syscalls get.
+var eperm = uint(1)
+
 // uuidNamespace derives each container's stable container_uuid from its
 // name when none is given (UUIDv5).
 var uuidNamespace = uuid.MustParse("3f5d8a4c-7c8e-4f0e-9a51-6c1d2b7e9f10")
@@ -151,6 +154,14 @@ func buildSpec(o options) (*specs.Spec, error) {
 			Namespaces:  namespaces,
 			Resources:   res,
 			CgroupsPath: cgroupsPath,
+			Seccomp: &specs.LinuxSeccomp{
+				DefaultAction: specs.ActAllow,
+				Syscalls: []specs.LinuxSyscall{{
+					Names:    runtime.DefaultBlockedSyscalls,
+					Action:   specs.ActErrno,
+					ErrnoRet: &eperm,
+				}},
+			},
 			// As systemd-nspawn: the kernel's knobs are read-only and
 			// what leaks host secrets or state is hidden.
 			ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq"},

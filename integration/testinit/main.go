@@ -33,6 +33,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -117,6 +118,9 @@ func main() {
 			}
 		case "forks":
 			forks(os.Args[2:])
+			return
+		case "syscalls":
+			syscalls()
 			return
 		}
 	}
@@ -408,4 +412,36 @@ func forks(args []string) {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// syscalls tries syscalls a container's filter refuses and prints one line
+// each: "SYSCALL name errno" ("ok" when it went through).
+func syscalls() {
+	report := func(name string, err error) {
+		e := "ok"
+		if errno, ok := err.(syscall.Errno); ok {
+			e = unix.ErrnoName(errno)
+		} else if err != nil {
+			e = err.Error()
+		}
+		println1("SYSCALL " + name + " " + e)
+	}
+	// A bogus handle: refused by the filter, else ESTALE or EINVAL.
+	h := unix.NewFileHandle(1, make([]byte, 8))
+	fd, err := unix.OpenByHandleAt(unix.AT_FDCWD, h, unix.O_RDONLY)
+	if err == nil {
+		unix.Close(fd)
+	}
+	report("open_by_handle_at", err)
+	_, err = unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	report("keyctl", err)
+	path, _ := unix.BytePtrFromString("/nonexistent")
+	_, _, e := unix.Syscall(unix.SYS_SWAPOFF, uintptr(unsafe.Pointer(path)), 0, 0)
+	if e != 0 {
+		report("swapoff", e)
+	} else {
+		report("swapoff", nil)
+	}
+	_, err = unix.Getcwd(make([]byte, 256))
+	report("getcwd", err)
 }
