@@ -331,6 +331,14 @@ func (c *Cgroup) Paths() []string {
 	return ps
 }
 
+// DevicesEnforced reports whether the spec's device rules are in force: on
+// a host with the v1 devices controller. On cgroup v2 they need an eBPF
+// program, not written yet.
+func (c *Cgroup) DevicesEnforced() bool {
+	_, ok := c.paths["devices"]
+	return ok
+}
+
 // Delegated reports whether the cgroup is below a systemd unit's delegated
 // cgroup, which systemd removes when the unit stops.
 func (c *Cgroup) Delegated() bool { return c.delegated }

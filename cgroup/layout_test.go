@@ -2,8 +2,11 @@ package cgroup
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestParseLayout(t *testing.T) {
@@ -42,5 +45,34 @@ func TestParseLayout(t *testing.T) {
 	v2, err := parseLayout(strings.NewReader("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"))
 	if err != nil || v2.Unified != "/sys/fs/cgroup" || len(v2.V1) != 0 {
 		t.Errorf("parseLayout(v2 host) = %+v, %v, want only /sys/fs/cgroup", v2, err)
+	}
+}
+
+func TestDeviceWrites(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Access: "m"},
+		{Allow: true, Type: "c", Major: n(1), Minor: n(3), Access: "rwm"},
+		{Allow: true, Type: "c", Major: n(136), Access: "rw"},
+	}
+	ws, err := deviceWrites(Layout{V1: map[string]string{"devices": "/sys/fs/cgroup/devices"}}, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := writes{
+		{"devices", "devices.deny", "a"},
+		{"devices", "devices.allow", "c *:* m"},
+		{"devices", "devices.allow", "c 1:3 rwm"},
+		{"devices", "devices.allow", "c 136:* rw"},
+	}
+	if !slices.Equal(ws, want) {
+		t.Errorf("deviceWrites() = %v, want %v", ws, want)
+	}
+	if ws, err := deviceWrites(Layout{}, rules); err != nil || len(ws) != 0 {
+		t.Errorf("deviceWrites(no devices controller) = %v, %v, want nothing", ws, err)
+	}
+	if _, err := deviceWrites(Layout{V1: map[string]string{"devices": "/x"}}, []specs.LinuxDeviceCgroup{{Allow: true, Type: "c", Access: "x"}}); err == nil {
+		t.Error("deviceWrites(access x) = nil error, want one")
 	}
 }

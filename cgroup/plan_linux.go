@@ -96,6 +96,13 @@ func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
 		}
 		ws = append(ws, write{h, "pids.max", v2Max(*r.Pids.Limit)})
 	}
+	if len(r.Devices) > 0 {
+		dw, err := deviceWrites(l, r.Devices)
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, dw...)
+	}
 	keys := make([]string, 0, len(r.Unified))
 	for k := range r.Unified {
 		keys = append(keys, k)
@@ -148,4 +155,47 @@ func v1Equivalent(l Layout, key, value string) (write, error) {
 		return write{}, fmt.Errorf("memory.high (MemoryHigh): needs the memory controller on cgroup v2; this host has it on v1 only")
 	}
 	return write{}, fmt.Errorf("%s: a cgroup v2 setting with no v1 equivalent, and this host has the controller on v1 only", key)
+}
+
+// deviceWrites turns the spec's device rules into v1 devices.deny and
+// devices.allow writes, in order. cgroup v2 filters devices with an eBPF
+// program instead, which containerctl does not load yet: there the rules
+// are not enforced (see Cgroup.DevicesEnforced).
+func deviceWrites(l Layout, rules []specs.LinuxDeviceCgroup) (writes, error) {
+	if _, ok := l.V1["devices"]; !ok {
+		return nil, nil
+	}
+	var ws writes
+	for _, d := range rules {
+		file := "devices.deny"
+		if d.Allow {
+			file = "devices.allow"
+		}
+		typ := d.Type
+		if typ == "" {
+			typ = "a"
+		}
+		if typ != "a" && typ != "c" && typ != "b" {
+			return nil, fmt.Errorf("device rule type %q: want a, c or b", typ)
+		}
+		num := func(n *int64) string {
+			if n == nil || *n < 0 {
+				return "*"
+			}
+			return strconv.FormatInt(*n, 10)
+		}
+		access := d.Access
+		if access == "" {
+			access = "rwm"
+		}
+		if strings.Trim(access, "rwm") != "" {
+			return nil, fmt.Errorf("device rule access %q: want some of r, w, m", access)
+		}
+		v := typ
+		if typ != "a" {
+			v = fmt.Sprintf("%s %s:%s %s", typ, num(d.Major), num(d.Minor), access)
+		}
+		ws = append(ws, write{"devices", file, v})
+	}
+	return ws, nil
 }

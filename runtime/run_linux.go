@@ -178,6 +178,9 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		}
 	})
 	log.WithField("cgroup", s.cgroup.Path()).Debug("created cgroup")
+	if r := resources(c.Spec); r != nil && len(r.Devices) > 0 && !s.cgroup.DevicesEnforced() {
+		log.Warn("device access is not restricted: this host has no v1 devices controller, and the cgroup v2 device filter (eBPF) is not implemented yet")
+	}
 	// Recorded at once, without an init yet: if the supervisor dies from
 	// here on, whoever finds the record removes the cgroups.
 	state := State{

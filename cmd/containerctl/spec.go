@@ -117,6 +117,7 @@ func buildSpec(o options) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.Devices = deviceRules()
 	var cgroupsPath string
 	if o.cgroupParent != "" {
 		if !path.IsAbs(o.cgroupParent) {
@@ -381,4 +382,22 @@ func capabilities(o options) ([]string, error) {
 	}
 	slices.Sort(caps)
 	return caps, nil
+}
+
+// deviceRules let the container use only the devices its /dev has, the
+// pseudo-terminals, /dev/net/tun and /dev/fuse, and create nodes, as
+// systemd-nspawn's device policy does: a guest with CAP_MKNOD cannot open
+// the host's disks through a node it makes.
+func deviceRules() []specs.LinuxDeviceCgroup {
+	n := func(v int64) *int64 { return &v }
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Access: "m"},
+		{Allow: true, Type: "b", Access: "m"},
+	}
+	for _, d := range [][2]int64{{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {10, 200}, {10, 229}} {
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: n(d[0]), Minor: n(d[1]), Access: "rwm"})
+	}
+	// Pseudo-terminals: the guest's own devpts and the console's.
+	return append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: n(136), Access: "rwm"})
 }
