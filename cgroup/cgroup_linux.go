@@ -108,12 +108,16 @@ type Config struct {
 // Cgroup is a container's cgroup in every hierarchy it uses.
 type Cgroup struct {
 	delegated bool
-	paths     map[string]string // hierarchy -> absolute directory, with the limits
-	guest     map[string]string // hierarchy -> the guest's directory below it
-	leaves    []string          // the container's own directories, one a hierarchy
-	parents   []string          // parents Create made, in order
-	managed   []string          // parents to remove when empty
-	dir       *os.File          // the cgroup2 directory, for CLONE_INTO_CGROUP
+	// bpfDevices says the device rules are attached as a cgroup2 eBPF
+	// program; deviceErr is why not, when they could not be.
+	bpfDevices bool
+	deviceErr  error
+	paths      map[string]string // hierarchy -> absolute directory, with the limits
+	guest      map[string]string // hierarchy -> the guest's directory below it
+	leaves     []string          // the container's own directories, one a hierarchy
+	parents    []string          // parents Create made, in order
+	managed    []string          // parents to remove when empty
+	dir        *os.File          // the cgroup2 directory, for CLONE_INTO_CGROUP
 }
 
 // Create makes the container's cgroup and sets its limits. It refuses,
@@ -189,6 +193,12 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 		}
 		if err := writeFile(filepath.Join(p, w.file), w.value); err != nil {
 			return nil, err
+		}
+	}
+	if r := cfg.Resources; r != nil && len(r.Devices) > 0 {
+		if u, ok := c.paths[unified]; ok {
+			c.deviceErr = attachDeviceFilter(u, r.Devices)
+			c.bpfDevices = c.deviceErr == nil
 		}
 	}
 	if err := c.makeGuest(l); err != nil {
@@ -331,12 +341,12 @@ func (c *Cgroup) Paths() []string {
 	return ps
 }
 
-// DevicesEnforced reports whether the spec's device rules are in force: on
-// a host with the v1 devices controller. On cgroup v2 they need an eBPF
-// program, not written yet.
-func (c *Cgroup) DevicesEnforced() bool {
-	_, ok := c.paths["devices"]
-	return ok
+// DevicesEnforced reports whether the spec's device rules are in force:
+// through the cgroup2 eBPF device program, or the v1 devices controller,
+// or both on a hybrid host; when not, the error says why.
+func (c *Cgroup) DevicesEnforced() (bool, error) {
+	_, v1 := c.paths["devices"]
+	return c.bpfDevices || v1, c.deviceErr
 }
 
 // Delegated reports whether the cgroup is below a systemd unit's delegated

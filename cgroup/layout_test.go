@@ -76,3 +76,22 @@ func TestDeviceWrites(t *testing.T) {
 		t.Error("deviceWrites(access x) = nil error, want one")
 	}
 }
+
+func TestDeviceProgramShapes(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	if _, err := deviceProgram([]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: n(1), Minor: n(3), Access: "rwm"}}); err != nil {
+		t.Errorf("deviceProgram(deny all, allow null) = %v, want a program", err)
+	}
+	for _, rules := range [][]specs.LinuxDeviceCgroup{
+		nil,
+		{{Allow: true}},
+		{{Allow: false, Type: "c", Major: n(1)}},
+		{{Allow: false}, {Allow: false, Type: "c"}},
+		{{Allow: false}, {Allow: true, Type: "x"}},
+		{{Allow: false}, {Allow: true, Type: "c", Access: "q"}},
+	} {
+		if _, err := deviceProgram(rules); err == nil {
+			t.Errorf("deviceProgram(%+v) = nil error, want one", rules)
+		}
+	}
+}

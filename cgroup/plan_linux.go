@@ -158,9 +158,8 @@ func v1Equivalent(l Layout, key, value string) (write, error) {
 }
 
 // deviceWrites turns the spec's device rules into v1 devices.deny and
-// devices.allow writes, in order. cgroup v2 filters devices with an eBPF
-// program instead, which containerctl does not load yet: there the rules
-// are not enforced (see Cgroup.DevicesEnforced).
+// devices.allow writes, in order. On cgroup v2 an eBPF program does the
+// same (attachDeviceFilter); a hybrid host gets both.
 func deviceWrites(l Layout, rules []specs.LinuxDeviceCgroup) (writes, error) {
 	if _, ok := l.V1["devices"]; !ok {
 		return nil, nil

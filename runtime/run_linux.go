@@ -178,8 +178,12 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		}
 	})
 	log.WithField("cgroup", s.cgroup.Path()).Debug("created cgroup")
-	if r := resources(c.Spec); r != nil && len(r.Devices) > 0 && !s.cgroup.DevicesEnforced() {
-		log.Warn("device access is not restricted: this host has no v1 devices controller, and the cgroup v2 device filter (eBPF) is not implemented yet")
+	if r := resources(c.Spec); r != nil && len(r.Devices) > 0 {
+		if ok, err := s.cgroup.DevicesEnforced(); !ok {
+			log.WithError(err).Warn("device access is not restricted: no cgroup2 device filter and no v1 devices controller")
+		} else if err != nil {
+			log.WithError(err).Debug("no cgroup2 device filter; the v1 devices controller enforces the rules")
+		}
 	}
 	// Recorded at once, without an init yet: if the supervisor dies from
 	// here on, whoever finds the record removes the cgroups.
