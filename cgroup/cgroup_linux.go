@@ -382,15 +382,6 @@ func (c *Cgroup) Add(pid int, cloned bool) error {
 	return nil
 }
 
-// Procs lists the processes in the cgroup.
-func (c *Cgroup) Procs() ([]int, error) {
-	p := c.Path()
-	if p == "" {
-		return nil, nil
-	}
-	return readProcs(p)
-}
-
 // Kill kills every process in the cgroup with SIGKILL and waits, up to
 // timeout (zero: not at all), until it is empty. cgroup.kill (Linux 5.14) does it in one step
 // and cannot miss a process that forks meanwhile; without it the processes

@@ -86,8 +86,8 @@ func initContainer(sock *os.File) error {
 	// hierarchy, v1 ones included, the namespace's root is the
 	// container's own cgroup everywhere (a cgroup filesystem mounted
 	// inside shows only its subtree, and /proc/self/cgroup shows "/").
-	if m, err := readMessage(sock); err != nil || m.Type != msgCgroups {
-		return fmt.Errorf("wait for the cgroups: %v (got %q)", err, m.Type)
+	if err := expect(sock, msgCgroups); err != nil {
+		return fmt.Errorf("wait for the cgroups: %w", err)
 	}
 	if newNamespace(spec, specs.CgroupNamespace) {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
@@ -131,8 +131,8 @@ func initContainer(sock *os.File) error {
 	if err := writeMessage(sock, message{Type: msgReady}); err != nil {
 		return fmt.Errorf("report ready: %w", err)
 	}
-	if m, err := readMessage(sock); err != nil || m.Type != msgGo {
-		return fmt.Errorf("wait for the supervisor: %v (got %q)", err, m.Type)
+	if err := expect(sock, msgGo); err != nil {
+		return fmt.Errorf("wait for the supervisor: %w", err)
 	}
 	// Last, so that none of our own set-up is filtered.
 	if spec.Linux != nil {
@@ -183,6 +183,18 @@ func loopbackUp() error {
 	}
 	if err := netlink.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("bring up loopback: %w", err)
+	}
+	return nil
+}
+
+// expect reads one message and checks that it is of type want.
+func expect(sock *os.File, want string) error {
+	m, err := readMessage(sock)
+	if err != nil {
+		return err
+	}
+	if m.Type != want {
+		return fmt.Errorf("got message %q, want %q", m.Type, want)
 	}
 	return nil
 }
