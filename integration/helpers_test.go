@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/containerctl/containerctl/integration/testinit/report"
 )
 
 const (
@@ -456,44 +458,8 @@ func (c *container) wait(timeout time.Duration) int {
 	}
 }
 
-// Report mirrors testinit's Report.
-type Report struct {
-	Args      []string               `json:"args"`
-	PID       int                    `json:"pid"`
-	PPID      int                    `json:"ppid"`
-	UID       int                    `json:"uid"`
-	Exe       string                 `json:"exe"`
-	Hostname  string                 `json:"hostname"`
-	NS        map[string]string      `json:"ns"`
-	Env       []string               `json:"env"`
-	Mountinfo []string               `json:"mountinfo"`
-	Reads     map[string]ReadResult  `json:"reads"`
-	Writes    map[string]WriteResult `json:"writes"`
-	Stats     map[string]StatResult  `json:"stats"`
-	OrphanPID int                    `json:"orphan_pid,omitempty"`
-	Errors    []string               `json:"errors,omitempty"`
-}
-
-// ReadResult mirrors testinit's ReadResult.
-type ReadResult struct {
-	Data  string `json:"data"`
-	Err   string `json:"err,omitempty"`
-	Errno string `json:"errno,omitempty"`
-}
-
-// WriteResult mirrors testinit's WriteResult.
-type WriteResult struct {
-	Err   string `json:"err,omitempty"`
-	Errno string `json:"errno,omitempty"`
-}
-
-// StatResult mirrors testinit's StatResult.
-type StatResult struct {
-	Exists bool   `json:"exists"`
-	Mode   string `json:"mode,omitempty"`
-	Link   string `json:"link,omitempty"`
-	Err    string `json:"err,omitempty"`
-}
+// Report is what testinit reports from inside.
+type Report = report.Report
 
 // mountEntry is one parsed /proc/PID/mountinfo line.
 type mountEntry struct {

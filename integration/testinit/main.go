@@ -36,6 +36,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/integration/testinit/report"
 )
 
 // sigHalt is SIGRTMIN+3 in glibc numbering, the signal systemd (and so
@@ -47,46 +49,6 @@ const (
 	modeOrphanFork  = "__testinit_orphan_fork"
 	modeOrphanSleep = "__testinit_orphan_sleep"
 )
-
-// Report is what -report prints after "TESTINIT-REPORT ". The integration
-// tests decode it into a copy of this type.
-type Report struct {
-	Args      []string               `json:"args"`
-	PID       int                    `json:"pid"`
-	PPID      int                    `json:"ppid"`
-	UID       int                    `json:"uid"`
-	Exe       string                 `json:"exe"`
-	Hostname  string                 `json:"hostname"`
-	NS        map[string]string      `json:"ns"`
-	Env       []string               `json:"env"`
-	Mountinfo []string               `json:"mountinfo"`
-	Reads     map[string]ReadResult  `json:"reads"`
-	Writes    map[string]WriteResult `json:"writes"`
-	Stats     map[string]StatResult  `json:"stats"`
-	OrphanPID int                    `json:"orphan_pid,omitempty"`
-	Errors    []string               `json:"errors,omitempty"`
-}
-
-// ReadResult is the outcome of one -read probe.
-type ReadResult struct {
-	Data  string `json:"data"`
-	Err   string `json:"err,omitempty"`
-	Errno string `json:"errno,omitempty"`
-}
-
-// WriteResult is the outcome of one -write probe.
-type WriteResult struct {
-	Err   string `json:"err,omitempty"`
-	Errno string `json:"errno,omitempty"`
-}
-
-// StatResult is the outcome of one -absent or -stat probe (an lstat).
-type StatResult struct {
-	Exists bool   `json:"exists"`
-	Mode   string `json:"mode,omitempty"`
-	Link   string `json:"link,omitempty"`
-	Err    string `json:"err,omitempty"`
-}
 
 type listFlag []string
 
@@ -136,7 +98,7 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("testinit", flag.ContinueOnError)
 	var (
-		report   = fs.Bool("report", false, "print a TESTINIT-REPORT line")
+		doReport = fs.Bool("report", false, "print a TESTINIT-REPORT line")
 		halt     = fs.String("halt", "obey", "on the halt signal: obey, ignore, or none (exit at once)")
 		exitCode = fs.Int("exit", 0, "exit status when halting or with -halt none")
 		orphan   = fs.Bool("orphan", false, "leave a detached sleeping grandchild behind")
@@ -178,7 +140,7 @@ func run(args []string) error {
 	// PID 1 inherits every orphan in the namespace: reap them.
 	go reap()
 
-	if *report {
+	if *doReport {
 		r := collect(args, reads, writes, stats)
 		r.OrphanPID = orphanPID
 		b, err := json.Marshal(r)
@@ -237,17 +199,17 @@ func argsFromFile() []string {
 	return nil
 }
 
-func collect(args, reads, writes, stats []string) *Report {
-	r := &Report{
+func collect(args, reads, writes, stats []string) *report.Report {
+	r := &report.Report{
 		Args:   args,
 		PID:    os.Getpid(),
 		PPID:   os.Getppid(),
 		UID:    os.Getuid(),
 		NS:     map[string]string{},
 		Env:    os.Environ(),
-		Reads:  map[string]ReadResult{},
-		Writes: map[string]WriteResult{},
-		Stats:  map[string]StatResult{},
+		Reads:  map[string]report.ReadResult{},
+		Writes: map[string]report.WriteResult{},
+		Stats:  map[string]report.StatResult{},
 	}
 	var err error
 	if r.Exe, err = os.Readlink("/proc/self/exe"); err != nil {
@@ -271,11 +233,11 @@ func collect(args, reads, writes, stats []string) *Report {
 	}
 	for _, p := range reads {
 		b, err := os.ReadFile(p)
-		r.Reads[p] = ReadResult{Data: string(b), Err: errString(err), Errno: errnoName(err)}
+		r.Reads[p] = report.ReadResult{Data: string(b), Err: errString(err), Errno: errnoName(err)}
 	}
 	for _, p := range writes {
 		err := os.WriteFile(p, []byte("written-by-testinit\n"), 0o644)
-		r.Writes[p] = WriteResult{Err: errString(err), Errno: errnoName(err)}
+		r.Writes[p] = report.WriteResult{Err: errString(err), Errno: errnoName(err)}
 	}
 	for _, p := range stats {
 		r.Stats[p] = statPath(p)
@@ -283,15 +245,15 @@ func collect(args, reads, writes, stats []string) *Report {
 	return r
 }
 
-func statPath(p string) StatResult {
+func statPath(p string) report.StatResult {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return StatResult{}
+			return report.StatResult{}
 		}
-		return StatResult{Err: err.Error()}
+		return report.StatResult{Err: err.Error()}
 	}
-	s := StatResult{Exists: true, Mode: fi.Mode().String()}
+	s := report.StatResult{Exists: true, Mode: fi.Mode().String()}
 	if fi.Mode()&os.ModeSymlink != 0 {
 		s.Link, _ = os.Readlink(p)
 	}
