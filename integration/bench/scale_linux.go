@@ -79,6 +79,18 @@ func waitReady(ps []*proc, timeout time.Duration) error {
 // nspawn: SIGRTMIN+3 to the container's PID 1) and waits for the
 // supervisors to exit; those still there after 30 s are killed.
 func stopShells(tool string, ps []*proc) error {
+	return stopAll(tool, ps, syscall.SIGTERM, 30*time.Second, "stop")
+}
+
+// stopBoots halts booted containers: containerctl with SIGTERM to run (a
+// halt with SIGRTMIN+3), nspawn with SIGRTMIN+3 to the container's PID 1.
+func stopBoots(tool string, ps []*proc) error {
+	return stopAll(tool, ps, syscall.SIGKILL, 90*time.Second, "halt")
+}
+
+// stopAll halts each container as its tool is halted, sending fallback to
+// an nspawn whose container PID 1 is not found, and waits up to timeout.
+func stopAll(tool string, ps []*proc, fallback syscall.Signal, timeout time.Duration, what string) error {
 	for _, p := range ps {
 		select {
 		case <-p.done:
@@ -90,11 +102,11 @@ func stopShells(tool string, ps []*proc) error {
 		} else if l := containerInit(p.pid()); l != 0 {
 			_ = unix.Kill(l, sigRTMin3)
 		} else {
-			p.signal(syscall.SIGTERM)
+			p.signal(fallback)
 		}
 	}
 	var errs []error
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(timeout)
 	for _, p := range ps {
 		if err := p.waitExit(max(time.Until(deadline), time.Millisecond)); err != nil {
 			errs = append(errs, err)
@@ -102,7 +114,7 @@ func stopShells(tool string, ps []*proc) error {
 		p.finish()
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%d of %d did not stop: %w", len(errs), len(ps), errs[0])
+		return fmt.Errorf("%d of %d did not %s: %w", len(errs), len(ps), what, errs[0])
 	}
 	return nil
 }
@@ -235,36 +247,6 @@ func scaleDebian(cfg *config, oh *overlayHost, tool string, n int, prefix string
 	return sm, err, nil
 }
 
-// stopBoots halts booted containers: containerctl with SIGTERM to run (a
-// halt with SIGRTMIN+3), nspawn with SIGRTMIN+3 to the container's PID 1.
-func stopBoots(tool string, ps []*proc) error {
-	for _, p := range ps {
-		select {
-		case <-p.done:
-			continue
-		default:
-		}
-		if tool == "containerctl" {
-			p.signal(syscall.SIGTERM)
-		} else if l := containerInit(p.pid()); l != 0 {
-			_ = unix.Kill(l, sigRTMin3)
-		} else {
-			p.signal(syscall.SIGKILL)
-		}
-	}
-	var errs []error
-	deadline := time.Now().Add(90 * time.Second)
-	for _, p := range ps {
-		if err := p.waitExit(max(time.Until(deadline), time.Millisecond)); err != nil {
-			errs = append(errs, err)
-		}
-		p.finish()
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%d of %d did not halt: %w", len(errs), len(ps), errs[0])
-	}
-	return nil
-}
 
 // notifySocket listens on a sd_notify socket at path; the channel is closed
 // on READY=1.
