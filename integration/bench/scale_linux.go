@@ -247,7 +247,6 @@ func scaleDebian(cfg *config, oh *overlayHost, tool string, n int, prefix string
 	return sm, err, nil
 }
 
-
 // notifySocket listens on a sd_notify socket at path; the channel is closed
 // on READY=1.
 func notifySocket(path string) (chan struct{}, func(), error) {
