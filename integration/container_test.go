@@ -1056,3 +1056,30 @@ func TestSeccomp(t *testing.T) {
 		}
 	}
 }
+
+// TestKillSignal: --kill-signal changes what a halt sends, as nspawn's does,
+// so an init that knows only SIGTERM stops cleanly instead of waiting out
+// the timeout.
+func TestKillSignal(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{
+		flags:   []string{"--console=pipe", "--kill-signal", "SIGTERM"},
+		command: []string{"/bin/sh", "-c", `trap "echo GOT-TERM; exit 0" TERM; echo READY; while :; do sleep 0.1; done`},
+	})
+	c.waitLine("READY", startTimeout)
+	start := time.Now()
+	r := ctl(t, "stop", fx.name)
+	if r.code != 0 || !strings.Contains(r.stdout, "halted cleanly") {
+		t.Errorf("stop: exit %d, stdout %q, stderr %q; want 0 and halted cleanly", r.code, r.stdout, r.stderr)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop took %v, want the init to take SIGTERM at once", d)
+	}
+	if got := c.wait(5 * time.Second); got != 0 || !c.stdout.has(func(l string) bool { return l == "GOT-TERM" }) {
+		t.Errorf("run exit %d, stdout %q; want 0 after the init got SIGTERM", got, c.stdout.String())
+	}
+	if r := ctl(t, "run", fx.name+"x", "--root", fx.root, "--kill-signal", "SIGNOPE", "--", "/bin/true"); r.code != 1 || !strings.Contains(r.stderr, "unknown signal") {
+		t.Errorf("run --kill-signal SIGNOPE: exit %d, stderr %q; want 1 and unknown signal", r.code, r.stderr)
+	}
+}

@@ -19,12 +19,16 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/signals"
 )
 
 // Options are the supervisor's settings, which are not part of the spec.
 type Options struct {
 	Console     Console
 	StopTimeout time.Duration
+	// KillSignal is what a halt sends to the init; signals.Halt
+	// (SIGRTMIN+3, systemd's) when zero. As nspawn's --kill-signal.
+	KillSignal unix.Signal
 	// MakeRootParents creates missing parents of the root, as for the
 	// default /var/lib/containers/NAME; otherwise the parent must exist.
 	MakeRootParents bool
@@ -57,6 +61,9 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	}
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = DefaultStopTimeout
+	}
+	if opts.KillSignal == 0 {
+		opts.KillSignal = signals.Halt
 	}
 	log := opts.Log.WithField("container", c.Name)
 

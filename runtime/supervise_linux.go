@@ -47,9 +47,9 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 		if haltStart.IsZero() {
 			haltStart = time.Now()
 			res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
-			s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(signals.Halt), timeout)
+			s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.opts.KillSignal), timeout)
 			s.notify.stopping()
-			if err := s.cmd.Process.Signal(signals.Halt); err != nil {
+			if err := s.cmd.Process.Signal(s.opts.KillSignal); err != nil {
 				s.log.WithError(err).Warn("send halt signal")
 			}
 			deadline = time.NewTimer(timeout)

@@ -3,7 +3,9 @@
 package signals
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -47,4 +49,31 @@ func Name(sig unix.Signal) string {
 		return n
 	}
 	return "signal " + strconv.Itoa(int(sig))
+}
+
+// Parse reads a signal as systemd-nspawn's --kill-signal takes it: a name
+// with or without "SIG" ("TERM", "SIGRTMIN+3"), or a number.
+func Parse(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n <= 64 {
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if rest, ok := strings.CutPrefix(name, "SIGRTMIN"); ok {
+		off := 0
+		if rest != "" {
+			n, err := strconv.Atoi(strings.TrimPrefix(rest, "+"))
+			if err != nil || !strings.HasPrefix(rest, "+") || n < 0 || rtmin+n > 64 {
+				return 0, fmt.Errorf("unknown signal %q", s)
+			}
+			off = n
+		}
+		return unix.Signal(rtmin + off), nil
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
 }

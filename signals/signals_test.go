@@ -47,3 +47,27 @@ func TestExitStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestParse(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want unix.Signal
+		ok   bool
+	}{
+		{"SIGRTMIN+3", Halt, true},
+		{"rtmin+3", Halt, true},
+		{"RTMIN", 34, true},
+		{"TERM", unix.SIGTERM, true},
+		{"SIGKILL", unix.SIGKILL, true},
+		{"15", unix.SIGTERM, true},
+		{"RTMIN+40", 0, false},
+		{"RTMIN3", 0, false},
+		{"BOGUS", 0, false},
+		{"0", 0, false},
+	} {
+		got, err := Parse(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("Parse(%q) = %v, %v, want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

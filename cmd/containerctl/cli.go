@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime"
+	"github.com/containerctl/containerctl/signals"
 )
 
 // run parses the command line and runs the subcommand. cobra (spf13/cobra)
@@ -44,6 +45,7 @@ type specFlags struct {
 	console     string
 	stopTimeout time.Duration
 	notifyReady bool
+	killSignal  string
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -71,6 +73,7 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.o.limits.IOWeight, "io-weight", "", "block I/O weight 1..10000, as IOWeight=")
 	fl.StringVar(&f.o.cgroupParent, "cgroup-parent", "", "parent cgroup, e.g. /machine (default: the delegated unit's cgroup, else "+cgroup.DefaultParent+")")
 	fl.StringVar(&f.console, "console", "", "console mode: interactive, read-only, passive, pipe (default interactive on a terminal, else read-only)")
+	fl.StringVar(&f.killSignal, "kill-signal", "SIGRTMIN+3", "signal that asks the init to halt (systemd's SIGRTMIN+3; SIGTERM for most other inits)")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", runtime.DefaultStopTimeout, "how long a halt may take before the container is killed")
 }
 
@@ -115,7 +118,12 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 				return err
 			}
 			c.StateDir = *stateDir
+			sig, err := signals.Parse(f.killSignal)
+			if err != nil {
+				return fmt.Errorf("%s: --kill-signal: %w", c.Name, err)
+			}
 			status, err := runtime.Run(c, runtime.Options{
+				KillSignal:  sig,
 				Console:     mode,
 				StopTimeout: f.stopTimeout,
 				NotifyReady: f.notifyReady,
