@@ -160,7 +160,7 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 			c.paths[h] = prev
 			continue
 		}
-		managed := cfg.Managed || cfg.Parents[h] == DefaultParent
+		managed := cfg.Managed || within(cfg.Parents[h], DefaultParent)
 		err := c.mkdir(mnt, parent, leaf, managed)
 		// Another container's teardown may remove the shared parent
 		// between our look and our mkdir: make it again.
@@ -605,14 +605,13 @@ func writeFile(p, v string) error {
 	return nil
 }
 
-// enableControllers turns on ctrls for dir's children all the way down from
-// the cgroup2 root, as cgroup v2 requires. It writes only to the root and to
-// cgroups containerctl owns (owned); a cgroup owned by someone else, such as
-// systemd's slices, must pass them down already.
+// enableControllers turns on controllers for dir's children all the way
+// down from the cgroup2 root, as cgroup v2 requires: in the cgroups
+// containerctl owns (owned), every controller they have, so that the guest's
+// systemd gets them to divide among its units as under nspawn; in the root,
+// only ctrls, those the limits need. A cgroup someone else owns, such as
+// systemd's slices, must pass ctrls down already.
 func enableControllers(root, dir string, ctrls []string, owned func(string) bool) error {
-	if len(ctrls) == 0 {
-		return nil
-	}
 	var chain []string
 	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
 		chain = append(chain, p)
@@ -622,13 +621,21 @@ func enableControllers(root, dir string, ctrls []string, owned func(string) bool
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		p := chain[i]
+		want := ctrls
+		if p != root && owned(p) {
+			b, err := os.ReadFile(filepath.Join(p, "cgroup.controllers"))
+			if err != nil {
+				return err
+			}
+			want = strings.Fields(string(b))
+		}
 		b, err := os.ReadFile(filepath.Join(p, "cgroup.subtree_control"))
 		if err != nil {
 			return err
 		}
 		have := strings.Fields(string(b))
 		var missing []string
-		for _, c := range ctrls {
+		for _, c := range want {
 			if !slices.Contains(have, c) {
 				missing = append(missing, c)
 			}
@@ -699,4 +706,9 @@ func unescape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// within reports whether the cgroup path p is dir or below it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
 }

@@ -102,6 +102,8 @@ func attachDeviceFilter(dir string, rules []specs.LinuxDeviceCgroup) error {
 	if err != nil {
 		return err
 	}
+	// Before Linux 5.11 the program counts against RLIMIT_MEMLOCK, which
+	// is not raised here: the container would inherit it.
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         ebpf.CGroupDevice,
 		License:      "Apache-2.0",

@@ -54,13 +54,22 @@ func Place(l Layout, name, cgroupsPath string, r *specs.LinuxResources) (Config,
 		return Config{}, err
 	}
 	if u, ok := own[unified]; ok && l.Unified != "" && u != "/" && delegated(filepath.Join(l.Unified, u)) {
-		if err := moveSelf(filepath.Join(l.Unified, u, supervisorName)); err != nil {
+		unit := filepath.Join(l.Unified, u)
+		if err := moveSelf(filepath.Join(unit, supervisorName)); err != nil {
 			return Config{}, err
 		}
-		parents := same(l, DefaultParent)
+		// Only if the supervisor was alone there: other processes (a
+		// unit's shell that did not exec us) would keep the unit's
+		// cgroup from passing controllers down.
+		if procs, err := readProcs(unit); err != nil || len(procs) > 0 {
+			return Config{Parents: same(l, DefaultParent), Managed: true, Name: name, Resources: r}, nil
+		}
+		// v1 hierarchies systemd delegated too; in the others (where it
+		// leaves the unit at the root) as by hand, under a directory of
+		// the container's name, since "payload" is every unit's.
+		parents := same(l, path.Join(DefaultParent, name))
 		parents[unified] = u
 		for ctrl := range l.V1 {
-			// v1 hierarchies systemd delegated too; others as by hand.
 			if p, ok := own[ctrl]; ok && p != "/" {
 				parents[ctrl] = p
 			}

@@ -606,3 +606,35 @@ func cgroupTree(t *testing.T, dir string) []string {
 	}
 	return cgs
 }
+
+// TestBootStopAtOnce: a stop issued the moment a boot starts is not lost.
+// The guest's systemd ignores SIGRTMIN+3 until it has installed its handler
+// (PID 1 of a namespace drops signals it does not handle), so the halt is
+// sent again until it takes; without that, this stop would wait out the
+// stop timeout and kill.
+func TestBootStopAtOnce(t *testing.T) {
+	lower := requireDebianRoot(t)
+	root, _ := overlayRoot(t, lower)
+	fx := &fixture{dir: t.TempDir(), name: containerName(t), root: root}
+	c := fx.start(t, runOpts{flags: []string{"--boot", "--stop-timeout", "20s", "--console=passive"}})
+	// As soon as the container is known at all: its record exists.
+	for deadline := time.Now().Add(5 * time.Second); !exists(filepath.Join(stateDir, fx.name)); {
+		if time.Now().After(deadline) {
+			t.Fatal("no record 5 s after run started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	r := ctl(t, "stop", fx.name)
+	took := time.Since(start)
+	if r.code != 0 || !strings.Contains(r.stdout, "halted cleanly") {
+		t.Errorf("stop at once: exit %d, stdout %q, stderr %q; want 0 and halted cleanly", r.code, r.stdout, r.stderr)
+	}
+	if took > 10*time.Second {
+		t.Errorf("stop at once took %v, want the halt to take without the 20s timeout", took)
+	}
+	t.Logf("stop at once: %v", took.Round(time.Millisecond))
+	if got := c.wait(10 * time.Second); got != 0 {
+		t.Errorf("run exit status %d, want 0", got)
+	}
+}

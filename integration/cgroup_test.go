@@ -416,6 +416,14 @@ func TestCgroupDelegatedUnit(t *testing.T) {
 	if want := "0::" + rel + "/payload/guest\n"; !strings.Contains(string(b), want) {
 		t.Errorf("init's /proc/PID/cgroup = %q, want %q", b, want)
 	}
+	// The v1 hierarchies where the unit sits at the root (systemd delegates
+	// only some) get a cgroup of the container's name, not every unit's
+	// shared "payload".
+	if v1Mount("pids") != "" {
+		if want := ":pids:/containerctl/" + fx.name + "/payload/guest\n"; !strings.Contains(string(b), want) {
+			t.Errorf("init's /proc/PID/cgroup = %q, want a line ending %q", b, want)
+		}
+	}
 	sup, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c.cmd.Process.Pid), "cgroup"))
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,9 @@ const (
 	x32Bit  = 0x40000000
 )
 
+// x32Numbers are the x32 ABI's own numbers for syscalls in the list.
+var x32Numbers = map[string]uint32{"kexec_load": 528}
+
 // seccompFilter assembles a classic BPF program that returns errno for the
 // named syscalls, on x86-64 (with the x32 ABI) and on i386 (int 0x80, which
 // a 64-bit process can use too), and allows everything else.
@@ -28,6 +31,12 @@ func seccompFilter(names []string, errno uint) []unix.SockFilter {
 	for _, n := range names {
 		nr := syscallNumbers[n]
 		x64 = append(x64, uint32(nr[0]))
+		// The few x32 syscalls that have numbers of their own (512 to
+		// 547, unused by x86-64) are compared after the x32 bit is
+		// masked off, like the rest.
+		if x, ok := x32Numbers[n]; ok {
+			x64 = append(x64, x)
+		}
 		if nr[1] >= 0 {
 			i386 = append(i386, uint32(nr[1]))
 		}

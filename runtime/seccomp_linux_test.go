@@ -52,6 +52,7 @@ func TestSeccompFilter(t *testing.T) {
 	}{
 		{"x86-64 open_by_handle_at", 304, unix.AUDIT_ARCH_X86_64, deny},
 		{"x32 open_by_handle_at", 304 | x32Bit, unix.AUDIT_ARCH_X86_64, deny},
+		{"x32 kexec_load (its own number)", 528 | x32Bit, unix.AUDIT_ARCH_X86_64, deny},
 		{"i386 open_by_handle_at", 342, unix.AUDIT_ARCH_I386, deny},
 		{"x86-64 keyctl", 250, unix.AUDIT_ARCH_X86_64, deny},
 		{"x86-64 lookup_dcookie (last)", 212, unix.AUDIT_ARCH_X86_64, deny},

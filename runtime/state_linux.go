@@ -156,6 +156,10 @@ func (r *record) clear() {
 }
 
 // release removes the record and then drops the lock.
+// abandon drops the lock but keeps the record, so that the next command
+// finds it stale and tries the cleanup again.
+func (r *record) abandon() error { return r.f.Close() }
+
 func (r *record) release() error {
 	r.clear()
 	err := os.Remove(r.dir)
@@ -169,12 +173,15 @@ func (r *record) release() error {
 // (killing anything still in them) and its record. The caller holds the
 // record's lock.
 func cleanStale(dir string) error {
-	var err error
-	if s, rerr := readState(dir); rerr == nil && len(s.Cgroups) > 0 {
-		err = cgroup.Remove(s.Cgroups, s.CgroupParents)
+	if s, err := readState(dir); err == nil && len(s.Cgroups) > 0 {
+		if err := cgroup.Remove(s.Cgroups, s.CgroupParents); err != nil {
+			// Keep the record, the only list of these cgroups, for
+			// the next command to try again.
+			return err
+		}
 	}
 	(&record{dir: dir}).clear()
-	return errors.Join(err, os.Remove(dir))
+	return os.Remove(dir)
 }
 
 func randomID() (string, error) {
@@ -225,6 +232,10 @@ func Load(stateDir, name string) (State, error) {
 	s, err := readState(dir)
 	if errors.Is(err, os.ErrNotExist) || err == nil && s.PID == 0 {
 		// Locked but without an init yet: still starting.
+		return State{}, ErrNotRunning
+	}
+	if err == nil && !alive(s.SupervisorPID) {
+		// Locked by the reaper of a supervisor that died, cleaning up.
 		return State{}, ErrNotRunning
 	}
 	if err != nil {

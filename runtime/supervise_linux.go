@@ -38,7 +38,13 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 		haltStart time.Time
 		deadline  *time.Timer
 		expired   <-chan time.Time
-		waiters   []chan<- StopResult
+		// The halt signal is sent again every second: an init ignores
+		// a signal it has no handler for yet (pid_namespaces(7)), and a
+		// systemd still starting installs its handler a moment later.
+		// systemd takes repeats as the one request.
+		resend  *time.Ticker
+		resends <-chan time.Time
+		waiters []chan<- StopResult
 	)
 	halt := func(why string, timeout time.Duration) {
 		if timeout <= 0 {
@@ -53,6 +59,8 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 				s.log.WithError(err).Warn("send halt signal")
 			}
 			deadline = time.NewTimer(timeout)
+			resend = time.NewTicker(time.Second)
+			resends = resend.C
 			expired = deadline.C
 			return
 		}
@@ -103,9 +111,16 @@ loop:
 		case req := <-s.control.requests:
 			waiters = append(waiters, req.reply)
 			halt("stop requested", req.timeout)
+		case <-resends:
+			if res.Outcome == OutcomeHalted {
+				_ = s.cmd.Process.Signal(s.opts.KillSignal)
+			}
 		case <-expired:
 			kill("did not halt within " + res.Timeout.String())
 		}
+	}
+	if resend != nil {
+		resend.Stop()
 	}
 	if deadline != nil {
 		deadline.Stop()
@@ -203,7 +218,9 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 	s.control.closeWith(&res)
 	s.notify.close()
 	if err := s.cgroup.Destroy(); err != nil {
-		s.log.WithError(err).Warn("remove cgroup")
+		s.log.WithError(err).Warn("remove cgroup; keeping the record so that the next containerctl command tries again")
+		_ = rec.abandon()
+		return
 	}
 	if err := rec.release(); err != nil {
 		s.log.WithError(err).Warn("remove state record")

@@ -118,6 +118,19 @@ func buildSpec(o options) (*specs.Spec, error) {
 		return nil, err
 	}
 	res.Devices = deviceRules()
+	var seccomp *specs.LinuxSeccomp
+	if goruntime.GOARCH == "amd64" {
+		// The runtime has syscall tables for x86-64 (and the x32 and
+		// i386 ABIs an x86-64 kernel also serves) only.
+		seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{
+				Names:    runtime.DefaultBlockedSyscalls,
+				Action:   specs.ActErrno,
+				ErrnoRet: &eperm,
+			}},
+		}
+	}
 	var cgroupsPath string
 	if o.cgroupParent != "" {
 		if !path.IsAbs(o.cgroupParent) {
@@ -155,14 +168,7 @@ func buildSpec(o options) (*specs.Spec, error) {
 			Namespaces:  namespaces,
 			Resources:   res,
 			CgroupsPath: cgroupsPath,
-			Seccomp: &specs.LinuxSeccomp{
-				DefaultAction: specs.ActAllow,
-				Syscalls: []specs.LinuxSyscall{{
-					Names:    runtime.DefaultBlockedSyscalls,
-					Action:   specs.ActErrno,
-					ErrnoRet: &eperm,
-				}},
-			},
+			Seccomp:     seccomp,
 			// As systemd-nspawn: the kernel's knobs are read-only and
 			// what leaks host secrets or state is hidden.
 			ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq"},
