@@ -159,7 +159,8 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	}()
 
 	// Signals are taken from the start on, so that none is lost and none
-	// ends the supervisor before it can undo what it made; Go's runtime uses SIGURG itself, which is not asked for.
+	// ends the supervisor before it can undo what it made. Go's runtime
+	// uses SIGURG itself, which is not asked for.
 	s.sigs = make(chan os.Signal, 64)
 	signal.Notify(s.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH)
 	undo = append(undo, func() { signal.Stop(s.sigs) })
