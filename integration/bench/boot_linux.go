@@ -34,7 +34,13 @@ type overlayHost struct {
 	base  string // mount point of the tmpfs, an empty directory on the host
 }
 
-func newOverlayHost(cfg *config, lower string) (*overlayHost, error) {
+// newOverlayHost builds (or finds cached) the Debian root and readies the
+// overlays on it.
+func newOverlayHost(ctx context.Context, cfg *config) (*overlayHost, error) {
+	lower, err := debianRoot(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	base := filepath.Join(cfg.cacheDir, fmt.Sprintf("overlays-%d", os.Getpid()))
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, err
@@ -224,11 +230,7 @@ var bootTools = []string{"containerctl", "systemd-nspawn"}
 
 // benchBoot boots the Debian root -boot-runs times with each tool, in turn.
 func benchBoot(ctx context.Context, cfg *config, rep *report) ([]*result, error) {
-	lower, err := debianRoot(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	oh, err := newOverlayHost(cfg, lower)
+	oh, err := newOverlayHost(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -316,30 +318,27 @@ func benchMemory(ctx context.Context, cfg *config, bb string, rep *report) ([]*r
 		hwmDeb[tool] = res("supervisor peak RSS, booted Debian", tool, th)
 	}
 	var debErr error
-	lower, err := debianRoot(ctx, cfg)
+	oh, err := newOverlayHost(ctx, cfg)
 	if err == nil {
-		var oh *overlayHost
-		if oh, err = newOverlayHost(cfg, lower); err == nil {
-			for i := 0; i < cfg.memRuns && ctx.Err() == nil; i++ {
-				for _, tool := range bootTools {
-					if pssDeb[tool].Failures >= 2 && len(pssDeb[tool].Samples) == 0 {
-						continue
-					}
-					name := fmt.Sprintf("bench-mem-%d-%d", os.Getpid(), i)
-					s, err := withOverlay(oh, name, func(root string) (bootSample, error) {
-						return bootOnce(ctx, cfg, oh.t, tool, root, name, time.Second)
-					})
-					if err != nil {
-						pssDeb[tool].fail(err)
-						hwmDeb[tool].fail(err)
-						continue
-					}
-					pssDeb[tool].Samples = append(pssDeb[tool].Samples, mib(s.mem.supervisorPSS))
-					hwmDeb[tool].Samples = append(hwmDeb[tool].Samples, mib(s.mem.supervisorHWM))
+		for i := 0; i < cfg.memRuns && ctx.Err() == nil; i++ {
+			for _, tool := range bootTools {
+				if pssDeb[tool].Failures >= 2 && len(pssDeb[tool].Samples) == 0 {
+					continue
 				}
+				name := fmt.Sprintf("bench-mem-%d-%d", os.Getpid(), i)
+				s, err := withOverlay(oh, name, func(root string) (bootSample, error) {
+					return bootOnce(ctx, cfg, oh.t, tool, root, name, time.Second)
+				})
+				if err != nil {
+					pssDeb[tool].fail(err)
+					hwmDeb[tool].fail(err)
+					continue
+				}
+				pssDeb[tool].Samples = append(pssDeb[tool].Samples, mib(s.mem.supervisorPSS))
+				hwmDeb[tool].Samples = append(hwmDeb[tool].Samples, mib(s.mem.supervisorHWM))
 			}
-			oh.close()
 		}
+		oh.close()
 	}
 	if err != nil {
 		debErr = err

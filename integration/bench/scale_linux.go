@@ -374,11 +374,7 @@ func benchScale(ctx context.Context, cfg *config, bb string, rep *report) ([]*re
 }
 
 func scaleDebianAll(ctx context.Context, cfg *config, rep *report, costOut func(string, int, *result)) ([]*result, error) {
-	lower, err := debianRoot(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	oh, err := newOverlayHost(cfg, lower)
+	oh, err := newOverlayHost(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
