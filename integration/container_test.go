@@ -503,8 +503,10 @@ func TestSupervisorKilled(t *testing.T) {
 					t.Errorf("containerctl list --json shows the killed container: %+v", ct)
 				}
 			}
-			if exists(filepath.Join(stateDir, fx.name)) {
-				t.Errorf("%s still exists after containerctl list", filepath.Join(stateDir, fx.name))
+			// The reaper may still be removing it when list looks: it
+			// holds the lock then, and list leaves the record to it.
+			if !waitAbsent(filepath.Join(stateDir, fx.name), 2*time.Second) {
+				t.Errorf("%s still exists 2s after containerctl list", filepath.Join(stateDir, fx.name))
 			}
 
 			again := fx.start(t, runOpts{command: []string{"/sbin/testinit", "-halt", "obey"}})

@@ -1,7 +1,3 @@
-// Package runtime runs a container from an OCI runtime spec: the supervisor
-// that starts, watches and halts it, the init child that sets up its
-// namespaces and filesystem before exec'ing its init as PID 1, and the
-// records of running containers.
 package runtime
 
 import (
@@ -11,17 +7,9 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-// DefaultStateDir holds a directory for each running container.
-const DefaultStateDir = "/run/containerctl"
-
-// DefaultStopTimeout is how long a halt may take before the container is
-// killed, as in NixOS's container unit and systemd's default for machines.
-const DefaultStopTimeout = 180 * time.Second
 
 // Console says how the container's /dev/console and the init's standard
 // input and output are connected, with systemd-nspawn's names.
@@ -67,73 +55,23 @@ func (c *Container) stateDir() string {
 	return c.StateDir
 }
 
-// Validate checks what can be checked before anything is created: the name,
-// the spec's shape, that the root's parent exists (or may be created), that
-// the sources of bind mounts exist, and that the init exists and is
-// executable as the container will see it. makeParents allows the root's
-// parents to be missing.
-func (c *Container) Validate(makeParents bool) error {
-	if err := ValidateName(c.Name); err != nil {
-		return err
-	}
-	s := c.Spec
-	if s == nil || s.Root == nil || s.Process == nil || len(s.Process.Args) == 0 {
-		return fmt.Errorf("%w: needs a root and process args", ErrInvalidSpec)
-	}
-	root := s.Root.Path
-	if !filepath.IsAbs(root) {
-		return fmt.Errorf("%w: root %q is not an absolute path", ErrInvalidSpec, root)
-	}
-	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
-		return fmt.Errorf("root %s: not a directory", root)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("root %s: %w", root, err)
-	} else if err != nil && !makeParents {
-		parent := filepath.Dir(root)
-		if fi, err := os.Stat(parent); err != nil {
-			return fmt.Errorf("root %s: parent directory: %w", root, err)
-		} else if !fi.IsDir() {
-			return fmt.Errorf("root %s: parent %s is not a directory", root, parent)
-		}
-	}
-	if s.Linux != nil {
-		if _, _, err := seccompDenyList(s.Linux.Seccomp); err != nil {
-			return err
-		}
-	}
-	if c := s.Process.Capabilities; c != nil {
-		if _, err := capNumbers(c.Bounding); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
-		}
-	}
-	for _, m := range s.Mounts {
-		if !isBind(m) {
-			continue
-		}
-		if _, err := os.Stat(m.Source); err != nil {
-			return fmt.Errorf("bind source for %s: %w", m.Destination, err)
-		}
-	}
-	return c.checkInit()
-}
-
 // checkInit finds the init the way the container will (through the spec's
 // binds and PATH) and checks that it is an executable file. Where it lies on
 // a mount whose contents do not exist before the start (a tmpfs), the init
 // child checks it instead, after the mounts.
-func (c *Container) checkInit() error {
-	name := c.Spec.Process.Args[0]
-	v := newView(c.Spec)
+func checkInit(spec *specs.Spec) error {
+	name := spec.Process.Args[0]
+	v := newView(spec)
 	candidates := []string{name}
 	if !strings.Contains(name, "/") {
 		candidates = nil
-		for _, dir := range filepath.SplitList(getenv(c.Spec.Process.Env, "PATH")) {
+		for _, dir := range filepath.SplitList(getenv(spec.Process.Env, "PATH")) {
 			if path.IsAbs(dir) {
 				candidates = append(candidates, path.Join(dir, name))
 			}
 		}
 	} else if !path.IsAbs(name) {
-		candidates = []string{path.Join(c.Spec.Process.Cwd, name)}
+		candidates = []string{path.Join(spec.Process.Cwd, name)}
 	}
 	var firstErr error
 	for _, p := range candidates {
@@ -174,6 +112,9 @@ func (e *InitNotFoundError) Error() string {
 
 func (e *InitNotFoundError) Unwrap() error { return e.Err }
 
+// Is matches ErrInitNotFound.
+func (e *InitNotFoundError) Is(target error) bool { return target == ErrInitNotFound }
+
 var errNotExecutable = errors.New("not executable")
 
 // checkExecutable is the check exec(2) makes first: a regular file with an
@@ -199,18 +140,4 @@ func getenv(env []string, key string) string {
 		}
 	}
 	return ""
-}
-
-// newNamespace reports whether the spec asks for a new namespace of type t
-// (one without a path to join).
-func newNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
-	if spec.Linux == nil {
-		return false
-	}
-	for _, ns := range spec.Linux.Namespaces {
-		if ns.Type == t && ns.Path == "" {
-			return true
-		}
-	}
-	return false
 }

@@ -14,4 +14,15 @@ var (
 	ErrNotRunning = errors.New("not running")
 	// ErrInvalidSpec is returned for a spec the runtime cannot execute.
 	ErrInvalidSpec = errors.New("invalid container spec")
+	// ErrInitNotFound is an init that does not exist or cannot be
+	// executed (InitNotFoundError, or an InitError of that kind).
+	ErrInitNotFound = errors.New("init not found")
+	// ErrMount is a mount step of the init child that failed.
+	ErrMount = errors.New("mount failed")
+	// ErrDevicePolicy is a host on which no device policy can be
+	// enforced.
+	ErrDevicePolicy = errors.New("no device policy")
+	// ErrInotify is a boot refused for want of inotify instances
+	// (InotifyError).
+	ErrInotify = errors.New("too few inotify instances")
 )

@@ -3,9 +3,9 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -23,11 +23,6 @@ import (
 // points NOTIFY_SOCKET there.
 const NotifySocket = "/run/host/notify"
 
-const (
-	notifyFile = "notify"
-	bootIDFile = "boot_id"
-)
-
 // writeBootID writes a random UUID, in the form of
 // /proc/sys/kernel/random/boot_id, to path.
 func writeBootID(path string) error {
@@ -42,34 +37,57 @@ func writeBootID(path string) error {
 // readOnlyBind are a Bind step's flags for a read-only bind.
 const readOnlyBind = unix.MS_RDONLY
 
-// hostSteps are the files of /run/host that the container interface asks
+// hostFiles are the files of /run/host that the container interface asks
 // for: the host's os-release, the container manager's name, and the notify
-// socket. They go on the container's /run, so only a spec that mounts a
-// tmpfs there gets them; they are made after the spec's mounts and before
-// the masks.
-func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath, bootIDPath string) []mount.Step {
+// socket; and the container's own boot ID. The os-release is a copy, not a
+// bind of the host's file: a bind could be remounted read-write from inside
+// and would then write the host's file. They go on the container's /run, so
+// only a spec that mounts a tmpfs there gets them.
+func hostFiles(spec *specs.Spec, notifyPath, bootIDPath string) ([]mount.Step, error) {
 	hasRun := false
 	for _, m := range spec.Mounts {
 		hasRun = hasRun || (m.Destination == "/run" && m.Type == "tmpfs")
 	}
 	if !hasRun {
-		return steps
+		return nil, nil
 	}
 	host := []mount.Step{{Kind: mount.File, Target: "/run/host/container-manager", Data: "containerctl\n"}}
 	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			host = append(host, mount.Step{Kind: mount.Bind, Source: real, Target: "/run/host/os-release", Flags: readOnlyBind})
-			break
+		b, err := readSmallFile(p, 64<<10)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
 		}
+		if err != nil {
+			return nil, fmt.Errorf("host os-release: %w", err)
+		}
+		host = append(host, mount.Step{Kind: mount.File, Target: "/run/host/os-release", Data: string(b)})
+		break
 	}
-	if notifyPath != "" {
-		host = append(host, mount.Step{Kind: mount.Bind, Source: notifyPath, Target: NotifySocket})
+	host = append(host, mount.Step{Kind: mount.Bind, Source: notifyPath, Target: NotifySocket})
+	// A boot ID of its own, as nspawn gives: the guest's journal tells its
+	// boots apart, not only the host's.
+	host = append(host, mount.Step{Kind: mount.Bind, Source: bootIDPath, Target: "/proc/sys/kernel/random/boot_id", Flags: readOnlyBind})
+	return host, nil
+}
+
+// readSmallFile reads at most limit bytes of p, following links as the
+// host does.
+func readSmallFile(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
 	}
-	if bootIDPath != "" {
-		// A boot ID of its own, as nspawn gives: the guest's journal
-		// tells its boots apart, not only the host's.
-		host = append(host, mount.Step{Kind: mount.Bind, Source: bootIDPath, Target: "/proc/sys/kernel/random/boot_id", Flags: readOnlyBind})
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s: larger than %d bytes", p, limit)
 	}
+	return b, err
+}
+
+// spliceHostFiles puts the host files after the spec's mounts and before
+// the masks and read-only paths.
+func spliceHostFiles(steps, host []mount.Step) []mount.Step {
 	i := 0
 	for i < len(steps) && steps[i].Kind != mount.Mask && steps[i].Kind != mount.Readonly {
 		i++

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -25,10 +24,10 @@ const InitCommand = "init"
 const initFDEnv = "_CONTAINERCTL_SYNC_FD"
 
 // Init is the init child: the supervisor re-executes itself as
-// "containerctl init" in the new namespaces. It receives the config, sets up
-// the container's filesystem, pivots into it, reports ready, waits for the
-// go-ahead and execs the container's init, which so becomes PID 1 with no
-// process of ours left in between. It returns only on failure, after
+// "containerctl init" in the new namespaces. It receives its config, sets
+// up the container's filesystem, pivots into it, reports ready, waits for
+// the go-ahead and execs the container's init, which so becomes PID 1 with
+// no process of ours left in between. It returns only on failure, after
 // reporting the error to the supervisor.
 func Init() error {
 	// Namespace and mount state are per thread in places (the cwd after
@@ -46,13 +45,25 @@ func Init() error {
 	os.Clearenv()
 
 	err = initContainer(sock)
+	_ = writeMessage(sock, message{Type: msgError, Error: enclose(err)})
+	return err
+}
+
+// enclose turns an error of the child into data for the supervisor.
+func enclose(err error) *InitError {
 	ie := &InitError{Message: err.Error()}
 	var errno unix.Errno
 	if errors.As(err, &errno) {
 		ie.Errno = int(errno)
 	}
-	_ = writeMessage(sock, message{Type: msgError, Error: ie})
-	return err
+	var me *mount.Error
+	switch {
+	case errors.Is(err, ErrInitNotFound):
+		ie.Kind = kindInitNotFound
+	case errors.As(err, &me):
+		ie.Kind = kindMount
+	}
+	return ie
 }
 
 func initContainer(sock *os.File) error {
@@ -64,16 +75,35 @@ func initContainer(sock *os.File) error {
 		return fmt.Errorf("expected config, got %q", m.Type)
 	}
 	cfg := m.Config
-	spec := cfg.Spec
-	root := spec.Root.Path
+	if err := setupRoot(sock, cfg); err != nil {
+		return err
+	}
+	init, err := enterRoot(cfg)
+	if err != nil {
+		return err
+	}
+	if err := writeMessage(sock, message{Type: msgReady}); err != nil {
+		return fmt.Errorf("report ready: %w", err)
+	}
+	if err := expect(sock, msgGo); err != nil {
+		return fmt.Errorf("wait for the supervisor: %w", err)
+	}
+	return execInit(cfg, init)
+}
 
+// setupRoot makes the container's mounts, its cgroup namespace once the
+// supervisor has put us in every cgroup, its hostname and its loopback.
+func setupRoot(sock *os.File, cfg *initConfig) error {
 	// Device nodes and mount points get exactly the modes asked for.
 	unix.Umask(0)
 	var logStep func(mount.Step)
 	if cfg.Debug {
 		logStep = func(s mount.Step) { _ = writeMessage(sock, message{Type: msgLog, Log: s.String()}) }
 	}
-	r, err := mount.Prepare(root)
+	if err := resolveConsole(cfg.Steps); err != nil {
+		return err
+	}
+	r, err := mount.Prepare(cfg.Root)
 	if err != nil {
 		return err
 	}
@@ -89,7 +119,7 @@ func initContainer(sock *os.File) error {
 	if err := expect(sock, msgCgroups); err != nil {
 		return fmt.Errorf("wait for the cgroups: %w", err)
 	}
-	if newNamespace(spec, specs.CgroupNamespace) {
+	if cfg.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("new cgroup namespace: %w", err)
 		}
@@ -100,51 +130,95 @@ func initContainer(sock *os.File) error {
 	if err := r.Close(); err != nil {
 		return err
 	}
-	if spec.Hostname != "" {
-		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
+	if cfg.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
 		}
 	}
-	if newNamespace(spec, specs.NetworkNamespace) {
+	if cfg.Domainname != "" {
+		if err := unix.Setdomainname([]byte(cfg.Domainname)); err != nil {
+			return fmt.Errorf("set domainname %q: %w", cfg.Domainname, err)
+		}
+	}
+	if cfg.NewNetwork {
 		if err := loopbackUp(); err != nil {
 			return err
 		}
 	}
-	if err := mount.PivotRoot(root); err != nil {
-		return err
+	if adj := cfg.Process.OOMScoreAdj; adj != nil {
+		// Through the host's /proc, still ours before the pivot.
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
+			return fmt.Errorf("set oom_score_adj %d: %w", *adj, err)
+		}
+	}
+	return nil
+}
+
+// resolveConsole names the console by its path: a bind from the fd itself
+// would bind the host's devpts mount, which is not in our mount namespace
+// (mount(2) refuses it with EINVAL); its path resolves to our copy.
+func resolveConsole(steps []mount.Step) error {
+	for i := range steps {
+		if steps[i].Kind != mount.Bind || steps[i].Source != consoleInChild {
+			continue
+		}
+		p, err := os.Readlink(consoleInChild)
+		if err != nil || !strings.HasPrefix(p, "/dev/pts/") {
+			return fmt.Errorf("console: standard input is not a pseudo-terminal (%q, %v)", p, err)
+		}
+		steps[i].Source = p
+	}
+	return nil
+}
+
+// enterRoot pivots into the root, drops the capabilities, finds the init
+// and enters its working directory.
+func enterRoot(cfg *initConfig) (string, error) {
+	if err := mount.PivotRoot(cfg.Root); err != nil {
+		return "", err
 	}
 	unix.Umask(0o022)
-	if c := spec.Process.Capabilities; c != nil {
-		if err := dropCapabilities(c.Bounding); err != nil {
-			return err
+	if cfg.Capabilities != nil {
+		if err := dropCapabilities(cfg.Capabilities); err != nil {
+			return "", err
 		}
 	}
-
-	init, err := lookInit(spec.Process.Args[0], spec.Process.Env, spec.Process.Cwd)
+	init, err := lookInit(cfg.Process.Args[0], cfg.Process.Env, cfg.Process.Cwd)
 	if err != nil {
+		return "", err
+	}
+	if err := unix.Chdir(cfg.Process.Cwd); err != nil {
+		return "", fmt.Errorf("chdir %s: %w", cfg.Process.Cwd, err)
+	}
+	// The working directory must be inside the root: a directory opened
+	// before the pivot, or one that a link led out of, shows as
+	// "(unreachable)" (runc's verifyCwd, after CVE-2024-21626).
+	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
+		return "", fmt.Errorf("working directory %s is outside the container's root (%q, %v)", cfg.Process.Cwd, wd, err)
+	}
+	return init, nil
+}
+
+// execInit closes every fd not meant for the init, installs no_new_privs
+// and the seccomp filter (last, so that none of our own set-up is
+// filtered) and execs the init.
+func execInit(cfg *initConfig, init string) error {
+	// 0, 1, 2 and the preserved fds stay; the sync socket is already
+	// close-on-exec.
+	if err := closeOnExecFrom(3 + cfg.PreserveFDs); err != nil {
 		return err
 	}
-	if err := unix.Chdir(spec.Process.Cwd); err != nil {
-		return fmt.Errorf("chdir %s: %w", spec.Process.Cwd, err)
-	}
-
-	if err := writeMessage(sock, message{Type: msgReady}); err != nil {
-		return fmt.Errorf("report ready: %w", err)
-	}
-	if err := expect(sock, msgGo); err != nil {
-		return fmt.Errorf("wait for the supervisor: %w", err)
-	}
-	// Last, so that none of our own set-up is filtered.
-	if spec.Linux != nil {
-		names, errno, err := seccompDenyList(spec.Linux.Seccomp)
-		if err != nil {
-			return err
+	if cfg.Process.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
 		}
-		if err := installSeccomp(names, errno); err != nil {
+	}
+	if s := cfg.Seccomp; s != nil {
+		if err := installSeccomp(s.Names, s.Errno); err != nil {
 			return err
 		}
 	}
-	if err := unix.Exec(init, spec.Process.Args, spec.Process.Env); err != nil {
+	if err := unix.Exec(init, cfg.Process.Args, cfg.Process.Env); err != nil {
 		return &InitNotFoundError{Path: init, Err: fmt.Errorf("exec: %w", err)}
 	}
 	return nil

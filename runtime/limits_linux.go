@@ -16,10 +16,7 @@ import (
 // dbus-daemon and a getty one each), a little more while it starts.
 const InotifyPerSystem = 10
 
-const (
-	inotifySysctl = "/proc/sys/fs/inotify/max_user_instances"
-	bootingFile   = "booting"
-)
+const inotifySysctl = "/proc/sys/fs/inotify/max_user_instances"
 
 // InotifyError is a booted system refused for want of inotify instances.
 // Every container without a user namespace runs as the host's root, so all
@@ -35,6 +32,9 @@ func (e *InotifyError) Error() string {
 		"leaving fewer than the %d a booted system needs; raise it, e.g. sysctl -w fs.inotify.max_user_instances=%d",
 		e.Limit, e.Used, e.Starting*InotifyPerSystem, e.Starting, e.Need, max(1024, 2*(e.Used+(e.Starting+1)*e.Need)))
 }
+
+// Is matches ErrInotify.
+func (e *InotifyError) Is(target error) bool { return target == ErrInotify }
 
 // checkInotify refuses to boot a system when root's inotify instances,
 // those in use and those that systems still booting will take, leave fewer

@@ -1,6 +1,9 @@
 package runtime
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // MaxNameLen is the longest container name accepted, as for machine names
 // (systemd's hostname_is_valid with a 64 character limit).
@@ -28,4 +31,14 @@ func ValidateName(name string) error {
 		}
 	}
 	return nil
+}
+
+// DisplayName is the name as errors print it: quoted when it is not a
+// valid name, so that a newline or a control character cannot forge a
+// second line.
+func DisplayName(name string) string {
+	if ValidateName(name) != nil {
+		return strconv.Quote(name)
+	}
+	return name
 }

@@ -48,8 +48,8 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 			missing = append(missing, p)
 		}
 		for i := len(missing) - 1; i >= 0; i-- {
-			if err := os.Mkdir(missing[i], 0o755); err != nil {
-				return nil, fmt.Errorf("create %s: %w", missing[i], err)
+			if err := mkdirParent(missing[i], i == 0); err != nil {
+				return nil, err
 			}
 			created = append(created, removePath(missing[i]))
 		}
@@ -101,6 +101,51 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 		return nil, fmt.Errorf("create %s: %w", osRelease, err)
 	}
 	return undo, nil
+}
+
+// parentMark marks the directory of roots that containerctl made (as the
+// default /var/lib/containers), so that later runs know its mode is
+// containerctl's to keep, not a user's choice.
+const parentMark = "trusted.containerctl.parent"
+
+// mkdirParent makes a missing parent of a root. The roots' own directory
+// is 0700, as nspawn keeps /var/lib/machines: a guest's root may plant a
+// setuid binary in its root, which any host user could run through a
+// directory they can traverse.
+func mkdirParent(dir string, rootsDir bool) error {
+	mode := os.FileMode(0o755)
+	if rootsDir {
+		mode = 0o700
+	}
+	if err := os.Mkdir(dir, mode); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if !rootsDir {
+		return nil
+	}
+	// Mkdir's mode is cut by the umask; set it as meant.
+	if err := os.Chmod(dir, mode); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	_ = unix.Setxattr(dir, parentMark, []byte("1"), 0)
+	return nil
+}
+
+// checkRootsDir keeps the directory of default roots closed: one that
+// containerctl made is set back to 0700; one that a user made is left as
+// it is, and a mode that lets host users in is reported.
+func checkRootsDir(dir string) (warning string, err error) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return "", nil
+	}
+	if _, err := unix.Getxattr(dir, parentMark, nil); err == nil {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return "", fmt.Errorf("restrict %s to 0700: %w", dir, err)
+		}
+		return "", nil
+	}
+	return fmt.Sprintf("%s is mode %#o: host users can run setuid files a guest plants in its root; chmod 0700 %s", dir, fi.Mode().Perm(), dir), nil
 }
 
 // inRoot runs fn with a handle to the directory sub of root, resolved inside

@@ -36,11 +36,6 @@ type State struct {
 	CgroupParents []string `json:"cgroup_parents,omitempty"`
 }
 
-const (
-	stateFile   = "state.json"
-	controlFile = "control"
-)
-
 // record is a container's state directory, locked by its live supervisor.
 // The lock is flock(2) on the directory itself: the kernel drops it when the
 // supervisor dies, however it dies, so a record left by a crash is known to
@@ -148,6 +143,9 @@ func (r *record) write(s State) error {
 }
 
 func (r *record) controlPath() string { return filepath.Join(r.dir, controlFile) }
+
+// path is the record's file name.
+func (r *record) path(name string) string { return filepath.Join(r.dir, name) }
 
 func (r *record) clear() {
 	for _, f := range []string{stateFile, stateFile + ".tmp", controlFile, notifyFile, bootingFile, bootIDFile} {

@@ -48,14 +48,14 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 	)
 	halt := func(why string, timeout time.Duration) {
 		if timeout <= 0 {
-			timeout = s.opts.StopTimeout
+			timeout = s.p.StopTimeout
 		}
 		if haltStart.IsZero() {
 			haltStart = time.Now()
 			res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
-			s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.opts.KillSignal), timeout)
+			s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.p.KillSignal), timeout)
 			s.notify.stopping()
-			if err := s.cmd.Process.Signal(s.opts.KillSignal); err != nil {
+			if err := s.process().Signal(s.p.KillSignal); err != nil {
 				s.log.WithError(err).Warn("send halt signal")
 			}
 			deadline = time.NewTimer(timeout)
@@ -79,7 +79,7 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 			haltStart = time.Now()
 		}
 		s.log.Warnf("%s: killing the container", why)
-		if err := s.cmd.Process.Kill(); err != nil {
+		if err := s.process().Kill(); err != nil {
 			s.log.WithError(err).Warn("kill init")
 		}
 		// PID 1's death takes its PID namespace with it; the cgroup
@@ -93,7 +93,8 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 loop:
 	for {
 		select {
-		case err = <-s.waited:
+		case <-s.child.exited:
+			err = s.child.waitErr
 			break loop
 		case sig := <-s.sigs:
 			switch sig {
@@ -113,7 +114,7 @@ loop:
 			halt("stop requested", req.timeout)
 		case <-resends:
 			if res.Outcome == OutcomeHalted {
-				_ = s.cmd.Process.Signal(s.opts.KillSignal)
+				_ = s.process().Signal(s.p.KillSignal)
 			}
 		case <-expired:
 			kill("did not halt within " + res.Timeout.String())
@@ -125,12 +126,12 @@ loop:
 	if deadline != nil {
 		deadline.Stop()
 	}
-	if s.cmd.ProcessState == nil {
+	if s.child.cmd.ProcessState == nil {
 		// Wait failed without a status; the init is gone all the same.
 		s.log.WithError(err).Warn("wait for init")
 		res.ExitStatus = 255
 	} else {
-		ws := s.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		ws := s.child.cmd.ProcessState.Sys().(syscall.WaitStatus)
 		res.ExitStatus = signals.ExitStatus(ws)
 		// reboot(2) in a PID namespace kills its PID 1 with SIGHUP for a
 		// reboot and SIGINT for a halt or power-off (pid_namespaces(7)).
@@ -158,7 +159,7 @@ func (s *supervisor) relayConsole() {
 		return
 	}
 	out := io.Writer(io.Discard)
-	if s.opts.Console != ConsolePassive {
+	if s.p.Console != ConsolePassive {
 		out = s.opts.Stdout
 	}
 	if _, err := console.ConsoleFromFile(s.opts.Stdout); err != nil {
@@ -169,11 +170,9 @@ func (s *supervisor) relayConsole() {
 	s.copied = make(chan struct{})
 	go func() {
 		defer close(s.copied)
-		// Ends with EIO once no slave is open: after the container's
-		// last process and our own copy are gone.
-		_, _ = io.Copy(out, s.console)
+		s.drainConsole(out)
 	}()
-	if s.opts.Console != ConsoleInteractive {
+	if s.p.Console != ConsoleInteractive {
 		return
 	}
 	term, err := console.ConsoleFromFile(s.opts.Stdin)
@@ -188,6 +187,27 @@ func (s *supervisor) relayConsole() {
 	s.terminal = term
 	s.resize()
 	go func() { _, _ = io.Copy(s.console, s.opts.Stdin) }()
+}
+
+// drainConsole copies the console's output to out until it ends with EIO,
+// once no slave is open: after the container's last process and our own
+// copy are gone. A write that fails (a journal restarting, a closed
+// terminal) does not stop it: the console is read and dropped from then on,
+// or the guest would block writing to a full console.
+func (s *supervisor) drainConsole(out io.Writer) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.console.Read(buf)
+		if n > 0 && out != io.Discard {
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				s.log.WithError(werr).Warn("console output: dropping the rest")
+				out = io.Discard
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (s *supervisor) resize() {

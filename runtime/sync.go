@@ -6,8 +6,6 @@ import (
 	"io"
 	"syscall"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/containerctl/containerctl/mount"
 )
 
@@ -15,7 +13,7 @@ import (
 // one JSON message a packet (runc's libcontainer/sync.go does the same over
 // a stream):
 //
-//	supervisor -> child: config
+//	supervisor -> child: config (what the child needs of the Plan)
 //	supervisor -> child: cgroups, once the child is in all its cgroups (the
 //	v1 ones take a while: see Cgroup.Add), which the child awaits before
 //	it makes its cgroup namespace; it sets up the rest meanwhile
@@ -39,31 +37,70 @@ type message struct {
 	Error  *InitError  `json:"error,omitempty"`
 }
 
-// initConfig is all the init child needs: the spec, the mount plan made
-// from it, and the host path of the console's pseudo-terminal.
+// initConfig is what the init child needs of the Plan: no spec, nothing
+// to derive again.
 type initConfig struct {
-	Name    string       `json:"name"`
-	Spec    *specs.Spec  `json:"spec"`
-	Steps   []mount.Step `json:"steps"`
-	Console string       `json:"console,omitempty"`
-	Debug   bool         `json:"debug,omitempty"`
+	Name         string       `json:"name"`
+	Root         string       `json:"root"`
+	Hostname     string       `json:"hostname,omitempty"`
+	Domainname   string       `json:"domainname,omitempty"`
+	NewNetwork   bool         `json:"new_network,omitempty"`
+	NewCgroupNS  bool         `json:"new_cgroup_ns,omitempty"`
+	Steps        []mount.Step `json:"steps"`
+	Process      Process      `json:"process"`
+	Seccomp      *SeccompPlan `json:"seccomp,omitempty"`
+	Capabilities []string     `json:"capabilities,omitempty"`
+	PreserveFDs  int          `json:"preserve_fds,omitempty"`
+	Debug        bool         `json:"debug,omitempty"`
+}
+
+func (p *Plan) initConfig(debug bool) *initConfig {
+	return &initConfig{
+		Name:         p.Name,
+		Root:         p.Root,
+		Hostname:     p.Hostname,
+		Domainname:   p.Domainname,
+		NewNetwork:   p.NewNetwork,
+		NewCgroupNS:  p.NewCgroupNS,
+		Steps:        p.Mounts,
+		Process:      p.Process,
+		Seccomp:      p.Seccomp,
+		Capabilities: p.Capabilities,
+		PreserveFDs:  p.PreserveFDs,
+		Debug:        debug,
+	}
 }
 
 // InitError is a failure inside the init child, carried to the supervisor
-// as data (youki's ErrorEnclosure). It unwraps to the errno where there was
-// one.
+// as data (youki's ErrorEnclosure): its message, its errno where there was
+// one, and its kind, so that errors.Is matches the errno and the kind's
+// sentinel (ErrInitNotFound, ErrMount) in the supervisor as in the child.
 type InitError struct {
 	Message string `json:"message"`
 	Errno   int    `json:"errno,omitempty"`
+	Kind    string `json:"kind,omitempty"`
 }
+
+// The kinds of InitError.
+const (
+	kindInitNotFound = "init-not-found"
+	kindMount        = "mount"
+)
 
 func (e *InitError) Error() string { return e.Message }
 
-func (e *InitError) Unwrap() error {
-	if e.Errno == 0 {
-		return nil
+func (e *InitError) Unwrap() []error {
+	var errs []error
+	if e.Errno != 0 {
+		errs = append(errs, syscall.Errno(e.Errno))
 	}
-	return syscall.Errno(e.Errno)
+	switch e.Kind {
+	case kindInitNotFound:
+		errs = append(errs, ErrInitNotFound)
+	case kindMount:
+		errs = append(errs, ErrMount)
+	}
+	return errs
 }
 
 // maxMessage stays below the default socket buffer (net.core.wmem_default),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,6 +47,8 @@ type specFlags struct {
 	stopTimeout time.Duration
 	notifyReady bool
 	killSignal  string
+	preserveFDs int
+	allowDevs   bool
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -75,6 +78,8 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.console, "console", "", "console mode: interactive, read-only, passive, pipe (default interactive on a terminal, else read-only)")
 	fl.StringVar(&f.killSignal, "kill-signal", "SIGRTMIN+3", "signal that asks the init to halt (systemd's SIGRTMIN+3; SIGTERM for most other inits)")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", runtime.DefaultStopTimeout, "how long a halt may take before the container is killed")
+	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many fds from 3 on to the init (as runc's --preserve-fds); socket-activated fds (LISTEN_FDS) are passed without it")
+	fl.BoolVar(&f.allowDevs, "allow-unrestricted-devices", false, "start even where no device policy can be enforced (no cgroup2 device filter, no v1 devices controller): the guest can then use every device of the host")
 }
 
 // build makes the spec from the flags and NAME [-- COMMAND...].
@@ -89,16 +94,22 @@ func (f *specFlags) build(cmd *cobra.Command, args []string) (*runtime.Container
 	if f.console != "" {
 		var err error
 		if mode, err = runtime.ParseConsole(f.console); err != nil {
-			return nil, "", fmt.Errorf("%s: --console: %w", f.o.name, err)
+			return nil, "", fmt.Errorf("%s: --console: %w", runtime.DisplayName(f.o.name), err)
 		}
 	}
 	f.o.terminal = mode != runtime.ConsolePipe
 	if mode == runtime.ConsoleInteractive {
 		f.o.term = os.Getenv("TERM")
 	}
+	if f.stopTimeout < 0 {
+		return nil, "", fmt.Errorf("%s: --stop-timeout %v: must not be negative", runtime.DisplayName(f.o.name), f.stopTimeout)
+	}
+	if f.preserveFDs < 0 {
+		return nil, "", fmt.Errorf("%s: --preserve-fds %d: must not be negative", runtime.DisplayName(f.o.name), f.preserveFDs)
+	}
 	spec, err := buildSpec(f.o)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", f.o.name, err)
+		return nil, "", fmt.Errorf("%s: %w", runtime.DisplayName(f.o.name), err)
 	}
 	return &runtime.Container{Name: f.o.name, Spec: spec}, mode, nil
 }
@@ -122,11 +133,19 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 			if err != nil {
 				return fmt.Errorf("%s: --kill-signal: %w", c.Name, err)
 			}
+			preserve, listen, names, err := passedFDs(f.preserveFDs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.Name, err)
+			}
 			status, err := runtime.Run(c, runtime.Options{
-				KillSignal:  sig,
-				Console:     mode,
-				StopTimeout: f.stopTimeout,
-				NotifyReady: f.notifyReady,
+				KillSignal:               sig,
+				Console:                  mode,
+				StopTimeout:              f.stopTimeout,
+				PreserveFDs:              preserve,
+				ListenFDs:                listen,
+				ListenFDNames:            names,
+				AllowUnrestrictedDevices: f.allowDevs,
+				NotifyReady:              f.notifyReady,
 				// The profile's init (NixOS) and --boot start systemd.
 				BootsSystem:     f.o.boot || len(f.o.command) == 0,
 				MakeRootParents: f.o.root == "",
@@ -236,7 +255,7 @@ func statusCommand(stateDir *string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := runtime.Load(*stateDir, args[0])
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return fmt.Errorf("%s: %w", runtime.DisplayName(args[0]), err)
 			}
 			if asJSON {
 				return printJSON(s)
@@ -262,4 +281,19 @@ func uptime(started time.Time) string {
 		return d.Round(time.Second).String()
 	}
 	return d.Round(time.Minute).String()
+}
+
+// passedFDs are the fds the init gets beyond 0, 1 and 2: --preserve-fds, or
+// those of socket activation (sd_listen_fds(3): LISTEN_FDS for this
+// process's LISTEN_PID), as nspawn passes them on.
+func passedFDs(preserve int) (n int, listen bool, names string, err error) {
+	pid, _ := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	listenFDs, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if pid != os.Getpid() || err != nil || listenFDs <= 0 {
+		return preserve, false, "", nil
+	}
+	if preserve != 0 && preserve != listenFDs {
+		return 0, false, "", fmt.Errorf("--preserve-fds %d: socket activation passes %d fds (LISTEN_FDS)", preserve, listenFDs)
+	}
+	return listenFDs, true, os.Getenv("LISTEN_FDNAMES"), nil
 }

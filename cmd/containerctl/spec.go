@@ -80,6 +80,8 @@ func buildSpec(o options) (*specs.Spec, error) {
 	hostname := o.hostname
 	if hostname == "" {
 		hostname = o.name
+	} else if err := runtime.ValidateHostname(hostname); err != nil {
+		return nil, fmt.Errorf("--hostname: %w", err)
 	}
 	args := o.command
 	switch {
@@ -133,8 +135,8 @@ func buildSpec(o options) (*specs.Spec, error) {
 	}
 	var cgroupsPath string
 	if o.cgroupParent != "" {
-		if !path.IsAbs(o.cgroupParent) {
-			return nil, fmt.Errorf("--cgroup-parent %q: want an absolute path such as /machine", o.cgroupParent)
+		if !path.IsAbs(o.cgroupParent) || path.Clean(o.cgroupParent) != o.cgroupParent || strings.Contains(o.cgroupParent, "..") {
+			return nil, fmt.Errorf("--cgroup-parent %q: want a clean absolute path such as /machine", o.cgroupParent)
 		}
 		cgroupsPath = path.Join(o.cgroupParent, o.name)
 	}
@@ -266,28 +268,55 @@ func mountList(o options) ([]specs.Mount, error) {
 			return nil, fmt.Errorf("--store %s: %w", o.store, errors.Unwrap(err))
 		}
 	}
-	for _, b := range o.binds {
-		m, err := parseBind(b, false)
+	// The user may put another /tmp in place of containerctl's: nothing
+	// of the runtime's goes there.
+	own := slices.DeleteFunc(slices.Clone(mounts), func(m specs.Mount) bool { return m.Destination == "/tmp" })
+	add := func(flag, arg string, m specs.Mount, err error) error {
+		if err == nil {
+			err = checkDestination(m.Destination, own)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("--bind %q: %w", b, err)
+			return fmt.Errorf("%s %q: %w", flag, arg, err)
 		}
 		mounts = append(mounts, m)
+		return nil
+	}
+	for _, b := range o.binds {
+		m, err := parseBind(b, false)
+		if err := add("--bind", b, m, err); err != nil {
+			return nil, err
+		}
 	}
 	for _, b := range o.bindsRO {
 		m, err := parseBind(b, true)
-		if err != nil {
-			return nil, fmt.Errorf("--bind-ro %q: %w", b, err)
+		if err := add("--bind-ro", b, m, err); err != nil {
+			return nil, err
 		}
-		mounts = append(mounts, m)
 	}
 	for _, t := range o.tmpfs {
 		m, err := parseTmpfs(t)
-		if err != nil {
-			return nil, fmt.Errorf("--tmpfs %q: %w", t, err)
+		if err := add("--tmpfs", t, m, err); err != nil {
+			return nil, err
 		}
-		mounts = append(mounts, m)
 	}
 	return mounts, nil
+}
+
+// checkDestination refuses a user's mount over the container's root, or at
+// or above a filesystem containerctl mounts itself (own): the container
+// would get the host's /proc or /sys through a bind, and containerctl would
+// write its own files (devices, /run/host) into the bind's host directory.
+// Below them, a mount is the user's to make (--bind /dev/fuse).
+func checkDestination(dst string, own []specs.Mount) error {
+	if dst == "/" {
+		return errors.New("a mount over the container's root is not allowed (use --root)")
+	}
+	for _, m := range own {
+		if m.Destination == dst || strings.HasPrefix(m.Destination, dst+"/") {
+			return fmt.Errorf("%s is mounted by containerctl itself (%s on %s); mount below it instead", dst, m.Type, m.Destination)
+		}
+	}
+	return nil
 }
 
 // parseBind reads systemd-nspawn's --bind syntax, SRC[:DST[:OPTIONS]], with

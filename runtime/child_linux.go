@@ -1,0 +1,247 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"strconv"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// child is the init child, seen from the supervisor: the process, our end
+// of the sync socket, and its messages as they come.
+type child struct {
+	cmd    *exec.Cmd
+	sock   *os.File
+	cloned bool // created inside the cgroup2 cgroup (CLONE_INTO_CGROUP)
+	msgs   chan received
+	exited chan struct{} // closed once cmd.Wait returned
+	// waitErr is cmd.Wait's error, set before exited is closed.
+	waitErr error
+}
+
+type received struct {
+	m   message
+	err error
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// startChild starts the init child in the container's namespaces, inside
+// its cgroup2 cgroup, with the console (or the supervisor's stdio) as its
+// stdio, the fds to preserve, and its end of the sync socket.
+func (s *supervisor) startChild() error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sync socketpair: %w", err)
+	}
+	parent, end := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync")
+	var extra []*os.File
+	for i := 0; i < s.p.PreserveFDs; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	extra = append(extra, end)
+
+	// The parent-death signal belongs to the thread that forks: keep this
+	// goroutine on it for as long as the container runs.
+	goruntime.LockOSThread()
+	cloned := s.cgroup.FD() >= 0
+	cmd := s.childCommand(extra, cloned)
+	s.log.WithField("root", s.p.Root).Debug("starting init child")
+	err = cmd.Start()
+	if cloned && (errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL)) {
+		// A kernel before 5.7 has no clone3 with CLONE_INTO_CGROUP. An
+		// exec.Cmd starts once: the retry is a new one.
+		s.log.WithError(err).Debug("CLONE_INTO_CGROUP unavailable; joining the cgroup before the init runs")
+		cloned = false
+		cmd = s.childCommand(extra, cloned)
+		err = cmd.Start()
+	}
+	// Our copies: the child has its own now, and the socket must read EOF
+	// once the child is gone.
+	for _, f := range extra {
+		f.Close()
+	}
+	if err != nil {
+		goruntime.UnlockOSThread()
+		parent.Close()
+		return fmt.Errorf("start init child: %w", err)
+	}
+	c := &child{cmd: cmd, sock: parent, cloned: cloned, msgs: make(chan received, 16), exited: make(chan struct{})}
+	go func() {
+		c.waitErr = cmd.Wait()
+		close(c.exited)
+	}()
+	go c.read()
+	s.child = c
+	s.onUndo("kill init child", func() error {
+		_ = cmd.Process.Kill()
+		<-c.exited
+		goruntime.UnlockOSThread()
+		return nil
+	})
+	return nil
+}
+
+func (s *supervisor) childCommand(extra []*os.File, cloned bool) *exec.Cmd {
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"containerctl", InitCommand},
+		Env:        []string{initFDEnv + "=" + strconv.Itoa(3+len(extra)-1)},
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: s.p.cloneFlags(),
+			// The container dies with its supervisor, however the
+			// supervisor dies: the kernel kills its PID 1, and with it
+			// the PID namespace.
+			Pdeathsig: unix.SIGKILL,
+			Setsid:    true,
+			// Inside the container's cgroup2 cgroup from its first
+			// instruction, so that nothing it does escapes; the v1
+			// hierarchies get it before it may exec the init.
+			UseCgroupFD: cloned,
+			CgroupFD:    s.cgroup.FD(),
+		},
+	}
+	if s.console != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.slave, s.slave, s.slave
+		cmd.SysProcAttr.Setctty = true
+		cmd.SysProcAttr.Ctty = 0
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.opts.Stdin, s.opts.Stdout, s.opts.Stderr
+	}
+	return cmd
+}
+
+// cloneFlags are the namespaces the init child is cloned into. The cgroup
+// namespace is not among them: the child unshares it once it is in its
+// cgroups (see initContainer).
+func (p *Plan) cloneFlags() uintptr {
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID)
+	for _, f := range []struct {
+		on   bool
+		flag uintptr
+	}{{p.NewUTS, unix.CLONE_NEWUTS}, {p.NewIPC, unix.CLONE_NEWIPC}, {p.NewNetwork, unix.CLONE_NEWNET}} {
+		if f.on {
+			flags |= f.flag
+		}
+	}
+	return flags
+}
+
+// read passes the child's messages on until EOF or an error, then closes
+// msgs.
+func (c *child) read() {
+	defer close(c.msgs)
+	for {
+		m, err := readMessage(c.sock)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		c.msgs <- received{m, err}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *child) send(m message) error { return writeMessage(c.sock, m) }
+
+// failure is what a start that failed at err reports: the child's own
+// error when it sent one, for a child that failed early makes the
+// supervisor fail too ("no such process" moving it into a cgroup), and
+// the cause is the child's.
+func (c *child) failure(err error) error {
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+	for r := range c.msgs {
+		if r.m.Type == msgError && r.m.Error != nil {
+			return r.m.Error
+		}
+	}
+	return err
+}
+
+// handshake leads the child from its config to the exec of the init (see
+// the package documentation).
+func (s *supervisor) handshake(rec *record) error {
+	c := s.child
+	debug := s.log.Logger.IsLevelEnabled(logrus.DebugLevel)
+	if err := c.send(message{Type: msgConfig, Config: s.p.initConfig(debug)}); err != nil {
+		return fmt.Errorf("send config to init child: %w", err)
+	}
+	// The child sets up the root while it joins the v1 hierarchies.
+	if err := s.cgroup.Add(c.pid(), c.cloned); err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	if err := c.send(message{Type: msgCgroups}); err != nil {
+		return fmt.Errorf("send cgroups to init child: %w", err)
+	}
+	if err := s.await(msgReady); err != nil {
+		return err
+	}
+	// Listen before the record shows the init, so that a stop that finds
+	// it can reach us; it is served once the container runs.
+	var err error
+	if s.control, err = listenControl(rec.controlPath()); err != nil {
+		return err
+	}
+	s.onUndo("close control socket", func() error { s.control.close(); return nil })
+	s.state.PID = c.pid()
+	if err := rec.write(s.state); err != nil {
+		return err
+	}
+	if err := c.send(message{Type: msgGo}); err != nil {
+		return fmt.Errorf("release init child: %w", err)
+	}
+	// EOF now means the exec succeeded: the child's end was
+	// close-on-exec.
+	return s.await("")
+}
+
+// await reads the child's messages until want arrives ("" for EOF, the
+// exec), logging its debug lines. A signal to stop meanwhile kills the
+// child, and the start fails, whatever the child had sent by then.
+func (s *supervisor) await(want string) error {
+	c := s.child
+	var interrupted os.Signal
+	for {
+		select {
+		case r, ok := <-c.msgs:
+			switch {
+			case !ok && interrupted != nil:
+				return fmt.Errorf("start interrupted by %v", interrupted)
+			case !ok && want == "":
+				return nil
+			case !ok:
+				<-c.exited
+				return fmt.Errorf("init child exited during start: %w", c.waitErr)
+			case r.err != nil:
+				return fmt.Errorf("read from init child: %w", r.err)
+			case r.m.Type == msgLog:
+				s.log.Debug(r.m.Log)
+			case r.m.Type == msgError && r.m.Error != nil:
+				return r.m.Error
+			case interrupted != nil:
+				// Killed: wait for the EOF.
+			case r.m.Type == want:
+				return nil
+			default:
+				return fmt.Errorf("unexpected message %q from init child", r.m.Type)
+			}
+		case sig := <-s.sigs:
+			if sig == unix.SIGWINCH || interrupted != nil {
+				continue
+			}
+			s.log.Infof("%v during start, killing the init child", sig)
+			interrupted = sig
+			_ = c.cmd.Process.Kill()
+		}
+	}
+}

@@ -1,0 +1,35 @@
+// Package runtime runs a container from an OCI runtime spec.
+//
+// A spec is compiled once (Compile) into a checked Plan; every entry point
+// executes that Plan. Run executes it with three processes:
+//
+//	containerctl run NAME            the supervisor: stays in the foreground,
+//	  │                              owns the cgroup, the record, the console,
+//	  │                              the notify and control sockets, and halts
+//	  │                              the container on SIGTERM or `stop`
+//	  ├── containerctl init          the init child: cloned (clone3 with
+//	  │     └─ exec → init, PID 1    CLONE_INTO_CGROUP) into new mount, PID,
+//	  │                              UTS, IPC (and network) namespaces; sets
+//	  │                              up the root, pivots, and execs the init,
+//	  │                              so that no process of ours stays inside
+//	  └── containerctl reap          the reaper (run by hand only): waits on
+//	                                 the record's lock and cleans up after a
+//	                                 supervisor that was killed
+//
+// The supervisor and the init child talk over a SOCK_SEQPACKET socketpair,
+// one JSON message a packet (sync.go):
+//
+//	supervisor → child  config    what the child needs of the Plan
+//	supervisor → child  cgroups   the child is in every hierarchy now; it
+//	                              makes its cgroup namespace and mounts
+//	                              the cgroup filesystem
+//	child → supervisor  ready     the root is set up and pivoted (or error)
+//	supervisor → child  go        the record shows the init; exec it
+//	child               exec(2)   its end is close-on-exec: the supervisor
+//	                              reads EOF on success, or an error
+//
+// An error in the child travels back as data (InitError, with its errno and
+// kind) and always wins over what it caused in the supervisor. Each step of
+// a start is undone by the one that made it when a later one fails, so a
+// failed start leaves nothing behind (start_linux.go).
+package runtime

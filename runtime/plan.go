@@ -1,0 +1,338 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/cgroup"
+	"github.com/containerctl/containerctl/mount"
+)
+
+// Plan is a container's spec compiled once, checked and complete: every
+// entry point (run today; exec and the OCI verbs later) executes a Plan and
+// never goes back to the spec. What the spec asks for and the runtime does
+// not execute is refused by Compile, never ignored.
+type Plan struct {
+	Name     string
+	StateDir string
+	// Root is the container's root directory on the host, absolute and
+	// clean; MakeRootParents allows its missing parents to be created.
+	Root            string
+	MakeRootParents bool
+	Hostname        string
+	Domainname      string
+	// NewNetwork and NewCgroupNS say which namespaces beyond mount, PID,
+	// UTS and IPC the container gets (UTS and IPC are new when the spec
+	// asks, mount and PID always).
+	NewUTS, NewIPC, NewNetwork, NewCgroupNS bool
+	// Mounts are the mount steps: the spec's mounts, the runtime's own
+	// files under /run/host, devices, masks and read-only paths.
+	Mounts []mount.Step
+	// Process is what the init child execs as PID 1.
+	Process Process
+	// Seccomp is the filter the init gets (nil for none); Capabilities its
+	// bounding set by name.
+	Seccomp      *SeccompPlan
+	Capabilities []string
+	// PreserveFDs passes the supervisor's fds 3 to 3+PreserveFDs-1 to the
+	// init (socket activation, runc's --preserve-fds); every other fd is
+	// closed before the init runs.
+	PreserveFDs int
+	// HostFiles are the host paths of the runtime's own files in the
+	// record directory (the notify socket, the boot ID), which the mount
+	// steps bind into the container.
+	NotifyPath, BootIDPath string
+
+	Console     Console
+	StopTimeout time.Duration
+	KillSignal  unix.Signal
+	NotifyReady bool
+	BootsSystem bool
+	// AllowUnrestrictedDevices accepts a host where no device policy can
+	// be enforced (neither a cgroup2 device filter nor a v1 devices
+	// controller): the guest's CAP_MKNOD then reaches every device.
+	AllowUnrestrictedDevices bool
+
+	// Layout, Resources and CgroupsPath are where the container's cgroup
+	// goes and what it may use.
+	Layout      cgroup.Layout
+	Resources   *specs.LinuxResources
+	CgroupsPath string
+}
+
+// Process is the init: what is exec'd, with what, where.
+type Process struct {
+	Args            []string `json:"args"`
+	Env             []string `json:"env"`
+	Cwd             string   `json:"cwd"`
+	NoNewPrivileges bool     `json:"no_new_privileges,omitempty"`
+	OOMScoreAdj     *int     `json:"oom_score_adj,omitempty"`
+}
+
+// SeccompPlan is a compiled deny list.
+type SeccompPlan struct {
+	Names []string `json:"names"`
+	Errno uint     `json:"errno"`
+}
+
+// compile checks the parts of a spec that need nothing of the host and
+// fills in the plan's pure fields. The host-dependent parts (the root's
+// real path, the cgroup placement, the host's files) are Compile's.
+func compile(c *Container, opts Options) (*Plan, error) {
+	if err := ValidateName(c.Name); err != nil {
+		return nil, err
+	}
+	s := c.Spec
+	if s == nil || s.Root == nil || s.Process == nil || len(s.Process.Args) == 0 {
+		return nil, fmt.Errorf("%w: needs a root and process args", ErrInvalidSpec)
+	}
+	if err := checkUnsupported(s); err != nil {
+		return nil, err
+	}
+	if err := checkOptions(opts); err != nil {
+		return nil, err
+	}
+	p := &Plan{
+		Name:                     c.Name,
+		StateDir:                 c.stateDir(),
+		MakeRootParents:          opts.MakeRootParents,
+		Hostname:                 s.Hostname,
+		Domainname:               s.Domainname,
+		Console:                  opts.Console,
+		StopTimeout:              opts.StopTimeout,
+		KillSignal:               opts.KillSignal,
+		NotifyReady:              opts.NotifyReady,
+		BootsSystem:              opts.BootsSystem,
+		PreserveFDs:              opts.PreserveFDs,
+		AllowUnrestrictedDevices: opts.AllowUnrestrictedDevices,
+	}
+	if p.Console == "" {
+		p.Console = ConsoleReadOnly
+	}
+	if p.StopTimeout == 0 {
+		p.StopTimeout = DefaultStopTimeout
+	}
+	if p.KillSignal == 0 {
+		p.KillSignal = haltSignal
+	}
+	if err := p.compileNamespaces(s); err != nil {
+		return nil, err
+	}
+	if err := checkHostname(p.Hostname); err != nil {
+		return nil, err
+	}
+	if p.Domainname != "" {
+		if err := checkHostname(p.Domainname); err != nil {
+			return nil, fmt.Errorf("domainname: %w", err)
+		}
+	}
+	root := s.Root.Path
+	if !filepath.IsAbs(root) {
+		return nil, fmt.Errorf("%w: root %q is not an absolute path", ErrInvalidSpec, root)
+	}
+	p.Root = filepath.Clean(root)
+	if p.Root == "/" {
+		return nil, fmt.Errorf("%w: root %s is the host's own root", ErrInvalidSpec, root)
+	}
+	dir := filepath.Join(p.StateDir, p.Name)
+	p.NotifyPath, p.BootIDPath = filepath.Join(dir, notifyFile), filepath.Join(dir, bootIDFile)
+	p.Process = Process{
+		Args:            s.Process.Args,
+		Env:             append(s.Process.Env, listenEnv(opts)...),
+		Cwd:             s.Process.Cwd,
+		NoNewPrivileges: s.Process.NoNewPrivileges,
+		OOMScoreAdj:     s.Process.OOMScoreAdj,
+	}
+	if !path.IsAbs(p.Process.Cwd) {
+		return nil, fmt.Errorf("%w: process.cwd %q is not an absolute path", ErrInvalidSpec, p.Process.Cwd)
+	}
+	if s.Linux != nil {
+		names, errno, err := seccompDenyList(s.Linux.Seccomp)
+		if err != nil {
+			return nil, err
+		}
+		if s.Linux.Seccomp != nil {
+			p.Seccomp = &SeccompPlan{Names: names, Errno: errno}
+		}
+	}
+	if caps := s.Process.Capabilities; caps != nil {
+		if err := checkCapabilitySets(caps); err != nil {
+			return nil, err
+		}
+		p.Capabilities = caps.Bounding
+	}
+	return p, nil
+}
+
+// checkOptions refuses supervisor settings that make no sense, rather than
+// quietly replacing them.
+func checkOptions(o Options) error {
+	if o.StopTimeout < 0 {
+		return fmt.Errorf("stop timeout %v: must not be negative", o.StopTimeout)
+	}
+	if o.PreserveFDs < 0 {
+		return fmt.Errorf("preserve-fds %d: must not be negative", o.PreserveFDs)
+	}
+	if o.Console != "" {
+		if _, err := ParseConsole(string(o.Console)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listenEnv is what a socket-activated init is told of the fds it gets, as
+// sd_listen_fds(3) reads them: it is PID 1 in its namespace.
+func listenEnv(o Options) []string {
+	if !o.ListenFDs || o.PreserveFDs == 0 {
+		return nil
+	}
+	env := []string{"LISTEN_FDS=" + strconv.Itoa(o.PreserveFDs), "LISTEN_PID=1"}
+	if o.ListenFDNames != "" {
+		env = append(env, "LISTEN_FDNAMES="+o.ListenFDNames)
+	}
+	return env
+}
+
+// compileNamespaces takes the namespaces the runtime makes: new mount and
+// PID always, and new UTS, IPC, network and cgroup ones when asked. A
+// namespace to join by path, a user or time namespace is not executed yet
+// and so refused.
+func (p *Plan) compileNamespaces(s *specs.Spec) error {
+	if s.Linux == nil {
+		return fmt.Errorf("%w: needs new mount and PID namespaces", ErrInvalidSpec)
+	}
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" {
+			return unsupported("linux.namespaces: joining the %s namespace at %s", ns.Type, ns.Path)
+		}
+		if seen[ns.Type] {
+			return fmt.Errorf("%w: linux.namespaces: %s given twice", ErrInvalidSpec, ns.Type)
+		}
+		seen[ns.Type] = true
+		switch ns.Type {
+		case specs.MountNamespace, specs.PIDNamespace:
+		case specs.UTSNamespace:
+			p.NewUTS = true
+		case specs.IPCNamespace:
+			p.NewIPC = true
+		case specs.NetworkNamespace:
+			p.NewNetwork = true
+		case specs.CgroupNamespace:
+			p.NewCgroupNS = true
+		default:
+			return unsupported("linux.namespaces: a new %s namespace", ns.Type)
+		}
+	}
+	if !seen[specs.MountNamespace] || !seen[specs.PIDNamespace] {
+		return fmt.Errorf("%w: needs new mount and PID namespaces", ErrInvalidSpec)
+	}
+	if (p.Hostname != "" || s.Domainname != "") && !p.NewUTS {
+		return fmt.Errorf("%w: a hostname needs a new UTS namespace", ErrInvalidSpec)
+	}
+	return nil
+}
+
+// checkCapabilitySets accepts the five sets as the runtime executes them:
+// the init runs as root, so after exec its permitted and effective sets are
+// its bounding set, and it starts with no inheritable or ambient ones.
+func checkCapabilitySets(c *specs.LinuxCapabilities) error {
+	if _, err := capNumbers(c.Bounding); err != nil {
+		return fmt.Errorf("%w: process.capabilities.bounding: %w", ErrInvalidSpec, err)
+	}
+	for _, set := range []struct {
+		name  string
+		names []string
+	}{{"effective", c.Effective}, {"permitted", c.Permitted}} {
+		if set.names != nil && !sameSet(set.names, c.Bounding) {
+			return unsupported("process.capabilities.%s other than the bounding set (the init runs as root, whose %s set is its bounding set)", set.name, set.name)
+		}
+	}
+	if len(c.Inheritable) > 0 {
+		return unsupported("process.capabilities.inheritable")
+	}
+	if len(c.Ambient) > 0 {
+		return unsupported("process.capabilities.ambient")
+	}
+	return nil
+}
+
+func sameSet(a, b []string) bool {
+	in := func(x string, set []string) bool {
+		for _, y := range set {
+			if x == y {
+				return true
+			}
+		}
+		return false
+	}
+	for _, x := range a {
+		if !in(x, b) {
+			return false
+		}
+	}
+	for _, x := range b {
+		if !in(x, a) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateHostname checks a hostname as the runtime will: see checkHostname.
+func ValidateHostname(h string) error { return checkHostname(h) }
+
+// checkHostname is systemd's hostname_is_valid: dot-separated labels of
+// letters, digits and '-' (and '_', which container names allow and which
+// is the default hostname), none empty, none starting or ending with '-',
+// at most 64 characters in all (HOST_NAME_MAX).
+func checkHostname(h string) error {
+	if h == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("%w: hostname %s: %s", ErrInvalidSpec, strconv.Quote(h), why)
+	}
+	if len(h) > 64 {
+		return bad("longer than 64 characters")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		switch {
+		case label == "":
+			return bad("empty label")
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return bad("a label starts or ends with '-'")
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return bad(fmt.Sprintf("character %q is not allowed (letters, digits, '-', '.')", c))
+			}
+		}
+	}
+	return nil
+}
+
+// ErrUnsupported is a spec field the runtime does not execute; it is
+// refused rather than ignored, so that a spec asking for more confinement
+// never gets less.
+var ErrUnsupported = errors.New("not supported by containerctl")
+
+func unsupported(format string, a ...any) error {
+	return fmt.Errorf("%w: %s: %w", ErrInvalidSpec, fmt.Sprintf(format, a...), ErrUnsupported)
+}
+
+func resources(spec *specs.Spec) *specs.LinuxResources {
+	if spec.Linux == nil {
+		return nil
+	}
+	return spec.Linux.Resources
+}

@@ -1,0 +1,223 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/console"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/cgroup"
+)
+
+// supervisor is a started container and what watches it.
+type supervisor struct {
+	p       *Plan
+	opts    Options
+	log     *logrus.Entry
+	started time.Time
+	state   State
+	// undo holds what the start made, each entry undone by the step that
+	// made it when a later step fails; keepRecord says an undo failed and
+	// left something that only the record names.
+	undo       []func() error
+	keepRecord bool
+
+	sigs    chan os.Signal
+	cgroup  *cgroup.Cgroup
+	notify  *notifier
+	control *controlServer
+	child   *child
+	// console, when the container has one: the pseudo-terminal's master,
+	// our copy of its slave, and the output copier's end.
+	console  console.Console
+	slave    *os.File
+	copied   chan struct{}
+	terminal console.Console // the supervisor's own, in raw mode
+}
+
+// start runs the steps of a start in order: take the signals, make the
+// cgroup and record it, prepare the host (root, console, notify socket,
+// boot ID), start the init child, and lead it through the handshake to the
+// exec of the init. When a step fails, what the earlier ones made is
+// undone, last first.
+func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor, retErr error) {
+	s := &supervisor{p: p, opts: opts, log: log, started: time.Now()}
+	defer func() {
+		if retErr != nil {
+			s.undoAll()
+		}
+	}()
+	s.catchSignals()
+	if err := s.makeCgroup(rec); err != nil {
+		return s, err
+	}
+	if err := s.prepareHost(rec); err != nil {
+		return s, err
+	}
+	if err := s.startChild(); err != nil {
+		return s, err
+	}
+	if err := s.handshake(rec); err != nil {
+		return s, s.child.failure(err)
+	}
+	s.serve(rec)
+	return s, nil
+}
+
+func (s *supervisor) onUndo(what string, fn func() error) {
+	s.undo = append(s.undo, func() error {
+		if err := fn(); err != nil {
+			s.log.WithError(err).Warn(what)
+			return err
+		}
+		return nil
+	})
+}
+
+func (s *supervisor) undoAll() {
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		_ = s.undo[i]()
+	}
+	s.undo = nil
+}
+
+// dropRecord removes the record of a failed start, unless an undo failed:
+// then the record is the only list of what is left, and the next command
+// that finds it tries again.
+func (s *supervisor) dropRecord(rec *record) {
+	if s != nil && s.keepRecord {
+		_ = rec.abandon()
+		return
+	}
+	if err := rec.release(); err != nil {
+		s.log.WithError(err).Warn("remove state record")
+	}
+}
+
+// catchSignals takes the signals from the start on, so that none is lost
+// and none ends the supervisor before it can undo what it made. Go's
+// runtime uses SIGURG itself, which is not asked for.
+func (s *supervisor) catchSignals() {
+	s.sigs = make(chan os.Signal, 64)
+	signal.Notify(s.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH)
+	s.onUndo("stop signals", func() error { signal.Stop(s.sigs); return nil })
+}
+
+// makeCgroup creates the container's cgroup and records it at once,
+// without an init yet: if the supervisor dies from here on, whoever finds
+// the record removes the cgroups.
+func (s *supervisor) makeCgroup(rec *record) error {
+	p := s.p
+	cfg, err := cgroup.Place(p.Layout, p.Name, p.CgroupsPath, p.Resources)
+	if err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	if s.cgroup, err = cgroup.Create(p.Layout, cfg); err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	s.onUndo("remove cgroup", func() error {
+		if err := s.cgroup.Destroy(); err != nil {
+			s.keepRecord = true
+			return err
+		}
+		return nil
+	})
+	s.log.WithField("cgroup", s.cgroup.Path()).Debug("created cgroup")
+	if r := p.Resources; r != nil && len(r.Devices) > 0 {
+		if ok, err := s.cgroup.DevicesEnforced(); !ok {
+			if !p.AllowUnrestrictedDevices {
+				return fmt.Errorf("%w: no cgroup2 device filter (%v) and no v1 devices controller, so the guest's CAP_MKNOD would reach every device of the host (accept it with --allow-unrestricted-devices)", ErrDevicePolicy, err)
+			}
+			s.log.WithError(err).Warn("device access is not restricted: no cgroup2 device filter and no v1 devices controller")
+		} else if err != nil {
+			s.log.WithError(err).Debug("no cgroup2 device filter; the v1 devices controller enforces the rules")
+		}
+	}
+	id, err := randomID()
+	if err != nil {
+		return err
+	}
+	s.state = State{
+		ID:            id,
+		Name:          p.Name,
+		SupervisorPID: os.Getpid(),
+		Root:          p.Root,
+		Init:          p.Process.Args,
+		Started:       s.started,
+		Cgroups:       s.cgroup.Paths(),
+		CgroupParents: s.cgroup.ManagedParents(),
+	}
+	return rec.write(s.state)
+}
+
+// prepareHost makes what the container needs on the host before its init
+// child starts: the root (and root/etc), the console's pseudo-terminal, the
+// notify socket and the boot ID.
+func (s *supervisor) prepareHost(rec *record) error {
+	p := s.p
+	undoRoot, err := prepareRoot(p.Root, p.MakeRootParents)
+	if err != nil {
+		return fmt.Errorf("prepare root: %w", err)
+	}
+	if p.MakeRootParents {
+		warning, err := checkRootsDir(filepath.Dir(p.Root))
+		if err != nil {
+			return err
+		}
+		if warning != "" {
+			s.log.Warn(warning)
+		}
+	}
+	s.onUndo("remove what was created in the root", undoRoot)
+	if p.Console != ConsolePipe {
+		var slavePath string
+		if s.console, slavePath, err = console.NewPty(); err != nil {
+			return fmt.Errorf("allocate console: %w", err)
+		}
+		s.onUndo("close console", s.console.Close)
+		// Keep a slave open for the container's lifetime: with none
+		// open, reads on the master fail with EIO, as they would each
+		// time the guest closes and reopens its console.
+		if s.slave, err = os.OpenFile(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("open console %s: %w", slavePath, err)
+		}
+		s.onUndo("close console", s.slave.Close)
+	}
+	if s.notify, err = listenNotify(p.NotifyPath, p.NotifyReady, rec.path(bootingFile), s.log); err != nil {
+		return err
+	}
+	s.onUndo("close notify socket", func() error { s.notify.close(); return nil })
+	if err := writeBootID(p.BootIDPath); err != nil {
+		return fmt.Errorf("boot ID: %w", err)
+	}
+	return nil
+}
+
+// serve starts what runs beside the container once its init runs: the
+// reaper, the console relay, and the service manager's notification.
+func (s *supervisor) serve(rec *record) {
+	// Started once the init runs, so that its start-up does not delay the
+	// container's; a supervisor that dies before has its record pruned by
+	// the next command that reads it. Under a systemd unit with
+	// Delegate=yes there is none: systemd removes the unit's cgroups when
+	// the supervisor dies, and the unit's restart prunes the record.
+	if !s.cgroup.Delegated() {
+		go func() {
+			if err := startReaper(rec.dir, s.state.ID); err != nil {
+				s.log.WithError(err).Warn("no reaper: if the supervisor is killed, the next containerctl command cleans up")
+			}
+		}()
+	}
+	s.relayConsole()
+	s.notify.started()
+	s.log.WithFields(logrus.Fields{"pid": s.child.pid(), "init": s.p.Process.Args[0]}).
+		Infof("running, init is pid %d on the host, started in %v", s.child.pid(), time.Since(s.started).Round(time.Microsecond))
+}
+
+// process is the init: the child, once it has exec'd.
+func (s *supervisor) process() *os.Process { return s.child.cmd.Process }
