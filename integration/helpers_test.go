@@ -133,7 +133,7 @@ func newFixture(t *testing.T) *fixture {
 	mustMkdir(t, filepath.Join(fx.root, "bin"))
 	mustMkdir(t, filepath.Join(fx.root, "sbin"))
 	mustCopy(t, busybox, filepath.Join(fx.root, "bin", "busybox"), 0o755)
-	for _, applet := range []string{"sh", "echo", "cat", "sleep", "ls", "true", "false", "hostname"} {
+	for _, applet := range []string{"sh", "echo", "cat", "sleep", "ls", "true", "false", "hostname", "readlink"} {
 		if err := os.Symlink("busybox", filepath.Join(fx.root, "bin", applet)); err != nil {
 			t.Fatal(err)
 		}
@@ -237,6 +237,7 @@ type runOpts struct {
 	noRoot  bool     // do not pass --root fx.root
 	wrap    []string // a command that execs containerctl, given as its last arguments
 	root    string   // pass --root root instead of fx.root
+	files   []*os.File // the supervisor's fds from 3 on
 }
 
 // container is one running `containerctl run`.
@@ -281,6 +282,7 @@ func (fx *fixture) start(t *testing.T, o runOpts) *container {
 		c.cmd = exec.Command(o.wrap[0], append(append(o.wrap[1:], ctlBin), args...)...)
 	}
 	c.cmd.Env = append(os.Environ(), o.env...)
+	c.cmd.ExtraFiles = o.files
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
 	// The supervisor's own process group, so that nothing aimed at the
 	// test's group reaches it; and with --console=pipe the container holds
