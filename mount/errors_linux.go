@@ -1,6 +1,18 @@
 package mount
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrSymlink and ErrDevice are an existing mount point that Apply will not
+// bind a file on: a symbolic link could lead out of the root, and a device
+// node is left by the root's image (a /dev without the spec's tmpfs), where
+// a bind would silently stand in for it.
+var (
+	ErrSymlink = errors.New("a symbolic link")
+	ErrDevice  = errors.New("a device node")
+)
 
 // Error is a failed mount(2), umount2(2), mount_setattr(2) or node creation,
 // with what was asked for. It unwraps to the errno, so
