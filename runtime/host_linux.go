@@ -45,15 +45,14 @@ const readOnlyBind = unix.MS_RDONLY
 // hostSteps are the files of /run/host that the container interface asks
 // for: the host's os-release, the container manager's name, and the notify
 // socket. They go on the container's /run, so only a spec that mounts a
-// tmpfs there gets them; they are made after the spec's mounts and before
-// the masks.
-func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath, bootIDPath string) []mount.Step {
+// tmpfs there gets them; mount.Plan places them after the spec's mounts.
+func hostSteps(spec *specs.Spec, notifyPath, bootIDPath string) []mount.Step {
 	hasRun := false
 	for _, m := range spec.Mounts {
 		hasRun = hasRun || (m.Destination == "/run" && m.Type == "tmpfs")
 	}
 	if !hasRun {
-		return steps
+		return nil
 	}
 	host := []mount.Step{{Kind: mount.File, Target: "/run/host/container-manager", Data: "containerctl\n"}}
 	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
@@ -70,13 +69,7 @@ func hostSteps(spec *specs.Spec, steps []mount.Step, notifyPath, bootIDPath stri
 		// tells its boots apart, not only the host's.
 		host = append(host, mount.Step{Kind: mount.Bind, Source: bootIDPath, Target: "/proc/sys/kernel/random/boot_id", Flags: readOnlyBind})
 	}
-	i := 0
-	for i < len(steps) && steps[i].Kind != mount.Mask && steps[i].Kind != mount.Readonly {
-		i++
-	}
-	out := append([]mount.Step{}, steps[:i]...)
-	out = append(out, host...)
-	return append(out, steps[i:]...)
+	return host
 }
 
 // notifier receives the guest's sd_notify messages on the socket that the

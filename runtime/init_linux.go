@@ -77,7 +77,7 @@ func initContainer(sock *os.File) error {
 	if err != nil {
 		return err
 	}
-	steps, cgroupSteps := mount.SplitCgroup(cfg.Steps)
+	steps, cgroupSteps := cfg.Steps.Steps, cfg.Steps.Cgroup
 	if err := r.Apply(steps, logStep); err != nil {
 		return err
 	}

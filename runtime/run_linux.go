@@ -83,7 +83,9 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	if !newNamespace(c.Spec, specs.MountNamespace) || !newNamespace(c.Spec, specs.PIDNamespace) {
 		return -1, fmt.Errorf("%w: needs new mount and PID namespaces", ErrInvalidSpec)
 	}
-	if _, err := mount.Plan(c.Spec, ""); err != nil {
+	dir := filepath.Join(c.stateDir(), c.Name)
+	early := mount.Host{Console: opts.Console != ConsolePipe, Files: hostSteps(c.Spec, filepath.Join(dir, notifyFile), filepath.Join(dir, bootIDFile))}
+	if _, err := mount.Plan(c.Spec, early); err != nil {
 		return -1, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	rec, err := lockRecord(c.stateDir(), c.Name)
@@ -233,10 +235,6 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		}
 		undo = append(undo, func() { s.slave.Close() })
 	}
-	steps, err := mount.Plan(c.Spec, consolePath)
-	if err != nil {
-		return nil, err
-	}
 	notifyPath := filepath.Join(rec.dir, notifyFile)
 	if s.notify, err = listenNotify(notifyPath, opts.NotifyReady, filepath.Join(rec.dir, bootingFile), log); err != nil {
 		return nil, err
@@ -246,7 +244,10 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 	if err := writeBootID(bootIDPath); err != nil {
 		return nil, fmt.Errorf("boot ID: %w", err)
 	}
-	steps = hostSteps(c.Spec, steps, notifyPath, bootIDPath)
+	steps, err := mount.Plan(c.Spec, mount.Host{Console: consolePath != "", Files: hostSteps(c.Spec, notifyPath, bootIDPath)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
 
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -42,11 +42,11 @@ type message struct {
 // initConfig is all the init child needs: the spec, the mount plan made
 // from it, and the host path of the console's pseudo-terminal.
 type initConfig struct {
-	Name    string       `json:"name"`
-	Spec    *specs.Spec  `json:"spec"`
-	Steps   []mount.Step `json:"steps"`
-	Console string       `json:"console,omitempty"`
-	Debug   bool         `json:"debug,omitempty"`
+	Name    string      `json:"name"`
+	Spec    *specs.Spec `json:"spec"`
+	Steps   mount.Steps `json:"steps"`
+	Console string      `json:"console,omitempty"`
+	Debug   bool        `json:"debug,omitempty"`
 }
 
 // InitError is a failure inside the init child, carried to the supervisor
