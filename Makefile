@@ -26,6 +26,7 @@ integration:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
+	cd integration/bench && $(GO) vet ./...
 
 # demo builds containerctl and a busybox root, boots it with a small init as
 # PID 1, shows that it is PID 1 with its own hostname, and halts it cleanly.
@@ -44,8 +45,12 @@ demo: build
 # bench measures containerctl against crun, runc, systemd-nspawn, bwrap and
 # unshare on this machine (as root; installs the peers when missing) and
 # writes results/bench-DATE.{json,md,svg,png}. See README.md for the figures.
+# It is its own module (integration/bench/go.mod), so that its plotting
+# libraries stay out of the product's; BENCH_FLAGS passes more flags, e.g.
+# BENCH_FLAGS='-only start -runs 3'.
 bench: build
-	$(GO) run ./integration/bench -bin $(BIN) -out results
+	cd integration/bench && $(GO) run . -bin $(abspath $(BIN)) -out $(abspath results) \
+	  -debian-fixture $(abspath integration/fixtures/debian-root.sh) $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

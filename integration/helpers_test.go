@@ -231,12 +231,12 @@ func ctl(t *testing.T, args ...string) result {
 
 // runOpts says how to start a container.
 type runOpts struct {
-	flags   []string // run flags after NAME (--root and --store are added)
-	command []string // after "--"; none runs the store profile's init
-	env     []string // extra environment for the supervisor
-	noRoot  bool     // do not pass --root fx.root
-	wrap    []string // a command that execs containerctl, given as its last arguments
-	root    string   // pass --root root instead of fx.root
+	flags   []string   // run flags after NAME (--root and --store are added)
+	command []string   // after "--"; none runs the store profile's init
+	env     []string   // extra environment for the supervisor
+	noRoot  bool       // do not pass --root fx.root
+	wrap    []string   // a command that execs containerctl, given as its last arguments
+	root    string     // pass --root root instead of fx.root
 	files   []*os.File // the supervisor's fds from 3 on
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
@@ -111,9 +112,9 @@ func apply(root *os.File, rootPath string, s Step) error {
 }
 
 func bind(root *os.File, s Step, display string) error {
-	fi, err := os.Stat(s.Source)
+	source, fi, err := bindSource(s.Source)
 	if err != nil {
-		return &Error{Op: "mount", Source: s.Source, Target: display, What: "bind source", Err: errors.Unwrap(err)}
+		return &Error{Op: "mount", Source: s.Source, Target: display, What: "bind source", Err: err}
 	}
 	var target *os.File
 	if fi.IsDir() {
@@ -129,10 +130,38 @@ func bind(root *os.File, s Step, display string) error {
 	if s.Flags&unix.MS_RDONLY != 0 {
 		what = "read-only bind"
 	}
-	if err := mountOn(s.Source, target, display, "", unix.MS_BIND|s.Flags&unix.MS_REC, "", what); err != nil {
+	if err := mountOn(source, target, display, "", unix.MS_BIND|s.Flags&unix.MS_REC, "", what); err != nil {
 		return err
 	}
 	return setAttrs(root, s.Target, display, s.Flags, what)
+}
+
+// bindSource returns the path to bind for source, and what it is. A file
+// descriptor's link (/proc/self/fd/N, the console) is replaced by the path
+// the descriptor was opened at: its file lies on a mount of the namespace it
+// was opened in, and mount(2) refuses to bind from another namespace
+// (EINVAL), while the path, looked up here, finds the same file on this
+// namespace's copy of that mount. The two are checked to be the same file.
+func bindSource(source string) (string, os.FileInfo, error) {
+	fi, err := os.Stat(source)
+	if err != nil {
+		return "", nil, errors.Unwrap(err)
+	}
+	if !strings.HasPrefix(source, "/proc/self/fd/") {
+		return source, fi, nil
+	}
+	p, err := os.Readlink(source)
+	if err != nil {
+		return "", nil, errors.Unwrap(err)
+	}
+	at, err := os.Stat(p)
+	if err != nil {
+		return "", nil, fmt.Errorf("opened at %s: %w", p, errors.Unwrap(err))
+	}
+	if !os.SameFile(fi, at) {
+		return "", nil, fmt.Errorf("opened at %s, which is now another file: %w", p, unix.ESTALE)
+	}
+	return p, fi, nil
 }
 
 // setAttrs sets read-only, nosuid, nodev and noexec on the mount now at
@@ -224,18 +253,41 @@ func mkdirAll(root *os.File, target, display string) (*os.File, error) {
 	return dir, nil
 }
 
-// createFile creates an empty file at target inside root (a mount point for
-// a bind of a file) and returns an O_PATH handle to it.
+// createFile returns an O_PATH handle to the mount point at target inside
+// root for a bind of a non-directory, creating an empty file when there is
+// none. It never opens an existing file for reading or writing: open(2) of a
+// FIFO blocks until a writer comes, and of a device calls its driver. A
+// symbolic link (which could lead out of the root) or a device there is
+// refused.
 func createFile(root *os.File, target, display string) (*os.File, error) {
 	var file *os.File
 	err := inParent(root, target, display, func(dirfd int, name string) error {
-		fd, err := unix.Openat(dirfd, name, unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644)
+		fd, err := unix.Openat(dirfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
+		if errors.Is(err, unix.EEXIST) {
+			fd, err = unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}
 		if err != nil {
 			return fmt.Errorf("create mount point %s: %w", display, err)
 		}
 		file = os.NewFile(uintptr(fd), display)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return fmt.Errorf("mount point %s: %w", display, err)
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFLNK:
+			return fmt.Errorf("mount point %s: %w", display, ErrSymlink)
+		case unix.S_IFCHR, unix.S_IFBLK:
+			return fmt.Errorf("mount point %s: %w", display, ErrDevice)
+		case unix.S_IFDIR:
+			return fmt.Errorf("mount point %s for a bind of a file: %w", display, unix.EISDIR)
+		}
 		return nil
 	})
+	if err != nil && file != nil {
+		file.Close()
+		file = nil
+	}
 	return file, err
 }
 
@@ -269,42 +321,4 @@ func mount(source, target, fstype string, flags uintptr, data, what string) erro
 
 func fdPath(f *os.File) string {
 	return fmt.Sprintf("/proc/self/fd/%d", f.Fd())
-}
-
-// PivotRoot makes root the root of the calling process's mount namespace and
-// detaches the old root, so that no host path is reachable. This is the
-// pivot_root(".", ".") recipe of runc and crun: it needs no directory for
-// the old root inside the new one.
-func PivotRoot(root string) error {
-	oldRoot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open old root: %w", err)
-	}
-	defer unix.Close(oldRoot)
-	newRoot, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open new root %s: %w", root, err)
-	}
-	defer unix.Close(newRoot)
-	if err := unix.Fchdir(newRoot); err != nil {
-		return fmt.Errorf("chdir %s: %w", root, err)
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return &Error{Op: "pivot_root", Target: root, Err: err}
-	}
-	// The old root is now stacked under the new one, at ".".
-	if err := unix.Fchdir(oldRoot); err != nil {
-		return fmt.Errorf("chdir to old root: %w", err)
-	}
-	// Make sure the unmount below cannot propagate to the host.
-	if err := mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, "", "make old root slave"); err != nil {
-		return err
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return &Error{Op: "umount", Target: "old root", Err: err}
-	}
-	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("chdir /: %w", err)
-	}
-	return nil
 }

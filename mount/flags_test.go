@@ -2,9 +2,8 @@ package mount
 
 import (
 	"errors"
+	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestFlagString(t *testing.T) {
@@ -13,9 +12,9 @@ func TestFlagString(t *testing.T) {
 		want  string
 	}{
 		{0, "0"},
-		{unix.MS_BIND | unix.MS_RDONLY, "MS_RDONLY|MS_BIND"},
-		{unix.MS_BIND | unix.MS_REC, "MS_BIND|MS_REC"},
-		{unix.MS_SLAVE | unix.MS_REC, "MS_REC|MS_SLAVE"},
+		{msBind | msRdonly, "MS_RDONLY|MS_BIND"},
+		{msBind | msRec, "MS_BIND|MS_REC"},
+		{msSlave | msRec, "MS_REC|MS_SLAVE"},
 		{1 << 40, "0x10000000000"},
 	} {
 		if got := FlagString(tt.flags); got != tt.want {
@@ -31,10 +30,10 @@ func TestParseOptions(t *testing.T) {
 		data  string
 	}{
 		{nil, 0, ""},
-		{[]string{"nosuid", "noexec", "nodev"}, unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, ""},
-		{[]string{"rbind", "ro"}, unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY, ""},
+		{[]string{"nosuid", "noexec", "nodev"}, msNosuid | msNoexec | msNodev, ""},
+		{[]string{"rbind", "ro"}, msBind | msRec | msRdonly, ""},
 		{[]string{"ro", "rw"}, 0, ""},
-		{[]string{"nosuid", "mode=755", "size=65536k"}, unix.MS_NOSUID, "mode=755,size=65536k"},
+		{[]string{"nosuid", "mode=755", "size=65536k"}, msNosuid, "mode=755,size=65536k"},
 		{[]string{"newinstance", "ptmxmode=0666"}, 0, "newinstance,ptmxmode=0666"},
 	} {
 		flags, data := ParseOptions(tt.opts)
@@ -47,13 +46,13 @@ func TestParseOptions(t *testing.T) {
 func TestErrorMessage(t *testing.T) {
 	err := error(&Error{
 		Op: "mount", What: "read-only bind", Source: "/nix", Target: "/var/lib/containers/foo/nix",
-		Flags: unix.MS_BIND | unix.MS_REC, Err: unix.ENOENT,
+		Flags: msBind | msRec, Err: syscall.ENOENT,
 	})
 	want := "mount /nix on /var/lib/containers/foo/nix: read-only bind (MS_BIND|MS_REC): no such file or directory"
 	if got := err.Error(); got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
-	if !errors.Is(err, unix.ENOENT) {
+	if !errors.Is(err, syscall.ENOENT) {
 		t.Errorf("errors.Is(%v, ENOENT) = false, want true", err)
 	}
 }

@@ -85,18 +85,6 @@ func readSmallFile(p string, limit int64) ([]byte, error) {
 	return b, err
 }
 
-// spliceHostFiles puts the host files after the spec's mounts and before
-// the masks and read-only paths.
-func spliceHostFiles(steps, host []mount.Step) []mount.Step {
-	i := 0
-	for i < len(steps) && steps[i].Kind != mount.Mask && steps[i].Kind != mount.Readonly {
-		i++
-	}
-	out := append([]mount.Step{}, steps[:i]...)
-	out = append(out, host...)
-	return append(out, steps[i:]...)
-}
-
 // notifier receives the guest's sd_notify messages on the socket that the
 // guest sees as /run/host/notify, and tells the supervisor's own service
 // manager (its $NOTIFY_SOCKET, when it has one) about the container, as

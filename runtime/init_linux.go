@@ -100,14 +100,11 @@ func setupRoot(sock *os.File, cfg *initConfig) error {
 	if cfg.Debug {
 		logStep = func(s mount.Step) { _ = writeMessage(sock, message{Type: msgLog, Log: s.String()}) }
 	}
-	if err := resolveConsole(cfg.Steps); err != nil {
-		return err
-	}
 	r, err := mount.Prepare(cfg.Root)
 	if err != nil {
 		return err
 	}
-	steps, cgroupSteps := mount.SplitCgroup(cfg.Steps)
+	steps, cgroupSteps := cfg.Steps.Steps, cfg.Steps.Cgroup
 	if err := r.Apply(steps, logStep); err != nil {
 		return err
 	}
@@ -150,23 +147,6 @@ func setupRoot(sock *os.File, cfg *initConfig) error {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
 			return fmt.Errorf("set oom_score_adj %d: %w", *adj, err)
 		}
-	}
-	return nil
-}
-
-// resolveConsole names the console by its path: a bind from the fd itself
-// would bind the host's devpts mount, which is not in our mount namespace
-// (mount(2) refuses it with EINVAL); its path resolves to our copy.
-func resolveConsole(steps []mount.Step) error {
-	for i := range steps {
-		if steps[i].Kind != mount.Bind || steps[i].Source != consoleInChild {
-			continue
-		}
-		p, err := os.Readlink(consoleInChild)
-		if err != nil || !strings.HasPrefix(p, "/dev/pts/") {
-			return fmt.Errorf("console: standard input is not a pseudo-terminal (%q, %v)", p, err)
-		}
-		steps[i].Source = p
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ type Plan struct {
 	NewUTS, NewIPC, NewNetwork, NewCgroupNS bool
 	// Mounts are the mount steps: the spec's mounts, the runtime's own
 	// files under /run/host, devices, masks and read-only paths.
-	Mounts []mount.Step
+	Mounts mount.Steps
 	// Process is what the init child execs as PID 1.
 	Process Process
 	// Seccomp is the filter the init gets (nil for none); Capabilities its

@@ -12,10 +12,6 @@ import (
 	"github.com/containerctl/containerctl/mount"
 )
 
-// consoleInChild is where the init child finds the console's pseudo-terminal
-// slave: its own standard input, which the supervisor made the slave.
-const consoleInChild = "/proc/self/fd/0"
-
 // Compile checks a container's spec and options against this host and
 // compiles the Plan that Run executes. It creates nothing: whatever it
 // refuses leaves the host as it was.
@@ -98,18 +94,14 @@ func isHostRoot(dir string) bool {
 // mountSteps builds the container's mount steps once: the spec's mounts,
 // the console, the runtime's own files (/run/host, the boot ID), devices,
 // masks and read-only paths.
-func (p *Plan) mountSteps(spec *specs.Spec) ([]mount.Step, error) {
-	console := ""
-	if p.Console != ConsolePipe {
-		console = consoleInChild
-	}
-	steps, err := mount.Plan(spec, console)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
-	}
+func (p *Plan) mountSteps(spec *specs.Spec) (mount.Steps, error) {
 	files, err := hostFiles(spec, p.NotifyPath, p.BootIDPath)
 	if err != nil {
-		return nil, err
+		return mount.Steps{}, err
 	}
-	return spliceHostFiles(steps, files), nil
+	steps, err := mount.Plan(spec, mount.Host{Console: p.Console != ConsolePipe, Files: files})
+	if err != nil {
+		return mount.Steps{}, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	return steps, nil
 }

@@ -46,7 +46,7 @@ type initConfig struct {
 	Domainname   string       `json:"domainname,omitempty"`
 	NewNetwork   bool         `json:"new_network,omitempty"`
 	NewCgroupNS  bool         `json:"new_cgroup_ns,omitempty"`
-	Steps        []mount.Step `json:"steps"`
+	Steps        mount.Steps  `json:"steps"`
 	Process      Process      `json:"process"`
 	Seccomp      *SeccompPlan `json:"seccomp,omitempty"`
 	Capabilities []string     `json:"capabilities,omitempty"`

@@ -12,9 +12,11 @@
 // to OUT/bench-DATE.svg and .png. No figure fails anything: the targets are
 // reported as met or not met.
 //
-// Run it as root from the repository's top directory (make bench):
+// It is its own module, so that its plotting libraries stay out of the
+// product's go.mod. Run it as root with make bench from the repository's top
+// directory, or from this directory (the defaults are relative to it):
 //
-//	go run ./integration/bench -bin bin/containerctl -out results
+//	go run . -bin ../../bin/containerctl -out ../../results
 package main
 
 import (
@@ -77,8 +79,8 @@ func run(args []string) error {
 		deb   string
 		level string
 	)
-	fs.StringVar(&cfg.bin, "bin", "bin/containerctl", "containerctl binary to measure")
-	fs.StringVar(&cfg.out, "out", "results", "directory for bench-DATE.{json,md,svg,png}")
+	fs.StringVar(&cfg.bin, "bin", "../../bin/containerctl", "containerctl binary to measure")
+	fs.StringVar(&cfg.out, "out", "../../results", "directory for bench-DATE.{json,md,svg,png}")
 	fs.IntVar(&cfg.runs, "runs", 30, "start-to-exit samples per tool")
 	fs.IntVar(&cfg.bootRuns, "boot-runs", 7, "boots of the Debian root per tool")
 	fs.IntVar(&cfg.memRuns, "memory-runs", 3, "boots per tool for the memory figures")
@@ -88,7 +90,7 @@ func run(args []string) error {
 	fs.StringVar(&only, "only", strings.Join(allSections, ","), "comma list of sections to run: "+strings.Join(allSections, ","))
 	fs.StringVar(&cfg.cacheDir, "cache", "/var/cache/containerctl-test/bench", "directory for the busybox root and the OCI bundle")
 	fs.StringVar(&cfg.debianRoot, "debian-root", "/var/cache/containerctl-test/debian-bookworm", "Debian root (built by -debian-fixture when missing)")
-	fs.StringVar(&cfg.debianFix, "debian-fixture", "integration/fixtures/debian-root.sh", "script that builds the Debian root")
+	fs.StringVar(&cfg.debianFix, "debian-fixture", "../fixtures/debian-root.sh", "script that builds the Debian root")
 	fs.BoolVar(&cfg.install, "install", true, "install missing peers from Debian's packages")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
