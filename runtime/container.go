@@ -14,6 +14,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containerctl/containerctl/runtime/security"
 )
 
 // DefaultStateDir holds a directory for each running container.
@@ -97,14 +99,12 @@ func (c *Container) Validate(makeParents bool) error {
 		}
 	}
 	if s.Linux != nil {
-		if _, _, err := seccompDenyList(s.Linux.Seccomp); err != nil {
-			return err
-		}
-	}
-	if c := s.Process.Capabilities; c != nil {
-		if _, err := capNumbers(c.Bounding); err != nil {
+		if _, err := security.CompileSeccomp(s.Linux.Seccomp); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 		}
+	}
+	if _, err := security.CompileCapabilities(s.Process.Capabilities); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	for _, m := range s.Mounts {
 		if !isBind(m) {

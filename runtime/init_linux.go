@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/security"
 )
 
 // InitCommand is the hidden subcommand that runs the init child. main
@@ -114,10 +115,12 @@ func initContainer(sock *os.File) error {
 		return err
 	}
 	unix.Umask(0o022)
-	if c := spec.Process.Capabilities; c != nil {
-		if err := dropCapabilities(c.Bounding); err != nil {
-			return err
-		}
+	caps, err := security.CompileCapabilities(spec.Process.Capabilities)
+	if err != nil {
+		return err
+	}
+	if err := caps.Apply(); err != nil {
+		return err
 	}
 
 	init, err := lookInit(spec.Process.Args[0], spec.Process.Env, spec.Process.Cwd)
@@ -136,11 +139,11 @@ func initContainer(sock *os.File) error {
 	}
 	// Last, so that none of our own set-up is filtered.
 	if spec.Linux != nil {
-		names, errno, err := seccompDenyList(spec.Linux.Seccomp)
+		filter, err := security.CompileSeccomp(spec.Linux.Seccomp)
 		if err != nil {
 			return err
 		}
-		if err := installSeccomp(names, errno); err != nil {
+		if err := filter.Install(); err != nil {
 			return err
 		}
 	}
