@@ -28,7 +28,7 @@ func TestCompileSeccompRefuses(t *testing.T) {
 		{"trace default", &specs.LinuxSeccomp{DefaultAction: specs.ActTrace}, "linux.seccomp.defaultAction", ErrUnsupported},
 		{"no default", &specs.LinuxSeccomp{}, "linux.seccomp.defaultAction", ErrUnsupported},
 		{"errno default beyond MAX_ERRNO", &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, DefaultErrnoRet: uintp(4096)}, "linux.seccomp.defaultAction", ErrUnsupported},
-		{"defaultErrnoRet with allow", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, DefaultErrnoRet: uintp(1)}, "linux.seccomp.defaultAction", ErrUnsupported},
+		{"defaultErrnoRet with allow", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, DefaultErrnoRet: uintp(1)}, "linux.seccomp.defaultErrnoRet", ErrUnsupported},
 		{"notify rule", allow(specs.LinuxSyscall{Names: []string{"keyctl"}, Action: specs.ActNotify}), "linux.seccomp.syscalls[0].action", ErrUnsupported},
 		{"errnoRet with kill", allow(specs.LinuxSyscall{Names: []string{"keyctl"}, Action: specs.ActKill, ErrnoRet: uintp(1)}), "linux.seccomp.syscalls[0].action", ErrUnsupported},
 		{"unknown denied name", allow(errnoRule("keyctl"), errnoRule("no_such_call")), "linux.seccomp.syscalls[1].names", ErrUnknownName},

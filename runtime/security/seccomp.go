@@ -104,6 +104,9 @@ func check(s *specs.LinuxSeccomp) (*policy, error) {
 	if s.ListenerMetadata != "" {
 		return nil, fmt.Errorf("linux.seccomp.listenerMetadata: %w", ErrUnsupported)
 	}
+	if s.DefaultErrnoRet != nil && s.DefaultAction != specs.ActErrno {
+		return nil, fmt.Errorf("linux.seccomp.defaultErrnoRet with defaultAction %q: %w", s.DefaultAction, ErrUnsupported)
+	}
 	p := &policy{}
 	var err error
 	if p.defaultRet, err = ret(s.DefaultAction, s.DefaultErrnoRet, "linux.seccomp.defaultAction"); err != nil {
