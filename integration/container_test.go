@@ -1043,7 +1043,9 @@ func TestBootID(t *testing.T) {
 
 // TestSeccomp: the syscalls through which a container's capabilities would
 // reach the host (open_by_handle_at with CAP_DAC_READ_SEARCH, the kernel
-// keyring, swap) fail with EPERM inside, as under nspawn; others work.
+// keyring, swap, fanotify, quotas) and the ioctls that freeze, trim or shut
+// down the host's filesystem fail with EPERM inside, as under nspawn;
+// others work. The host's mounts are checked by the suite's TestMain.
 func TestSeccomp(t *testing.T) {
 	requireRoot(t)
 	fx := newFixture(t)
@@ -1052,10 +1054,30 @@ func TestSeccomp(t *testing.T) {
 		t.Fatalf("testinit syscalls: exit %d\n%s", got, c.stderr.String())
 	}
 	out := c.stdout.String()
-	for _, want := range []string{"SYSCALL open_by_handle_at EPERM", "SYSCALL keyctl EPERM", "SYSCALL swapoff EPERM", "SYSCALL getcwd ok"} {
+	for _, want := range []string{
+		"SYSCALL open_by_handle_at EPERM", "SYSCALL keyctl EPERM", "SYSCALL swapoff EPERM", "SYSCALL getcwd ok",
+		"SYSCALL fanotify_init EPERM", "SYSCALL quotactl EPERM", "SYSCALL quotactl_fd EPERM",
+		// On a pipe: without the filter EOPNOTSUPP, EINVAL or ENOTTY.
+		"SYSCALL ioctl_FIFREEZE EPERM", "SYSCALL ioctl_FIFREEZE|1<<32 EPERM", "SYSCALL ioctl_FITHAW EPERM",
+		"SYSCALL ioctl_FITRIM EPERM", "SYSCALL ioctl_FS_IOC_SHUTDOWN EPERM",
+		"SYSCALL ioctl_TCGETS ENOTTY", // allowed: a pipe is no terminal
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inside the container, want %q; got:\n%s", want, out)
 		}
+	}
+	// The filesystem the container's root lies on still takes writes:
+	// nothing froze or shut it down.
+	done := make(chan error, 1)
+	go func() { done <- os.WriteFile(filepath.Join(fx.root, "seccomp-write-check"), []byte("x"), 0o644) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("write on the root's filesystem after the container: %v", err)
+		}
+		os.Remove(filepath.Join(fx.root, "seccomp-write-check"))
+	case <-time.After(10 * time.Second):
+		t.Errorf("write on the root's filesystem after the container: no answer in 10s (frozen?)")
 	}
 }
 

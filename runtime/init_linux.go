@@ -158,10 +158,8 @@ func enterRoot(cfg *initConfig) (string, error) {
 		return "", err
 	}
 	unix.Umask(0o022)
-	if cfg.Capabilities != nil {
-		if err := dropCapabilities(cfg.Capabilities); err != nil {
-			return "", err
-		}
+	if err := cfg.Capabilities.Apply(); err != nil {
+		return "", err
 	}
 	init, err := lookInit(cfg.Process.Args[0], cfg.Process.Env, cfg.Process.Cwd)
 	if err != nil {
@@ -193,10 +191,8 @@ func execInit(cfg *initConfig, init string) error {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
-	if s := cfg.Seccomp; s != nil {
-		if err := installSeccomp(s.Names, s.Errno); err != nil {
-			return err
-		}
+	if err := cfg.Seccomp.Install(); err != nil {
+		return err
 	}
 	if err := unix.Exec(init, cfg.Process.Args, cfg.Process.Env); err != nil {
 		return &InitNotFoundError{Path: init, Err: fmt.Errorf("exec: %w", err)}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/security"
 )
 
 // Plan is a container's spec compiled once, checked and complete: every
@@ -38,10 +39,10 @@ type Plan struct {
 	Mounts mount.Steps
 	// Process is what the init child execs as PID 1.
 	Process Process
-	// Seccomp is the filter the init gets (nil for none); Capabilities its
-	// bounding set by name.
-	Seccomp      *SeccompPlan
-	Capabilities []string
+	// Seccomp is the filter the init gets and Capabilities its bounding
+	// set (nil for none).
+	Seccomp      *security.Seccomp
+	Capabilities *security.Capabilities
 	// PreserveFDs passes the supervisor's fds 3 to 3+PreserveFDs-1 to the
 	// init (socket activation, runc's --preserve-fds); every other fd is
 	// closed before the init runs.
@@ -75,12 +76,6 @@ type Process struct {
 	Cwd             string   `json:"cwd"`
 	NoNewPrivileges bool     `json:"no_new_privileges,omitempty"`
 	OOMScoreAdj     *int     `json:"oom_score_adj,omitempty"`
-}
-
-// SeccompPlan is a compiled deny list.
-type SeccompPlan struct {
-	Names []string `json:"names"`
-	Errno uint     `json:"errno"`
 }
 
 // compile checks the parts of a spec that need nothing of the host and
@@ -154,20 +149,12 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if !path.IsAbs(p.Process.Cwd) {
 		return nil, fmt.Errorf("%w: process.cwd %q is not an absolute path", ErrInvalidSpec, p.Process.Cwd)
 	}
-	if s.Linux != nil {
-		names, errno, err := seccompDenyList(s.Linux.Seccomp)
-		if err != nil {
-			return nil, err
-		}
-		if s.Linux.Seccomp != nil {
-			p.Seccomp = &SeccompPlan{Names: names, Errno: errno}
-		}
+	var err error
+	if p.Seccomp, err = security.CompileSeccomp(s.Linux.Seccomp); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
-	if caps := s.Process.Capabilities; caps != nil {
-		if err := checkCapabilitySets(caps); err != nil {
-			return nil, err
-		}
-		p.Capabilities = caps.Bounding
+	if p.Capabilities, err = security.CompileCapabilities(s.Process.Capabilities); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return p, nil
 }
@@ -240,52 +227,6 @@ func (p *Plan) compileNamespaces(s *specs.Spec) error {
 		return fmt.Errorf("%w: a hostname needs a new UTS namespace", ErrInvalidSpec)
 	}
 	return nil
-}
-
-// checkCapabilitySets accepts the five sets as the runtime executes them:
-// the init runs as root, so after exec its permitted and effective sets are
-// its bounding set, and it starts with no inheritable or ambient ones.
-func checkCapabilitySets(c *specs.LinuxCapabilities) error {
-	if _, err := capNumbers(c.Bounding); err != nil {
-		return fmt.Errorf("%w: process.capabilities.bounding: %w", ErrInvalidSpec, err)
-	}
-	for _, set := range []struct {
-		name  string
-		names []string
-	}{{"effective", c.Effective}, {"permitted", c.Permitted}} {
-		if set.names != nil && !sameSet(set.names, c.Bounding) {
-			return unsupported("process.capabilities.%s other than the bounding set (the init runs as root, whose %s set is its bounding set)", set.name, set.name)
-		}
-	}
-	if len(c.Inheritable) > 0 {
-		return unsupported("process.capabilities.inheritable")
-	}
-	if len(c.Ambient) > 0 {
-		return unsupported("process.capabilities.ambient")
-	}
-	return nil
-}
-
-func sameSet(a, b []string) bool {
-	in := func(x string, set []string) bool {
-		for _, y := range set {
-			if x == y {
-				return true
-			}
-		}
-		return false
-	}
-	for _, x := range a {
-		if !in(x, b) {
-			return false
-		}
-	}
-	for _, x := range b {
-		if !in(x, a) {
-			return false
-		}
-	}
-	return true
 }
 
 // ValidateHostname checks a hostname as the runtime will: see checkHostname.

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/security"
 )
 
 // The supervisor and the init child talk over a SOCK_SEQPACKET socketpair,
@@ -40,18 +41,18 @@ type message struct {
 // initConfig is what the init child needs of the Plan: no spec, nothing
 // to derive again.
 type initConfig struct {
-	Name         string       `json:"name"`
-	Root         string       `json:"root"`
-	Hostname     string       `json:"hostname,omitempty"`
-	Domainname   string       `json:"domainname,omitempty"`
-	NewNetwork   bool         `json:"new_network,omitempty"`
-	NewCgroupNS  bool         `json:"new_cgroup_ns,omitempty"`
-	Steps        mount.Steps  `json:"steps"`
-	Process      Process      `json:"process"`
-	Seccomp      *SeccompPlan `json:"seccomp,omitempty"`
-	Capabilities []string     `json:"capabilities,omitempty"`
-	PreserveFDs  int          `json:"preserve_fds,omitempty"`
-	Debug        bool         `json:"debug,omitempty"`
+	Name         string                 `json:"name"`
+	Root         string                 `json:"root"`
+	Hostname     string                 `json:"hostname,omitempty"`
+	Domainname   string                 `json:"domainname,omitempty"`
+	NewNetwork   bool                   `json:"new_network,omitempty"`
+	NewCgroupNS  bool                   `json:"new_cgroup_ns,omitempty"`
+	Steps        mount.Steps            `json:"steps"`
+	Process      Process                `json:"process"`
+	Seccomp      *security.Seccomp      `json:"seccomp,omitempty"`
+	Capabilities *security.Capabilities `json:"capabilities,omitempty"`
+	PreserveFDs  int                    `json:"preserve_fds,omitempty"`
+	Debug        bool                   `json:"debug,omitempty"`
 }
 
 func (p *Plan) initConfig(debug bool) *initConfig {

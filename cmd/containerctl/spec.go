@@ -16,6 +16,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime"
+	"github.com/containerctl/containerctl/runtime/security"
 )
 
 const (
@@ -29,9 +30,6 @@ const (
 	// defaultPath is systemd-nspawn's PATH for the payload.
 	defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
-
-// eperm is the errno the blocked syscalls get.
-var eperm = uint(1)
 
 // uuidNamespace derives each container's stable container_uuid from its
 // name when none is given (UUIDv5).
@@ -120,19 +118,6 @@ func buildSpec(o options) (*specs.Spec, error) {
 		return nil, err
 	}
 	res.Devices = deviceRules()
-	var seccomp *specs.LinuxSeccomp
-	if goruntime.GOARCH == "amd64" {
-		// The runtime has syscall tables for x86-64 (and the x32 and
-		// i386 ABIs an x86-64 kernel also serves) only.
-		seccomp = &specs.LinuxSeccomp{
-			DefaultAction: specs.ActAllow,
-			Syscalls: []specs.LinuxSyscall{{
-				Names:    runtime.DefaultBlockedSyscalls,
-				Action:   specs.ActErrno,
-				ErrnoRet: &eperm,
-			}},
-		}
-	}
 	var cgroupsPath string
 	if o.cgroupParent != "" {
 		if !path.IsAbs(o.cgroupParent) || path.Clean(o.cgroupParent) != o.cgroupParent || strings.Contains(o.cgroupParent, "..") {
@@ -170,7 +155,7 @@ func buildSpec(o options) (*specs.Spec, error) {
 			Namespaces:  namespaces,
 			Resources:   res,
 			CgroupsPath: cgroupsPath,
-			Seccomp:     seccomp,
+			Seccomp:     security.DefaultSeccomp(),
 			// As systemd-nspawn: the kernel's knobs are read-only and
 			// what leaks host secrets or state is hidden.
 			ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq"},
@@ -391,13 +376,13 @@ func findBootInit(root string) (string, error) {
 // private network (the guest configures its own links then), and the
 // user's --capability and --drop-capability ("all" for every one).
 func capabilities(o options) ([]string, error) {
-	caps := slices.Clone(runtime.DefaultCapabilities)
+	caps := slices.Clone(security.DefaultCapabilities)
 	if o.privateNetwork {
 		caps = append(caps, "CAP_NET_ADMIN")
 	}
 	for _, c := range o.addCaps {
 		for _, name := range strings.Split(c, ",") {
-			n, err := runtime.ParseCapability(name)
+			n, err := security.ParseCapability(name)
 			if err != nil {
 				return nil, fmt.Errorf("--capability: %w", err)
 			}
@@ -408,7 +393,7 @@ func capabilities(o options) ([]string, error) {
 	}
 	for _, c := range o.dropCaps {
 		for _, name := range strings.Split(c, ",") {
-			n, err := runtime.ParseCapability(name)
+			n, err := security.ParseCapability(name)
 			if err != nil {
 				return nil, fmt.Errorf("--drop-capability: %w", err)
 			}

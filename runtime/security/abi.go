@@ -1,0 +1,90 @@
+package security
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/elastic/go-seccomp-bpf/arch"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// An abi is one system call interface a kernel serves: its audit
+// architecture (struct seccomp_data's arch), its syscall numbers, and
+// whether its arguments are 32-bit.
+type abi struct {
+	name   specs.Arch
+	audit  uint32
+	nrBit  uint32 // set in every number of this ABI (x32's __X32_SYSCALL_BIT)
+	is32   bool   // arguments are 32-bit: only their low halves are compared
+	numbrs map[string][]uint32
+}
+
+const x32Bit = 0x40000000
+
+// numbers inverts a table of the library's, keeping every number a name has:
+// its x32 table names a few calls twice (ioctl is 16 and 514, its x32
+// entry), and a filter must cover each.
+func numbers(info *arch.Info) map[string][]uint32 {
+	m := map[string][]uint32{}
+	for nr, name := range info.SyscallNumbers {
+		m[name] = append(m[name], uint32(nr))
+	}
+	for _, nrs := range m {
+		sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
+	}
+	return m
+}
+
+var (
+	abiX86_64  = &abi{name: specs.ArchX86_64, audit: uint32(arch.X86_64.ID), numbrs: numbers(arch.X86_64)}
+	abiX32     = &abi{name: specs.ArchX32, audit: uint32(arch.X32.ID), nrBit: x32Bit, numbrs: numbers(arch.X32)}
+	abiI386    = &abi{name: specs.ArchX86, audit: uint32(arch.I386.ID), is32: true, numbrs: numbers(arch.I386)}
+	abiAARCH64 = &abi{name: specs.ArchAARCH64, audit: uint32(arch.AARCH64.ID), numbrs: numbers(arch.AARCH64)}
+	abiARM     = &abi{name: specs.ArchARM, audit: uint32(arch.ARM.ID), is32: true, numbrs: numbers(arch.ARM)}
+	allABIs    = []*abi{abiX86_64, abiX32, abiI386, abiAARCH64, abiARM}
+)
+
+// families are the ABIs a kernel may serve to a process of each GOARCH:
+// the native one first, then the companions the same kernel also serves
+// (an x86-64 kernel runs i386 code, also through int 0x80 from a 64-bit
+// process, and x32 code; an arm64 kernel runs 32-bit ARM code). A 32-bit
+// binary may run on the 64-bit kernel, so its family is the same.
+var families = map[string][]*abi{
+	"amd64": {abiX86_64, abiX32, abiI386},
+	"386":   {abiI386, abiX86_64, abiX32},
+	"arm64": {abiAARCH64, abiARM},
+	"arm":   {abiARM, abiAARCH64},
+}
+
+// family returns the ABIs for goarch, or an error for an architecture the
+// library has no syscall tables for: a filter is never silently left out.
+func family(goarch string) ([]*abi, error) {
+	f, ok := families[goarch]
+	if !ok {
+		return nil, fmt.Errorf("linux.seccomp: no syscall table for architecture %s: %w", goarch, ErrUnsupported)
+	}
+	return f, nil
+}
+
+// knownSyscall reports whether any table has the name.
+func knownSyscall(name string) bool {
+	for _, a := range allABIs {
+		if _, ok := a.numbrs[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// specArches are the OCI architecture names; those of no family here are
+// accepted and ignored, as this kernel never reports them.
+var specArches = map[specs.Arch]bool{
+	specs.ArchX86: true, specs.ArchX86_64: true, specs.ArchX32: true,
+	specs.ArchARM: true, specs.ArchAARCH64: true,
+	specs.ArchMIPS: true, specs.ArchMIPS64: true, specs.ArchMIPS64N32: true,
+	specs.ArchMIPSEL: true, specs.ArchMIPSEL64: true, specs.ArchMIPSEL64N32: true,
+	specs.ArchPPC: true, specs.ArchPPC64: true, specs.ArchPPC64LE: true,
+	specs.ArchS390: true, specs.ArchS390X: true, specs.ArchPARISC: true,
+	specs.ArchPARISC64: true, specs.ArchRISCV64: true, specs.ArchLOONGARCH64: true,
+	specs.ArchM68K: true, specs.ArchSH: true, specs.ArchSHEB: true,
+}
