@@ -575,24 +575,97 @@ func TestBadInput(t *testing.T) {
 		args []string // run flags and command after the name
 		root string   // the --root passed, to watch
 		want []string // substrings of stderr
+		// notWant are substrings stderr must not have: the consequence
+		// in the supervisor of a failure in the init child.
+		notWant []string
+		// noTree: root is the host's own; do not walk it.
+		noTree bool
 	}
 	type badCase struct {
 		name  string
 		input func(t *testing.T, fx *fixture) input
 	}
 	var tests []badCase
-	for _, bad := range []string{"../x", "a/b", "", strings.Repeat("n", 65), ".x", "-x"} {
+	for _, bad := range []string{"../x", "a/b", "", strings.Repeat("n", 65), ".x", "-x", "a\nb"} {
 		tests = append(tests, badCase{
-			name: "name " + strings.ReplaceAll(bad, "/", "_"),
+			name: "name " + strings.NewReplacer("/", "_", "\n", "_").Replace(bad),
 			input: func(t *testing.T, fx *fixture) input {
 				in := input{name: bad, root: filepath.Join(fx.dir, "newroot")}
-				if bad != "" {
+				switch {
+				case strings.Contains(bad, "\n"):
+					// Quoted, so that it stays one line.
+					in.want = []string{strconv.Quote(bad)}
+				case bad != "":
 					in.want = []string{bad}
 				}
 				return in
 			},
 		})
 	}
+	// Each is refused before anything is created, with the cause named.
+	flagCase := func(name string, args []string, want ...string) badCase {
+		return badCase{name, func(t *testing.T, fx *fixture) input {
+			src := filepath.Join(fx.dir, "src")
+			mustMkdir(t, src)
+			var a []string
+			for _, arg := range args {
+				a = append(a, strings.ReplaceAll(arg, "SRC", src))
+			}
+			return input{name: fx.name, root: fx.root, args: a, want: append([]string{fx.name}, want...)}
+		}}
+	}
+	tests = append(tests,
+		flagCase("bind over the root", []string{"--bind", "/:/"}, "over the container's root"),
+		flagCase("bind to a path that cleans to the root", []string{"--bind", "SRC:/dev/../.."}, "over the container's root"),
+		flagCase("tmpfs over the root", []string{"--tmpfs", "/"}, "over the container's root"),
+		flagCase("bind over /run", []string{"--bind", "SRC:/run"}, "/run is mounted by containerctl itself"),
+		flagCase("bind over /proc", []string{"--bind", "SRC:/proc"}, "/proc is mounted by containerctl itself"),
+		flagCase("bind over /sys", []string{"--bind", "SRC:/sys"}, "/sys is mounted by containerctl itself"),
+		flagCase("bind over /dev", []string{"--bind-ro", "SRC:/dev"}, "/dev is mounted by containerctl itself"),
+		flagCase("bind over /run/host", []string{"--bind", "SRC:/run/host"}, "/run/host"),
+		flagCase("hostname with a space", []string{"--hostname", "bad host"}, "hostname", `"bad host"`),
+		flagCase("hostname with a slash", []string{"--hostname", "a/b"}, "hostname", `"a/b"`),
+		flagCase("hostname starting with -", []string{"--hostname=-x"}, "hostname", `"-x"`),
+		flagCase("negative stop timeout", []string{"--stop-timeout=-1s"}, "--stop-timeout", "negative"),
+		flagCase("cgroup parent with ..", []string{"--cgroup-parent=/../x"}, "--cgroup-parent", "/../x"),
+		flagCase("negative preserve-fds", []string{"--preserve-fds=-1"}, "--preserve-fds"),
+		badCase{"root is the host's root", func(t *testing.T, fx *fixture) input {
+			return input{name: fx.name, root: "/", noTree: true, want: []string{fx.name, "host's own root"}}
+		}},
+		badCase{"root spelled /tmp/..", func(t *testing.T, fx *fixture) input {
+			return input{name: fx.name, root: "/tmp/..", noTree: true, want: []string{fx.name, "host's own root"}}
+		}},
+		badCase{"root a link to /", func(t *testing.T, fx *fixture) input {
+			link := filepath.Join(fx.dir, "rootlink")
+			if err := os.Symlink("/", link); err != nil {
+				t.Fatal(err)
+			}
+			return input{name: fx.name, root: link, noTree: true, want: []string{fx.name, "host's own root"}}
+		}},
+	)
+	// Failures inside the init child: its own message, not what it causes
+	// in the supervisor, and what the start made is undone (the root gets
+	// etc/ and etc/os-release first; the tree check sees them go).
+	childFailure := []string{"cgroup.procs", "no such process", "exited during start"}
+	tests = append(tests,
+		badCase{"tmpfs with an unknown option", func(t *testing.T, fx *fixture) input {
+			return input{name: fx.name, root: fx.root, args: []string{"--tmpfs", "/mnt:bogus=1", "--", "/bin/true"},
+				want: []string{fx.name, "mount tmpfs on", "/mnt", "bogus=1"}, notWant: childFailure}
+		}},
+		badCase{"tmpfs with a bad size", func(t *testing.T, fx *fixture) input {
+			return input{name: fx.name, root: fx.root, args: []string{"--tmpfs", "/mnt:size=abc", "--", "/bin/true"},
+				want: []string{fx.name, "mount tmpfs on", "size=abc"}, notWant: childFailure}
+		}},
+		badCase{"bind through a root link to a file", func(t *testing.T, fx *fixture) input {
+			src := filepath.Join(fx.dir, "src")
+			mustMkdir(t, src)
+			if err := os.Symlink("/bin/busybox", filepath.Join(fx.root, "lnk")); err != nil {
+				t.Fatal(err)
+			}
+			return input{name: fx.name, root: fx.root, args: []string{"--bind", src + ":/lnk/sub", "--", "/bin/true"},
+				want: []string{fx.name, "/lnk/sub"}, notWant: childFailure}
+		}},
+	)
 	tests = append(tests, []badCase{
 		{"root parent missing", func(t *testing.T, fx *fixture) input {
 			root := filepath.Join(fx.dir, "missing", "root")
@@ -655,11 +728,20 @@ func TestBadInput(t *testing.T) {
 					watch = append(watch, filepath.Join(stateDir, dir), filepath.Join("/var/lib/containers", dir))
 				}
 			}
+			if in.name != "" {
+				watch = append(watch, cgroupDirs(in.name)...)
+			}
+			if in.noTree {
+				watch = watch[1:]
+			}
 			existed := map[string]bool{}
 			for _, p := range watch {
 				existed[p] = exists(p)
 			}
-			rootBefore := tree(t, in.root)
+			var rootBefore []string
+			if !in.noTree {
+				rootBefore = tree(t, in.root)
+			}
 
 			args := append([]string{"run", in.name, "--root", in.root, "--store", fx.store}, in.args...)
 			res := ctl(t, args...)
@@ -674,6 +756,11 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("containerctl %q: stderr = %q, want it to contain %q", args, res.stderr, w)
 				}
 			}
+			for _, w := range in.notWant {
+				if strings.Contains(res.stderr, w) {
+					t.Errorf("containerctl %q: stderr = %q, want the child's own error, not %q", args, res.stderr, w)
+				}
+			}
 			for _, p := range watch {
 				if !existed[p] && exists(p) {
 					t.Errorf("containerctl %q created %s", args, p)
@@ -681,6 +768,9 @@ func TestBadInput(t *testing.T) {
 						os.RemoveAll(p)
 					}
 				}
+			}
+			if in.noTree {
+				return
 			}
 			if after := tree(t, in.root); !slices.Equal(rootBefore, after) {
 				t.Errorf("containerctl %q changed ROOT: before %q, after %q", args, rootBefore, after)

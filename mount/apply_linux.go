@@ -16,6 +16,9 @@ import (
 type Root struct {
 	path string
 	dir  *os.File
+	// created are the paths inside the root that Apply created on the
+	// root's own filesystem, in order, for a failed start to remove.
+	created []string
 }
 
 // Prepare readies root for the container's mounts and pivot_root. It must
@@ -46,7 +49,10 @@ func (r *Root) Apply(steps []Step, log func(Step)) error {
 		if log != nil {
 			log(s)
 		}
-		if err := apply(r.dir, r.path, s); err != nil {
+		missing := r.missing(s)
+		err := apply(r.dir, r.path, s)
+		r.record(missing)
+		if err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,9 @@ type child struct {
 	exited chan struct{} // closed once cmd.Wait returned
 	// waitErr is cmd.Wait's error, set before exited is closed.
 	waitErr error
+	// created are the paths inside the root the child made before it
+	// failed, as it reported them.
+	created []string
 }
 
 type received struct {
@@ -160,10 +163,15 @@ func (c *child) send(m message) error { return writeMessage(c.sock, m) }
 func (c *child) failure(err error) error {
 	_ = c.cmd.Process.Kill()
 	<-c.exited
+	var childErr error
 	for r := range c.msgs {
 		if r.m.Type == msgError && r.m.Error != nil {
-			return r.m.Error
+			childErr = r.m.Error
+			c.created = r.m.Created
 		}
+	}
+	if childErr != nil {
+		return childErr
 	}
 	return err
 }
@@ -227,6 +235,7 @@ func (s *supervisor) await(want string) error {
 			case r.m.Type == msgLog:
 				s.log.Debug(r.m.Log)
 			case r.m.Type == msgError && r.m.Error != nil:
+				c.created = r.m.Created
 				return r.m.Error
 			case interrupted != nil:
 				// Killed: wait for the EOF.

@@ -44,8 +44,8 @@ func Init() error {
 	sock := os.NewFile(uintptr(fd), "sync")
 	os.Clearenv()
 
-	err = initContainer(sock)
-	_ = writeMessage(sock, message{Type: msgError, Error: enclose(err)})
+	created, err := initContainer(sock)
+	_ = writeMessage(sock, message{Type: msgError, Error: enclose(err), Created: created})
 	return err
 }
 
@@ -66,43 +66,44 @@ func enclose(err error) *InitError {
 	return ie
 }
 
-func initContainer(sock *os.File) error {
+// initContainer returns, when it fails, what it created inside the root.
+func initContainer(sock *os.File) ([]string, error) {
 	m, err := readMessage(sock)
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config: %w", err)
 	}
 	if m.Type != msgConfig || m.Config == nil {
-		return fmt.Errorf("expected config, got %q", m.Type)
+		return nil, fmt.Errorf("expected config, got %q", m.Type)
 	}
 	cfg := m.Config
-	if err := setupRoot(sock, cfg); err != nil {
-		return err
+	// Device nodes and mount points get exactly the modes asked for.
+	unix.Umask(0)
+	r, err := mount.Prepare(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	if err := setupRoot(sock, cfg, r); err != nil {
+		return r.Created(), err
 	}
 	init, err := enterRoot(cfg)
 	if err != nil {
-		return err
+		return r.Created(), err
 	}
 	if err := writeMessage(sock, message{Type: msgReady}); err != nil {
-		return fmt.Errorf("report ready: %w", err)
+		return r.Created(), fmt.Errorf("report ready: %w", err)
 	}
 	if err := expect(sock, msgGo); err != nil {
-		return fmt.Errorf("wait for the supervisor: %w", err)
+		return r.Created(), fmt.Errorf("wait for the supervisor: %w", err)
 	}
-	return execInit(cfg, init)
+	return r.Created(), execInit(cfg, init)
 }
 
 // setupRoot makes the container's mounts, its cgroup namespace once the
 // supervisor has put us in every cgroup, its hostname and its loopback.
-func setupRoot(sock *os.File, cfg *initConfig) error {
-	// Device nodes and mount points get exactly the modes asked for.
-	unix.Umask(0)
+func setupRoot(sock *os.File, cfg *initConfig, r *mount.Root) error {
 	var logStep func(mount.Step)
 	if cfg.Debug {
 		logStep = func(s mount.Step) { _ = writeMessage(sock, message{Type: msgLog, Log: s.String()}) }
-	}
-	r, err := mount.Prepare(cfg.Root)
-	if err != nil {
-		return err
 	}
 	steps, cgroupSteps := cfg.Steps.Steps, cfg.Steps.Cgroup
 	if err := r.Apply(steps, logStep); err != nil {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/cgroup"
+	"github.com/containerctl/containerctl/mount"
 )
 
 // supervisor is a started container and what watches it.
@@ -173,7 +175,16 @@ func (s *supervisor) prepareHost(rec *record) error {
 			s.log.Warn(warning)
 		}
 	}
-	s.onUndo("remove what was created in the root", undoRoot)
+	s.onUndo("remove what was created in the root", func() error {
+		// The child's mount points and bind targets first: its mount
+		// namespace is gone by now (the child is killed and waited for
+		// before this runs), so nothing is mounted on them.
+		var err error
+		if s.child != nil && len(s.child.created) > 0 {
+			err = mount.RemoveCreated(p.Root, s.child.created)
+		}
+		return errors.Join(err, undoRoot())
+	})
 	if p.Console != ConsolePipe {
 		var slavePath string
 		if s.console, slavePath, err = console.NewPty(); err != nil {

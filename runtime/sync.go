@@ -36,6 +36,9 @@ type message struct {
 	Config *initConfig `json:"config,omitempty"`
 	Log    string      `json:"log,omitempty"`
 	Error  *InitError  `json:"error,omitempty"`
+	// Created, with an error, are the paths inside the root that the
+	// child created before it failed, for the supervisor to remove.
+	Created []string `json:"created,omitempty"`
 }
 
 // initConfig is what the init child needs of the Plan: no spec, nothing
