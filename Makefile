@@ -3,7 +3,7 @@ GO ?= go
 export CGO_ENABLED := 0
 BIN := bin/containerctl
 
-.PHONY: build deps test unit integration demo bench lint clean
+.PHONY: build deps test unit fuzz integration demo bench lint clean
 
 build: $(BIN)
 
@@ -15,10 +15,26 @@ FORCE:
 # Unit tests everywhere; the integration tests start real containers and need
 # root (with CONTAINERCTL_INTEGRATION=1, as in CI, a missing prerequisite
 # fails them instead of skipping).
-test: lint unit integration
+test: lint unit fuzz integration
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+# fuzz runs each fuzz target briefly (FUZZTIME each; CI's default): the
+# parsers of names, hostnames, binds, tmpfs, signals and limits, and the
+# spec builder must never panic and must refuse with one clear line. For a
+# longer run: make fuzz FUZZTIME=10m.
+FUZZTIME ?= 4s
+FUZZ_TARGETS := \
+	./runtime:FuzzValidateName ./runtime:FuzzValidateHostname \
+	./signals:FuzzParse \
+	./cmd/containerctl:FuzzParseBind ./cmd/containerctl:FuzzParseTmpfs ./cmd/containerctl:FuzzBuildSpec
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t#*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg >/tmp/containerctl-fuzz.log 2>&1 || { cat /tmp/containerctl-fuzz.log; exit 1; }; \
+	done
 
 integration:
 	$(GO) test -count=1 -v -timeout 20m ./integration/
