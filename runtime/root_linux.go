@@ -61,6 +61,17 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 		return nil, fmt.Errorf("create root %s: %w", root, err)
 	}
 
+	more, err := prepareEtc(root)
+	created = append(created, more...)
+	if err != nil {
+		return nil, err
+	}
+	return undo, nil
+}
+
+// prepareEtc makes root/etc and an empty root/etc/os-release when missing,
+// and returns how to remove what it made, in order.
+func prepareEtc(root string) (created []func() error, _ error) {
 	rootDir, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open root %s: %w", root, err)
@@ -78,13 +89,13 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 	}
 	etc, err := pathrs.OpenatInRoot(rootDir, "etc")
 	if err != nil {
-		return nil, fmt.Errorf("open %s inside the root: %w", etcPath, err)
+		return created, fmt.Errorf("open %s inside the root: %w", etcPath, err)
 	}
 	defer etc.Close()
 	if fi, err := etc.Stat(); err != nil {
-		return nil, fmt.Errorf("stat %s: %w", etcPath, err)
+		return created, fmt.Errorf("stat %s: %w", etcPath, err)
 	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("%s: not a directory", etcPath)
+		return created, fmt.Errorf("%s: not a directory", etcPath)
 	}
 
 	// O_EXCL|O_NOFOLLOW: an existing os-release, even a dangling link, is
@@ -98,9 +109,9 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 			return inRoot(root, "etc", func(dirfd int) error { return unix.Unlinkat(dirfd, "os-release", 0) })
 		})
 	case !errors.Is(err, unix.EEXIST):
-		return nil, fmt.Errorf("create %s: %w", osRelease, err)
+		return created, fmt.Errorf("create %s: %w", osRelease, err)
 	}
-	return undo, nil
+	return created, nil
 }
 
 // parentMark marks the directory of roots that containerctl made (as the

@@ -3,6 +3,7 @@ package runtime
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +19,14 @@ func TestPrepareRootCreatesAndUndoes(t *testing.T) {
 	undo, err := prepareRoot(root, true)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The roots' directory is closed to host users; those above it are
+	// not containerctl's to close.
+	if fi, err := os.Stat(filepath.Dir(root)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("prepareRoot made %s = %v, %v, want 0700", filepath.Dir(root), fi, err)
+	}
+	if fi, err := os.Stat(filepath.Join(tmp, "a")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("prepareRoot made %s = %v, %v, want 0755", filepath.Join(tmp, "a"), fi, err)
 	}
 	fi, err := os.Stat(filepath.Join(root, "etc"))
 	if err != nil || fi.Mode().Perm() != 0o755 {
@@ -119,5 +128,40 @@ func TestPrepareRootUndoDoesNotFollowLinksOut(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "usr", "lib", "os-release")); !os.IsNotExist(err) {
 		t.Errorf("undo left the os-release it made inside the root (stat: %v)", err)
+	}
+}
+
+// TestCheckRootsDir: a roots directory containerctl made is closed again
+// if it was opened; one a user made is left alone with a warning.
+func TestCheckRootsDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CONTAINERCTL_INTEGRATION") == "1" {
+			t.Fatal("trusted.* xattrs need root; CONTAINERCTL_INTEGRATION=1, so this is a failure")
+		}
+		t.Skip("trusted.* xattrs need root")
+	}
+	tmp := t.TempDir()
+	ours := filepath.Join(tmp, "ours")
+	if err := mkdirParent(ours, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(ours, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := checkRootsDir(ours); err != nil || w != "" {
+		t.Errorf("checkRootsDir(ours) = %q, %v, want no warning", w, err)
+	}
+	if fi, _ := os.Stat(ours); fi.Mode().Perm() != 0o700 {
+		t.Errorf("checkRootsDir(ours) left mode %v, want 0700", fi.Mode().Perm())
+	}
+	theirs := filepath.Join(tmp, "theirs")
+	if err := os.Mkdir(theirs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := checkRootsDir(theirs); err != nil || !strings.Contains(w, "chmod 0700") {
+		t.Errorf("checkRootsDir(theirs) = %q, %v, want a warning naming chmod 0700", w, err)
+	}
+	if fi, _ := os.Stat(theirs); fi.Mode().Perm() != 0o755 {
+		t.Errorf("checkRootsDir(theirs) changed the user's mode to %v", fi.Mode().Perm())
 	}
 }

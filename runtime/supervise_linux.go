@@ -27,129 +27,133 @@ type StopResult struct {
 	Timeout    time.Duration `json:"timeout"`
 }
 
+// halting is the state of a halt: when it began, when it gives up, and the
+// resends of the halt signal. The halt signal is sent again every second:
+// an init ignores a signal it has no handler for yet (pid_namespaces(7)),
+// and a systemd still starting installs its handler a moment later;
+// systemd takes repeats as the one request.
+type halting struct {
+	res      StopResult
+	start    time.Time
+	deadline *time.Timer
+	expired  <-chan time.Time
+	resend   *time.Ticker
+	resends  <-chan time.Time
+}
+
+func (h *halting) stop() {
+	if h.resend != nil {
+		h.resend.Stop()
+	}
+	if h.deadline != nil {
+		h.deadline.Stop()
+	}
+}
+
 // supervise waits for the init to exit. SIGTERM, SIGINT, SIGHUP and stop
 // requests halt it: SIGRTMIN+3 to PID 1, and SIGKILL when the stop timeout
 // passes or a second SIGINT comes. Killing PID 1 kills every process of the
 // container: the kernel tears down its PID namespace.
 // It returns how the container ended and the stop requests to answer.
 func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
-	var (
-		res       = StopResult{Outcome: OutcomeExited}
-		haltStart time.Time
-		deadline  *time.Timer
-		expired   <-chan time.Time
-		// The halt signal is sent again every second: an init ignores
-		// a signal it has no handler for yet (pid_namespaces(7)), and a
-		// systemd still starting installs its handler a moment later.
-		// systemd takes repeats as the one request.
-		resend  *time.Ticker
-		resends <-chan time.Time
-		waiters []chan<- StopResult
-	)
-	halt := func(why string, timeout time.Duration) {
-		if timeout <= 0 {
-			timeout = s.p.StopTimeout
-		}
-		if haltStart.IsZero() {
-			haltStart = time.Now()
-			res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
-			s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.p.KillSignal), timeout)
-			s.notify.stopping()
-			if err := s.process().Signal(s.p.KillSignal); err != nil {
-				s.log.WithError(err).Warn("send halt signal")
-			}
-			deadline = time.NewTimer(timeout)
-			resend = time.NewTicker(time.Second)
-			resends = resend.C
-			expired = deadline.C
-			return
-		}
-		// A later request with a shorter timeout shortens the wait.
-		if left := time.Until(haltStart.Add(res.Timeout)); timeout < left {
-			res.Timeout = time.Since(haltStart) + timeout
-			deadline.Reset(timeout)
-		}
-	}
-	kill := func(why string) {
-		if res.Outcome == OutcomeKilled {
-			return
-		}
-		res.Outcome = OutcomeKilled
-		if haltStart.IsZero() {
-			haltStart = time.Now()
-		}
-		s.log.Warnf("%s: killing the container", why)
-		if err := s.process().Kill(); err != nil {
-			s.log.WithError(err).Warn("kill init")
-		}
-		// PID 1's death takes its PID namespace with it; the cgroup
-		// also gets what joined it from outside (nsenter).
-		if err := s.cgroup.Kill(0); err != nil {
-			s.log.WithError(err).Warn("kill cgroup")
-		}
-	}
-
-	var err error
-loop:
+	h := &halting{res: StopResult{Outcome: OutcomeExited}}
+	var waiters []chan<- StopResult
 	for {
 		select {
 		case <-s.child.exited:
-			err = s.child.waitErr
-			break loop
+			h.stop()
+			s.exitStatus(&h.res)
+			if !h.start.IsZero() {
+				h.res.Elapsed = time.Since(h.start)
+			}
+			return h.res, waiters
 		case sig := <-s.sigs:
-			switch sig {
-			case unix.SIGWINCH:
+			switch {
+			case sig == unix.SIGWINCH:
 				s.resize()
-			case unix.SIGINT:
-				if !haltStart.IsZero() {
-					kill("second SIGINT")
-					continue
-				}
-				halt("SIGINT", 0)
+			case sig == unix.SIGINT && !h.start.IsZero():
+				s.kill(h, "second SIGINT")
 			default:
-				halt(sig.String(), 0)
+				s.halt(h, signals.Name(sig.(syscall.Signal)), 0)
 			}
 		case req := <-s.control.requests:
 			waiters = append(waiters, req.reply)
-			halt("stop requested", req.timeout)
-		case <-resends:
-			if res.Outcome == OutcomeHalted {
+			s.halt(h, "stop requested", req.timeout)
+		case <-h.resends:
+			if h.res.Outcome == OutcomeHalted {
 				_ = s.process().Signal(s.p.KillSignal)
 			}
-		case <-expired:
-			kill("did not halt within " + res.Timeout.String())
+		case <-h.expired:
+			s.kill(h, "did not halt within "+h.res.Timeout.String())
 		}
 	}
-	if resend != nil {
-		resend.Stop()
+}
+
+// halt asks the init to halt, or shortens the wait of a halt under way.
+func (s *supervisor) halt(h *halting, why string, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = s.p.StopTimeout
 	}
-	if deadline != nil {
-		deadline.Stop()
+	if !h.start.IsZero() {
+		// A later request with a shorter timeout shortens the wait.
+		if left := time.Until(h.start.Add(h.res.Timeout)); timeout < left {
+			h.res.Timeout = time.Since(h.start) + timeout
+			h.deadline.Reset(timeout)
+		}
+		return
 	}
+	h.start = time.Now()
+	h.res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
+	s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.p.KillSignal), timeout)
+	s.notify.stopping()
+	if err := s.process().Signal(s.p.KillSignal); err != nil {
+		s.log.WithError(err).Warn("send halt signal")
+	}
+	h.deadline = time.NewTimer(timeout)
+	h.resend = time.NewTicker(time.Second)
+	h.expired, h.resends = h.deadline.C, h.resend.C
+}
+
+// kill kills the container: its init, and through the cgroup whatever
+// joined it from outside.
+func (s *supervisor) kill(h *halting, why string) {
+	if h.res.Outcome == OutcomeKilled {
+		return
+	}
+	h.res.Outcome = OutcomeKilled
+	if h.start.IsZero() {
+		h.start = time.Now()
+	}
+	s.log.Warnf("%s: killing the container", why)
+	if err := s.process().Kill(); err != nil {
+		s.log.WithError(err).Warn("kill init")
+	}
+	if err := s.cgroup.Kill(0); err != nil {
+		s.log.WithError(err).Warn("kill cgroup")
+	}
+}
+
+// exitStatus fills in the init's exit status. reboot(2) in a PID namespace
+// kills its PID 1 with SIGHUP for a reboot and SIGINT for a halt or
+// power-off (pid_namespaces(7)). Like systemd-nspawn, a reboot is 133, so
+// that a unit can restart the container, and a power-off is success.
+func (s *supervisor) exitStatus(res *StopResult) {
 	if s.child.cmd.ProcessState == nil {
 		// Wait failed without a status; the init is gone all the same.
-		s.log.WithError(err).Warn("wait for init")
+		s.log.WithError(s.child.waitErr).Warn("wait for init")
 		res.ExitStatus = 255
-	} else {
-		ws := s.child.cmd.ProcessState.Sys().(syscall.WaitStatus)
-		res.ExitStatus = signals.ExitStatus(ws)
-		// reboot(2) in a PID namespace kills its PID 1 with SIGHUP for a
-		// reboot and SIGINT for a halt or power-off (pid_namespaces(7)).
-		// Like systemd-nspawn, report a reboot as 133, so that a unit can
-		// restart the container, and a power-off as success.
-		switch {
-		case ws.Signaled() && ws.Signal() == syscall.SIGHUP:
-			s.log.Info("the guest rebooted")
-			res.ExitStatus = signals.RebootStatus
-		case ws.Signaled() && ws.Signal() == syscall.SIGINT:
-			s.log.Info("the guest powered off")
-			res.ExitStatus = 0
-		}
+		return
 	}
-	if !haltStart.IsZero() {
-		res.Elapsed = time.Since(haltStart)
+	ws := s.child.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	res.ExitStatus = signals.ExitStatus(ws)
+	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGHUP:
+		s.log.Info("the guest rebooted")
+		res.ExitStatus = signals.RebootStatus
+	case ws.Signaled() && ws.Signal() == syscall.SIGINT:
+		s.log.Info("the guest powered off")
+		res.ExitStatus = 0
 	}
-	return res, waiters
 }
 
 // relayConsole copies the console's output to stdout (or drops it, when

@@ -1,0 +1,170 @@
+package runtime
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// testSpec is the shape of spec the CLI builds, around a root in dir.
+func testSpec(dir string) *specs.Spec {
+	return &specs.Spec{
+		Root:     &specs.Root{Path: filepath.Join(dir, "root")},
+		Hostname: "foo",
+		Process: &specs.Process{
+			Args: []string{"/sbin/init"},
+			Env:  []string{"PATH=/bin"},
+			Cwd:  "/",
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}, Effective: []string{"CAP_SYS_ADMIN", "CAP_CHOWN"},
+				Permitted: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"},
+			},
+		},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs"},
+			{Destination: "/run", Type: "tmpfs", Source: "tmpfs"},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2"},
+		},
+		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{
+			{Type: specs.MountNamespace}, {Type: specs.PIDNamespace}, {Type: specs.UTSNamespace},
+			{Type: specs.IPCNamespace}, {Type: specs.CgroupNamespace},
+		}},
+	}
+}
+
+func makeInit(t *testing.T, root string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(root, "sbin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "sbin", "init"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCompile: a spec in, a plan out, without root and without creating
+// anything.
+func TestCompile(t *testing.T) {
+	dir := t.TempDir()
+	spec := testSpec(dir)
+	makeInit(t, spec.Root.Path)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(spec.Root.Path, link); err != nil {
+		t.Fatal(err)
+	}
+	spec.Root.Path = link
+	p, err := Compile(&Container{Name: "foo", Spec: spec, StateDir: filepath.Join(dir, "state")},
+		Options{Console: ConsolePipe, PreserveFDs: 2, ListenFDs: true, ListenFDNames: "a:b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "root"); p.Root != want {
+		t.Errorf("Compile: root = %q, want the link resolved, %q", p.Root, want)
+	}
+	if !p.NewUTS || !p.NewIPC || !p.NewCgroupNS || p.NewNetwork {
+		t.Errorf("Compile: namespaces uts=%v ipc=%v cgroup=%v net=%v, want uts, ipc, cgroup and the host's network",
+			p.NewUTS, p.NewIPC, p.NewCgroupNS, p.NewNetwork)
+	}
+	for _, want := range []string{"LISTEN_FDS=2", "LISTEN_PID=1", "LISTEN_FDNAMES=a:b"} {
+		if !slices.Contains(p.Process.Env, want) {
+			t.Errorf("Compile: env %q lacks %q", p.Process.Env, want)
+		}
+	}
+	if p.StopTimeout != DefaultStopTimeout || p.KillSignal != haltSignal {
+		t.Errorf("Compile: stop timeout %v, kill signal %v, want the defaults", p.StopTimeout, p.KillSignal)
+	}
+	var steps []string
+	for _, s := range p.Mounts.Steps {
+		steps = append(steps, s.String())
+	}
+	all := strings.Join(steps, "\n")
+	for _, want := range []string{"write /run/host/os-release", "bind " + filepath.Join(dir, "state", "foo", "notify") + " on /run/host/notify"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("Compile: mount steps lack %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "/dev/console") {
+		t.Errorf("Compile: a pipe console got a /dev/console step:\n%s", all)
+	}
+	if len(p.Mounts.Cgroup) != 1 {
+		t.Errorf("Compile: cgroup steps = %v, want the cgroup2 mount alone", p.Mounts.Cgroup)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state")); !os.IsNotExist(err) {
+		t.Errorf("Compile created the state directory (stat: %v)", err)
+	}
+}
+
+// TestCompileRefuses: what the runtime does not execute is refused by
+// name, never ignored.
+func TestCompileRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name   string
+		change func(s *specs.Spec, o *Options)
+		want   string
+		is     error
+	}{
+		{"user", func(s *specs.Spec, o *Options) { s.Process.User.UID = 1000 }, "process.user", ErrUnsupported},
+		{"rlimits", func(s *specs.Spec, o *Options) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE"}} }, "process.rlimits", ErrUnsupported},
+		{"sysctl", func(s *specs.Spec, o *Options) { s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"} }, "linux.sysctl", ErrUnsupported},
+		{"user namespace", func(s *specs.Spec, o *Options) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		}, "user namespace", ErrUnsupported},
+		{"namespace path", func(s *specs.Spec, o *Options) { s.Linux.Namespaces[2].Path = "/proc/1/ns/uts" }, "joining the uts namespace", ErrUnsupported},
+		{"read-only root", func(s *specs.Spec, o *Options) { s.Root.Readonly = true }, "root.readonly", ErrUnsupported},
+		{"hooks", func(s *specs.Spec, o *Options) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true"}}} }, "hooks", ErrUnsupported},
+		{"ambient caps", func(s *specs.Spec, o *Options) { s.Process.Capabilities.Ambient = []string{"CAP_CHOWN"} }, "ambient", ErrInvalidSpec},
+		{"permitted beyond bounding", func(s *specs.Spec, o *Options) { s.Process.Capabilities.Permitted = []string{"CAP_CHOWN"} }, "permitted", ErrInvalidSpec},
+		{"memory swap", func(s *specs.Spec, o *Options) {
+			s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: new(int64)}}
+		}, "linux.resources.memory", ErrUnsupported},
+		{"no mount namespace", func(s *specs.Spec, o *Options) { s.Linux.Namespaces = s.Linux.Namespaces[1:] }, "mount and PID", ErrInvalidSpec},
+		{"hostname without uts", func(s *specs.Spec, o *Options) {
+			s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UTSNamespace })
+		}, "UTS", ErrInvalidSpec},
+		{"bad hostname", func(s *specs.Spec, o *Options) { s.Hostname = "bad host" }, `hostname "bad host"`, ErrInvalidSpec},
+		{"host root", func(s *specs.Spec, o *Options) { s.Root.Path = "/tmp/.." }, "host's own root", ErrInvalidSpec},
+		{"relative cwd", func(s *specs.Spec, o *Options) { s.Process.Cwd = "tmp" }, "process.cwd", ErrInvalidSpec},
+		{"negative stop timeout", func(s *specs.Spec, o *Options) { o.StopTimeout = -1 }, "stop timeout", nil},
+		{"umask", func(s *specs.Spec, o *Options) { s.Process.User.Umask = new(uint32) }, "umask", ErrUnsupported},
+		{"bind over the root", func(s *specs.Spec, o *Options) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/../..", Type: "bind", Source: "/", Options: []string{"rbind"}})
+		}, "the container's root directory", ErrInvalidSpec},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := testSpec(dir)
+			makeInit(t, spec.Root.Path)
+			opts := Options{Console: ConsolePipe}
+			tt.change(spec, &opts)
+			_, err := Compile(&Container{Name: "foo", Spec: spec, StateDir: filepath.Join(dir, "state")}, opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Compile() = %v, want an error containing %q", err, tt.want)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("Compile() = %v, want it to match %v", err, tt.is)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("Compile() = %q, want one line", err)
+			}
+		})
+	}
+}
+
+// TestInitErrorIs: an error from the child matches its errno and its
+// kind's sentinel in the supervisor, after the trip as JSON.
+func TestInitErrorIs(t *testing.T) {
+	e := &InitError{Message: "init /x: no such file", Errno: 2, Kind: kindInitNotFound}
+	if !errors.Is(e, ErrInitNotFound) || !errors.Is(e, os.ErrNotExist) || errors.Is(e, ErrMount) {
+		t.Errorf("InitError %+v: Is(ErrInitNotFound)=%v Is(ErrNotExist)=%v Is(ErrMount)=%v, want true, true, false",
+			e, errors.Is(e, ErrInitNotFound), errors.Is(e, os.ErrNotExist), errors.Is(e, ErrMount))
+	}
+	if !errors.Is(&InitNotFoundError{Path: "/x", Err: os.ErrNotExist}, ErrInitNotFound) {
+		t.Error("InitNotFoundError does not match ErrInitNotFound")
+	}
+}
