@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The control socket, STATEDIR/NAME/control, is how `containerctl stop`
@@ -127,15 +129,8 @@ func (s *controlServer) closeWith(res *StopResult) {
 func Stop(stateDir, name string, timeout time.Duration) (StopResult, error) {
 	// A container still starting has a locked record but no init yet:
 	// wait for it rather than lose the stop.
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		_, err := Load(stateDir, name)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, ErrNotRunning) || !starting(filepath.Join(stateDir, name)) || time.Now().After(deadline) {
-			return StopResult{}, fmt.Errorf("%s: %w", name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := awaitRunning(filepath.Join(stateDir, name), 30*time.Second); err != nil {
+		return StopResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	conn, err := net.Dial("unix", filepath.Join(stateDir, name, controlFile))
 	if err != nil {
@@ -153,4 +148,41 @@ func Stop(stateDir, name string, timeout time.Duration) (StopResult, error) {
 		return StopResult{}, fmt.Errorf("%s: %w", name, errors.New(reply.Error))
 	}
 	return *reply.Result, nil
+}
+
+// awaitRunning waits until the record at dir shows a running init, while a
+// supervisor is starting it. The record is renamed into place on each
+// change (record.write), which inotify reports; a start that fails removes
+// the directory.
+func awaitRunning(dir string, timeout time.Duration) error {
+	stateDir, name := filepath.Dir(dir), filepath.Base(dir)
+	if _, err := Load(stateDir, name); err == nil || !errors.Is(err, ErrNotRunning) || !starting(dir) {
+		return err
+	}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO|unix.IN_DELETE_SELF|unix.IN_ATTRIB); err != nil {
+		return ErrNotRunning // gone meanwhile
+	}
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(timeout); ; {
+		// Looked at again after the watch is set, so that no change
+		// falls between the look and the watch.
+		_, err := Load(stateDir, name)
+		if err == nil || !errors.Is(err, ErrNotRunning) || !starting(dir) {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return err
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, int(left.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		_, _ = unix.Read(fd, buf) // drain; the events only wake us
+	}
 }

@@ -38,9 +38,16 @@ func (e *InotifyError) Is(target error) bool { return target == ErrInotify }
 
 // checkInotify refuses to boot a system when root's inotify instances,
 // those in use and those that systems still booting will take, leave fewer
-// than it needs. rec is this container's record, already marked booting,
-// so that containers started at the same moment count each other.
+// than it needs. rec is this container's record.
+//
+// The record is marked booting first, so that systems started at the same
+// moment count each other; the notifier removes the mark once the guest is
+// ready (or after a while: see listenNotify), and the record's removal
+// takes it too.
 func checkInotify(stateDir string, rec *record) error {
+	if err := os.WriteFile(rec.path(bootingFile), nil, 0o600); err != nil {
+		return err
+	}
 	b, err := os.ReadFile(inotifySysctl)
 	if err != nil {
 		return nil // no inotify in this kernel: nothing to run out of

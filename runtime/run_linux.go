@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -46,13 +45,6 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 		return -1, err
 	}
 	if p.BootsSystem {
-		// Marked before the check, so that systems started at the same
-		// moment count each other; the notifier removes the mark once
-		// the guest is ready.
-		if err := os.WriteFile(filepath.Join(rec.dir, bootingFile), nil, 0o600); err != nil {
-			_ = rec.release()
-			return -1, err
-		}
 		if err := checkInotify(p.StateDir, rec); err != nil {
 			_ = rec.release()
 			return -1, err
