@@ -202,8 +202,7 @@ func start(c *Container, opts Options, rec *record, layout cgroup.Layout, log *l
 		Root:          c.Spec.Root.Path,
 		Init:          c.Spec.Process.Args,
 		Started:       s.started,
-		Cgroups:       s.cgroup.Paths(),
-		CgroupParents: s.cgroup.ManagedParents(),
+		Cgroup:        s.cgroup.Record(),
 	}
 	if err := rec.write(state); err != nil {
 		return nil, err
