@@ -58,7 +58,11 @@ func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
 		if l.hasUnified() && slices.Contains(l.Controllers, ctrl) {
 			return UnifiedKey, nil
 		}
-		if h, ok := l.v1(ctrl); ok {
+		v1 := ctrl
+		if ctrl == "io" {
+			v1 = "blkio" // cgroup v2's io is v1's blkio
+		}
+		if h, ok := l.v1(v1); ok {
 			return h.Key, nil
 		}
 		return "", &UnsupportedError{Limit: what, Reason: "this host has no " + ctrl + " controller"}
