@@ -100,11 +100,16 @@ func stillThere(p string, procs []int, timeout time.Duration) error {
 // which covers the cgroups below it too.
 func waitEvents(p string, deadline time.Time, timeout time.Duration) error {
 	events := filepath.Join(p, "cgroup.events")
+	if b, err := os.ReadFile(events); errors.Is(err, os.ErrNotExist) || err == nil && !populated(b) {
+		return nil
+	}
 	in, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return fmt.Errorf("inotify: %w", err)
 	}
-	defer unix.Close(in)
+	// Closing an inotify instance waits for an SRCU grace period, some
+	// milliseconds: not for the caller to wait on.
+	defer func() { go unix.Close(in) }()
 	if _, err := unix.InotifyAddWatch(in, events, unix.IN_MODIFY); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil

@@ -133,8 +133,9 @@ func buildSpec(o options) (*specs.Spec, error) {
 	}
 	var cgroupsPath string
 	if o.cgroupParent != "" {
-		if !path.IsAbs(o.cgroupParent) {
-			return nil, fmt.Errorf("--cgroup-parent %q: want an absolute path such as /machine", o.cgroupParent)
+		// Clean, not cleaned: "/../x" is refused, not taken for "/x".
+		if !path.IsAbs(o.cgroupParent) || path.Clean(o.cgroupParent) != o.cgroupParent {
+			return nil, fmt.Errorf("--cgroup-parent %q: want a clean absolute path such as /machine", o.cgroupParent)
 		}
 		cgroupsPath = path.Join(o.cgroupParent, o.name)
 	}
