@@ -6,92 +6,10 @@ import (
 	"os"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
-
-// Device types and accesses in the program's context, struct
-// bpf_cgroup_dev_ctx (linux/bpf.h): access_type is access << 16 | type.
-const (
-	devBlock = 1
-	devChar  = 2
-
-	accMknod = 1
-	accRead  = 2
-	accWrite = 4
-)
-
-// deviceProgram compiles device rules of the one shape containerctl makes,
-// deny everything then allow a list, into a BPF_PROG_TYPE_CGROUP_DEVICE
-// program: cgroup v2's device controller (runc's devicefilter does the same
-// with the same library).
-func deviceProgram(rules []specs.LinuxDeviceCgroup) (asm.Instructions, error) {
-	if len(rules) == 0 || rules[0].Allow || (rules[0].Type != "" && rules[0].Type != "a") || rules[0].Major != nil || rules[0].Minor != nil {
-		return nil, errors.New("device rules: the cgroup v2 filter needs a first rule that denies everything")
-	}
-	insns := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // access_type
-		asm.Mov.Reg32(asm.R3, asm.R2),
-		asm.And.Imm32(asm.R3, 0xffff), // type
-		asm.Mov.Reg32(asm.R4, asm.R2),
-		asm.RSh.Imm32(asm.R4, 16),                // access
-		asm.LoadMem(asm.R5, asm.R1, 4, asm.Word), // major
-		asm.LoadMem(asm.R6, asm.R1, 8, asm.Word), // minor
-	}
-	for i, r := range rules[1:] {
-		if !r.Allow {
-			return nil, fmt.Errorf("device rules: rule %d denies; the cgroup v2 filter takes only allows after the first", i+1)
-		}
-		next := fmt.Sprintf("rule%d", i+1)
-		var rule asm.Instructions
-		switch r.Type {
-		case "c":
-			rule = append(rule, asm.JNE.Imm(asm.R3, devChar, next))
-		case "b":
-			rule = append(rule, asm.JNE.Imm(asm.R3, devBlock, next))
-		case "", "a":
-		default:
-			return nil, fmt.Errorf("device rule type %q: want a, c or b", r.Type)
-		}
-		if r.Major != nil && *r.Major >= 0 {
-			rule = append(rule, asm.JNE.Imm(asm.R5, int32(*r.Major), next))
-		}
-		if r.Minor != nil && *r.Minor >= 0 {
-			rule = append(rule, asm.JNE.Imm(asm.R6, int32(*r.Minor), next))
-		}
-		var acc int32
-		access := r.Access
-		if access == "" {
-			access = "rwm"
-		}
-		for _, c := range access {
-			switch c {
-			case 'r':
-				acc |= accRead
-			case 'w':
-				acc |= accWrite
-			case 'm':
-				acc |= accMknod
-			default:
-				return nil, fmt.Errorf("device rule access %q: want some of r, w, m", access)
-			}
-		}
-		// Allowed when the access asked for is within the rule's.
-		rule = append(rule,
-			asm.Mov.Reg32(asm.R7, asm.R4),
-			asm.And.Imm32(asm.R7, ^acc&7),
-			asm.JNE.Imm(asm.R7, 0, next),
-			asm.Mov.Imm(asm.R0, 1),
-			asm.Return(),
-		)
-		insns = append(insns, rule...)
-		// The next rule starts at the label this one's misses jump to.
-		insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol(next))
-	}
-	return append(insns, asm.Mov.Imm(asm.R0, 0), asm.Return()), nil
-}
 
 // attachDeviceFilter loads the device program and attaches it to the
 // cgroup2 directory dir, where it stays until the cgroup is removed
@@ -102,13 +20,18 @@ func attachDeviceFilter(dir string, rules []specs.LinuxDeviceCgroup) error {
 	if err != nil {
 		return err
 	}
-	// Before Linux 5.11 the program counts against RLIMIT_MEMLOCK, which
-	// is not raised here: the container would inherit it.
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.CGroupDevice,
-		License:      "Apache-2.0",
-		Instructions: insns,
-	})
+	spec := &ebpf.ProgramSpec{Type: ebpf.CGroupDevice, License: "Apache-2.0", Instructions: insns}
+	prog, err := ebpf.NewProgram(spec)
+	if errors.Is(err, unix.EPERM) {
+		// Before Linux 5.11 the program counts against RLIMIT_MEMLOCK
+		// (not the memory cgroup). Raised only for the load: the
+		// container, started later, must not inherit a raised limit.
+		err = withMemlock(unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}, func() error {
+			var lerr error
+			prog, lerr = ebpf.NewProgram(spec)
+			return lerr
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("load device filter: %w", err)
 	}
@@ -127,4 +50,21 @@ func attachDeviceFilter(dir string, rules []specs.LinuxDeviceCgroup) error {
 		return fmt.Errorf("attach device filter to %s: %w", dir, err)
 	}
 	return nil
+}
+
+// withMemlock runs f with RLIMIT_MEMLOCK set to lim and puts the old limit
+// back after, whatever f returns.
+func withMemlock(lim unix.Rlimit, f func() error) error {
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &old); err != nil {
+		return fmt.Errorf("get RLIMIT_MEMLOCK: %w", err)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
+		return fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err)
+	}
+	ferr := f()
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &old); err != nil {
+		return errors.Join(ferr, fmt.Errorf("restore RLIMIT_MEMLOCK: %w", err))
+	}
+	return ferr
 }

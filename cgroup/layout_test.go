@@ -1,97 +1,113 @@
 package cgroup
 
 import (
-	"maps"
-	"slices"
+	"reflect"
 	"strings"
 	"testing"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-func TestParseLayout(t *testing.T) {
-	// This machine's hybrid layout, abridged.
-	const mountinfo = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+// This machine's hybrid layout, abridged, with a named hierarchy the host
+// has but has not mounted (name=unmounted) and net_cls bound to none.
+const (
+	testMountinfo = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
-33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
 39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-42 31 0:39 / /sys/fs/cgroup/net_cls,net_prio rw,relatime - cgroup cgroup rw,net_cls,net_prio
 50 27 0:38 /sub /mnt/elsewhere rw,relatime - cgroup2 cgroup2 rw
+51 27 0:32 /sub /mnt/mem\040bind rw,relatime - cgroup cgroup rw,memory
 `
-	l, err := parseLayout(strings.NewReader(mountinfo))
+	testSelfCgroup = `10:name=unmounted:/
+9:name=systemd:/
+8:pids:/
+5:devices:/
+4:memory:/user
+2:cpu,cpuacct:/
+0::/init.scope
+`
+	testProcCgroups = `#subsys_name	hierarchy	num_cgroups	enabled
+cpu	2	1	1
+cpuacct	2	1	1
+memory	4	34	1
+devices	5	1	1
+net_cls	0	1	1
+pids	8	1	1
+`
+)
+
+func testLayout(t *testing.T) Layout {
+	t.Helper()
+	own, err := parseOwn(strings.NewReader(testSelfCgroup))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Unified != "/sys/fs/cgroup/unified" {
-		t.Errorf("Unified = %q, want /sys/fs/cgroup/unified", l.Unified)
+	ctrls, err := parseControllers(strings.NewReader(testProcCgroups))
+	if err != nil {
+		t.Fatal(err)
 	}
+	l, err := parseLayout(strings.NewReader(testMountinfo), own, ctrls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestParseLayout(t *testing.T) {
+	l := testLayout(t)
+	want := []Hierarchy{
+		{Key: "cpu,cpuacct", Controllers: []string{"cpu", "cpuacct"}, Mount: "/sys/fs/cgroup/cpu,cpuacct"},
+		{Key: "devices", Controllers: []string{"devices"}, Mount: "/sys/fs/cgroup/devices"},
+		{Key: "memory", Controllers: []string{"memory"}, Mount: "/sys/fs/cgroup/memory"},
+		{Key: "name=systemd", Name: "systemd", Mount: "/sys/fs/cgroup/systemd"},
+		{Key: "name=unmounted", Name: "unmounted"},
+		{Key: "pids", Controllers: []string{"pids"}, Mount: "/sys/fs/cgroup/pids"},
+		{Key: UnifiedKey, Mount: "/sys/fs/cgroup/unified"},
+	}
+	if !reflect.DeepEqual(l.Hierarchies, want) {
+		t.Errorf("parseLayout() hierarchies =\n%+v\nwant\n%+v", l.Hierarchies, want)
+	}
+	if h, ok := l.v1("cpuacct"); !ok || h.Key != "cpu,cpuacct" {
+		t.Errorf("v1(cpuacct) = %+v, %v, want the cpu,cpuacct hierarchy", h, ok)
+	}
+	if h, ok := l.v1("net_cls"); ok {
+		t.Errorf("v1(net_cls) = %+v, want none: it is bound to no hierarchy", h)
+	}
+
+	// A pure cgroup2 host; and a hierarchy mounted only below its root is
+	// not mounted for the layout.
+	own, _ := parseOwn(strings.NewReader("4:memory:/\n0::/\n"))
+	v2, err := parseLayout(strings.NewReader("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n51 27 0:32 /sub /mnt/m rw - cgroup cgroup rw,memory\n"), own, []string{"memory"})
+	want = []Hierarchy{{Key: "memory", Controllers: []string{"memory"}}, {Key: UnifiedKey, Mount: "/sys/fs/cgroup"}}
+	if err != nil || !reflect.DeepEqual(v2.Hierarchies, want) {
+		t.Errorf("parseLayout(v2 host) = %+v, %v, want %+v", v2.Hierarchies, err, want)
+	}
+}
+
+func TestParseOwn(t *testing.T) {
+	own, err := parseOwn(strings.NewReader(testSelfCgroup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ownPaths(own)
 	want := map[string]string{
-		"cpu":          "/sys/fs/cgroup/cpu",
-		"cpuacct":      "/sys/fs/cgroup/cpuacct",
-		"memory":       "/sys/fs/cgroup/memory",
-		"pids":         "/sys/fs/cgroup/pids",
-		"name=systemd": "/sys/fs/cgroup/systemd",
-		"net_cls":      "/sys/fs/cgroup/net_cls,net_prio",
-		"net_prio":     "/sys/fs/cgroup/net_cls,net_prio",
+		"name=unmounted": "/", "name=systemd": "/", "pids": "/", "devices": "/",
+		"memory": "/user", "cpu,cpuacct": "/", UnifiedKey: "/init.scope",
 	}
-	if !maps.Equal(l.V1, want) {
-		t.Errorf("V1 = %v, want %v", l.V1, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ownPaths(parseOwn()) = %v, want %v", got, want)
 	}
-
-	v2, err := parseLayout(strings.NewReader("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"))
-	if err != nil || v2.Unified != "/sys/fs/cgroup" || len(v2.V1) != 0 {
-		t.Errorf("parseLayout(v2 host) = %+v, %v, want only /sys/fs/cgroup", v2, err)
+	if _, err := parseOwn(strings.NewReader("x:memory:/\n")); err == nil {
+		t.Error(`parseOwn("x:memory:/") = nil error, want one`)
 	}
 }
 
-func TestDeviceWrites(t *testing.T) {
-	n := func(v int64) *int64 { return &v }
-	rules := []specs.LinuxDeviceCgroup{
-		{Allow: false, Access: "rwm"},
-		{Allow: true, Type: "c", Access: "m"},
-		{Allow: true, Type: "c", Major: n(1), Minor: n(3), Access: "rwm"},
-		{Allow: true, Type: "c", Major: n(136), Access: "rw"},
-	}
-	ws, err := deviceWrites(Layout{V1: map[string]string{"devices": "/sys/fs/cgroup/devices"}}, rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := writes{
-		{"devices", "devices.deny", "a"},
-		{"devices", "devices.allow", "c *:* m"},
-		{"devices", "devices.allow", "c 1:3 rwm"},
-		{"devices", "devices.allow", "c 136:* rw"},
-	}
-	if !slices.Equal(ws, want) {
-		t.Errorf("deviceWrites() = %v, want %v", ws, want)
-	}
-	if ws, err := deviceWrites(Layout{}, rules); err != nil || len(ws) != 0 {
-		t.Errorf("deviceWrites(no devices controller) = %v, %v, want nothing", ws, err)
-	}
-	if _, err := deviceWrites(Layout{V1: map[string]string{"devices": "/x"}}, []specs.LinuxDeviceCgroup{{Allow: true, Type: "c", Access: "x"}}); err == nil {
-		t.Error("deviceWrites(access x) = nil error, want one")
-	}
-}
-
-func TestDeviceProgramShapes(t *testing.T) {
-	n := func(v int64) *int64 { return &v }
-	if _, err := deviceProgram([]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: n(1), Minor: n(3), Access: "rwm"}}); err != nil {
-		t.Errorf("deviceProgram(deny all, allow null) = %v, want a program", err)
-	}
-	for _, rules := range [][]specs.LinuxDeviceCgroup{
-		nil,
-		{{Allow: true}},
-		{{Allow: false, Type: "c", Major: n(1)}},
-		{{Allow: false}, {Allow: false, Type: "c"}},
-		{{Allow: false}, {Allow: true, Type: "x"}},
-		{{Allow: false}, {Allow: true, Type: "c", Access: "q"}},
-	} {
-		if _, err := deviceProgram(rules); err == nil {
-			t.Errorf("deviceProgram(%+v) = nil error, want one", rules)
+func TestUnescape(t *testing.T) {
+	for in, want := range map[string]string{`/a\040b`: "/a b", `/plain`: "/plain", `/end\04`: `/end\04`} {
+		if got := unescape(in); got != want {
+			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -19,9 +19,6 @@ var (
 	ErrInitNotFound = errors.New("init not found")
 	// ErrMount is a mount step of the init child that failed.
 	ErrMount = errors.New("mount failed")
-	// ErrDevicePolicy is a host on which no device policy can be
-	// enforced.
-	ErrDevicePolicy = errors.New("no device policy")
 	// ErrInotify is a boot refused for want of inotify instances
 	// (InotifyError).
 	ErrInotify = errors.New("too few inotify instances")

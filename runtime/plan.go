@@ -62,11 +62,10 @@ type Plan struct {
 	// controller): the guest's CAP_MKNOD then reaches every device.
 	AllowUnrestrictedDevices bool
 
-	// Layout, Resources and CgroupsPath are where the container's cgroup
-	// goes and what it may use.
-	Layout      cgroup.Layout
-	Resources   *specs.LinuxResources
-	CgroupsPath string
+	// Layout is the host's cgroup hierarchies, and Cgroup where the
+	// container's cgroup goes in them and what it may use.
+	Layout cgroup.Layout
+	Cgroup cgroup.Config
 }
 
 // Process is the init: what is exec'd, with what, where.
@@ -222,6 +221,12 @@ func (p *Plan) compileNamespaces(s *specs.Spec) error {
 	}
 	if !seen[specs.MountNamespace] || !seen[specs.PIDNamespace] {
 		return fmt.Errorf("%w: needs new mount and PID namespaces", ErrInvalidSpec)
+	}
+	if !seen[specs.CgroupNamespace] {
+		// In the host's cgroup namespace a guest sees the host's cgroup
+		// tree and may mount new v1 hierarchies, with a release_agent
+		// that runs as host root.
+		return unsupported("a container without a cgroup namespace of its own")
 	}
 	if (p.Hostname != "" || s.Domainname != "") && !p.NewUTS {
 		return fmt.Errorf("%w: a hostname needs a new UTS namespace", ErrInvalidSpec)

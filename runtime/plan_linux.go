@@ -26,13 +26,13 @@ func Compile(c *Container, opts Options) (*Plan, error) {
 	if p.Layout, err = cgroup.DetectLayout(); err != nil {
 		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
 	}
-	p.Resources = resources(c.Spec)
-	if err := cgroup.Check(p.Layout, p.Resources); err != nil {
+	if p.Cgroup, err = cgroup.Place(p.Layout, p.Name, c.Spec.Linux.CgroupsPath, resources(c.Spec)); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if err := cgroup.Check(p.Layout, p.Cgroup.Resources); err != nil {
 		return nil, err
 	}
-	if c.Spec.Linux != nil {
-		p.CgroupsPath = c.Spec.Linux.CgroupsPath
-	}
+	p.Cgroup.AllowUnrestrictedDevices = p.AllowUnrestrictedDevices
 	for _, m := range c.Spec.Mounts {
 		if !isBind(m) {
 			continue

@@ -115,11 +115,8 @@ func (s *supervisor) catchSignals() {
 // the record removes the cgroups.
 func (s *supervisor) makeCgroup(rec *record) error {
 	p := s.p
-	cfg, err := cgroup.Place(p.Layout, p.Name, p.CgroupsPath, p.Resources)
-	if err != nil {
-		return fmt.Errorf("cgroup: %w", err)
-	}
-	if s.cgroup, err = cgroup.Create(p.Layout, cfg); err != nil {
+	var err error
+	if s.cgroup, err = cgroup.Create(p.Layout, p.Cgroup); err != nil {
 		return fmt.Errorf("cgroup: %w", err)
 	}
 	s.onUndo("remove cgroup", func() error {
@@ -130,14 +127,12 @@ func (s *supervisor) makeCgroup(rec *record) error {
 		return nil
 	})
 	s.log.WithField("cgroup", s.cgroup.Path()).Debug("created cgroup")
-	if r := p.Resources; r != nil && len(r.Devices) > 0 {
-		if ok, err := s.cgroup.DevicesEnforced(); !ok {
-			if !p.AllowUnrestrictedDevices {
-				return fmt.Errorf("%w: no cgroup2 device filter (%v) and no v1 devices controller, so the guest's CAP_MKNOD would reach every device of the host (accept it with --allow-unrestricted-devices)", ErrDevicePolicy, err)
-			}
+	if r := p.Cgroup.Resources; r != nil && len(r.Devices) > 0 {
+		ok, err := s.cgroup.DevicesEnforced()
+		if !ok {
+			// Only with AllowUnrestrictedDevices: Create refuses
+			// otherwise.
 			s.log.WithError(err).Warn("device access is not restricted: no cgroup2 device filter and no v1 devices controller")
-		} else if err != nil {
-			s.log.WithError(err).Debug("no cgroup2 device filter; the v1 devices controller enforces the rules")
 		}
 	}
 	id, err := randomID()
@@ -151,8 +146,7 @@ func (s *supervisor) makeCgroup(rec *record) error {
 		Root:          p.Root,
 		Init:          p.Process.Args,
 		Started:       s.started,
-		Cgroups:       s.cgroup.Paths(),
-		CgroupParents: s.cgroup.ManagedParents(),
+		Cgroup:        s.cgroup.Record(),
 	}
 	return rec.write(s.state)
 }

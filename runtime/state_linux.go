@@ -29,11 +29,9 @@ type State struct {
 	Root          string    `json:"root"`
 	Init          []string  `json:"init"`
 	Started       time.Time `json:"started"`
-	// Cgroups are the container's cgroup directories, and CgroupParents
-	// the parents to remove once empty, for whoever cleans up after a
+	// Cgroup is the container's cgroups, for whoever cleans up after a
 	// supervisor that died.
-	Cgroups       []string `json:"cgroups,omitempty"`
-	CgroupParents []string `json:"cgroup_parents,omitempty"`
+	Cgroup cgroup.Record `json:"cgroup"`
 }
 
 // record is a container's state directory, locked by its live supervisor.
@@ -94,8 +92,8 @@ func lockRecord(stateDir, name string) (*record, error) {
 			continue
 		}
 		// What a supervisor that died left: its cgroups and its files.
-		if s, err := readState(dir); err == nil && len(s.Cgroups) > 0 {
-			if err := cgroup.Remove(s.Cgroups, s.CgroupParents); err != nil {
+		if s, err := readState(dir); err == nil && !s.Cgroup.Empty() {
+			if err := cgroup.Remove(s.Cgroup); err != nil {
 				f.Close()
 				return nil, fmt.Errorf("clean up after the previous supervisor: %w", err)
 			}
@@ -171,8 +169,8 @@ func (r *record) release() error {
 // (killing anything still in them) and its record. The caller holds the
 // record's lock.
 func cleanStale(dir string) error {
-	if s, err := readState(dir); err == nil && len(s.Cgroups) > 0 {
-		if err := cgroup.Remove(s.Cgroups, s.CgroupParents); err != nil {
+	if s, err := readState(dir); err == nil && !s.Cgroup.Empty() {
+		if err := cgroup.Remove(s.Cgroup); err != nil {
 			// Keep the record, the only list of these cgroups, for
 			// the next command to try again.
 			return err

@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/containerctl/containerctl/cgroup"
+	"github.com/containerctl/containerctl/cgroup/limits"
 	"github.com/containerctl/containerctl/runtime"
 	"github.com/containerctl/containerctl/runtime/security"
 )
@@ -52,7 +52,7 @@ type options struct {
 	boot           bool     // find the root's own init, as systemd-nspawn -b
 	addCaps        []string // --capability
 	dropCaps       []string // --drop-capability
-	limits         cgroup.Limits
+	limits         limits.Limits
 	cgroupParent   string
 	ncpu           int    // the host's CPUs, which bound --cpu-quota
 	terminal       bool   // the init gets a pseudo-terminal as console
@@ -115,7 +115,7 @@ func buildSpec(o options) (*specs.Spec, error) {
 	}
 	res, err := o.limits.Resources(ncpu)
 	if err != nil {
-		return nil, err
+		return nil, limitFlagError(err)
 	}
 	res.Devices = deviceRules()
 	var cgroupsPath string
@@ -167,6 +167,22 @@ func buildSpec(o options) (*specs.Spec, error) {
 		},
 		Annotations: map[string]string{"org.containerctl.name": o.name},
 	}, nil
+}
+
+// limitFlags are the flags of the systemd settings of limits.Limits.
+var limitFlags = map[string]string{
+	"MemoryMax": "--memory-max", "MemoryHigh": "--memory-high", "CPUWeight": "--cpu-weight",
+	"CPUQuota": "--cpu-quota", "TasksMax": "--tasks-max", "IOWeight": "--io-weight",
+}
+
+// limitFlagError names the flag of a bad limit before its setting:
+// "--memory-max: MemoryMax="10X": unknown unit ...".
+func limitFlagError(err error) error {
+	var e *limits.Error
+	if errors.As(err, &e) && limitFlags[e.Setting] != "" {
+		return fmt.Errorf("%s: %w", limitFlags[e.Setting], err)
+	}
+	return err
 }
 
 // environment is the init's whole environment: systemd's container

@@ -1,4 +1,4 @@
-package cgroup
+package limits
 
 import (
 	"errors"
@@ -79,5 +79,28 @@ func TestResourcesErrors(t *testing.T) {
 		if r, err := l.Resources(2); err == nil || !errors.Is(err, ErrBadValue) {
 			t.Errorf("%+v.Resources(2) = %+v, %v, want an ErrBadValue", l, r, err)
 		}
+	}
+}
+
+func TestResourcesErrorNamesSetting(t *testing.T) {
+	for _, tt := range []struct {
+		l    Limits
+		want string
+	}{
+		{Limits{MemoryMax: "10X"}, `MemoryMax="10X": unknown unit "X" (K, M, G, T, P, E)`},
+		{Limits{CPUQuota: "50"}, `CPUQuota="50": want a percentage such as 150%`},
+		{Limits{TasksMax: "0"}, `TasksMax="0": want a positive count or infinity`},
+	} {
+		_, err := tt.l.Resources(2)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%+v.Resources(2) = %v, want %s", tt.l, err, tt.want)
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Setting == "" {
+			t.Errorf("%+v.Resources(2) = %v, want an *Error naming the setting", tt.l, err)
+		}
+	}
+	if _, err := ParseSize("5Q"); err == nil || err.Error() != `"5Q": unknown unit "Q" (K, M, G, T, P, E)` {
+		t.Errorf(`ParseSize("5Q") = %v, want "5Q": unknown unit "Q" (K, M, G, T, P, E)`, err)
 	}
 }

@@ -1,18 +1,15 @@
-package cgroup
+// Package limits reads resource limits written as systemd writes them
+// (systemd.resource-control(5): MemoryMax=, CPUQuota=, ...) into the OCI
+// spec's resources.
+package limits
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-// ErrBadValue is returned for a limit that cannot be parsed or is out of
-// range.
-var ErrBadValue = errors.New("bad value")
 
 // DefaultTasksMax is the task limit a container gets unless told otherwise,
 // as systemd-nspawn@.service's TasksMax=16384.
@@ -29,9 +26,9 @@ type Limits struct {
 	IOWeight   string // IOWeight=: 1..10000
 }
 
-// cpuPeriod is the CFS period that CPUQuota= is expressed in, as systemd's
+// CPUPeriod is the CFS period that CPUQuota= is expressed in, as systemd's
 // default CPUQuotaPeriodSec=100ms.
-const cpuPeriod = 100000
+const CPUPeriod = 100000
 
 // Resources turns limits into the spec's resources. ncpu bounds CPUQuota:
 // more than 100% per CPU of the host cannot be used and is refused.
@@ -43,37 +40,37 @@ func (l Limits) Resources(ncpu int) (*specs.LinuxResources, error) {
 	if l.MemoryMax != "" {
 		v, err := ParseSize(l.MemoryMax)
 		if err != nil {
-			return nil, fmt.Errorf("--memory-max: %w", err)
+			return nil, named("MemoryMax", err)
 		}
 		r.Memory = &specs.LinuxMemory{Limit: &v}
 	}
 	if l.MemoryHigh != "" {
 		v, err := ParseSize(l.MemoryHigh)
 		if err != nil {
-			return nil, fmt.Errorf("--memory-high: %w", err)
+			return nil, named("MemoryHigh", err)
 		}
 		setUnified(r, "memory.high", v2Max(v))
 	}
 	if l.CPUWeight != "" {
 		w, err := parseWeight(l.CPUWeight)
 		if err != nil {
-			return nil, fmt.Errorf("--cpu-weight: %w", err)
+			return nil, named("CPUWeight", err)
 		}
 		setUnified(r, "cpu.weight", strconv.FormatUint(w, 10))
 	}
 	if l.CPUQuota != "" {
 		q, err := parseQuota(l.CPUQuota, ncpu)
 		if err != nil {
-			return nil, fmt.Errorf("--cpu-quota: %w", err)
+			return nil, named("CPUQuota", err)
 		}
-		period := uint64(cpuPeriod)
+		period := uint64(CPUPeriod)
 		r.CPU = &specs.LinuxCPU{Quota: &q, Period: &period}
 	}
 	tasks := int64(DefaultTasksMax)
 	if l.TasksMax != "" {
 		v, err := parseCount(l.TasksMax)
 		if err != nil {
-			return nil, fmt.Errorf("--tasks-max: %w", err)
+			return nil, named("TasksMax", err)
 		}
 		tasks = v
 	}
@@ -81,7 +78,7 @@ func (l Limits) Resources(ncpu int) (*specs.LinuxResources, error) {
 	if l.IOWeight != "" {
 		w, err := parseWeight(l.IOWeight)
 		if err != nil {
-			return nil, fmt.Errorf("--io-weight: %w", err)
+			return nil, named("IOWeight", err)
 		}
 		setUnified(r, "io.weight", strconv.FormatUint(w, 10))
 	}
@@ -132,21 +129,21 @@ func ParseSize(s string) (int64, error) {
 	case "E":
 		shift = 60
 	default:
-		return 0, fmt.Errorf("%w %q: unknown unit %q (K, M, G, T, P, E)", ErrBadValue, s, s[len(num):])
+		return 0, bad(s, "unknown unit %q (K, M, G, T, P, E)", s[len(num):])
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w %q: not a size", ErrBadValue, s)
+		return 0, bad(s, "not a size")
 	}
 	if f < 0 {
-		return 0, fmt.Errorf("%w %q: negative", ErrBadValue, s)
+		return 0, bad(s, "negative")
 	}
 	v := f * float64(uint64(1)<<shift)
 	if v >= math.MaxInt64 {
-		return 0, fmt.Errorf("%w %q: too large", ErrBadValue, s)
+		return 0, bad(s, "too large")
 	}
 	if v < 1 {
-		return 0, fmt.Errorf("%w %q: must be at least one byte", ErrBadValue, s)
+		return 0, bad(s, "must be at least one byte")
 	}
 	return int64(v), nil
 }
@@ -155,29 +152,29 @@ func ParseSize(s string) (int64, error) {
 func parseWeight(s string) (uint64, error) {
 	w, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || w < 1 || w > 10000 {
-		return 0, fmt.Errorf("%w %q: want a weight from 1 to 10000", ErrBadValue, s)
+		return 0, bad(s, "want a weight from 1 to 10000")
 	}
 	return w, nil
 }
 
 // parseQuota reads CPUQuota=, a percentage of one CPU, as a CFS quota in
-// microseconds per cpuPeriod.
+// microseconds per CPUPeriod.
 func parseQuota(s string, ncpu int) (int64, error) {
 	num, ok := strings.CutSuffix(s, "%")
 	if !ok {
-		return 0, fmt.Errorf("%w %q: want a percentage such as 150%%", ErrBadValue, s)
+		return 0, bad(s, "want a percentage such as 150%%")
 	}
 	p, err := strconv.ParseFloat(num, 64)
 	if err != nil || p <= 0 || math.IsInf(p, 0) || math.IsNaN(p) {
-		return 0, fmt.Errorf("%w %q: want a positive percentage", ErrBadValue, s)
+		return 0, bad(s, "want a positive percentage")
 	}
 	if p > float64(100*ncpu) {
-		return 0, fmt.Errorf("%w %q: the host has %d CPUs, so at most %d%%", ErrBadValue, s, ncpu, 100*ncpu)
+		return 0, bad(s, "the host has %d CPUs, so at most %d%%", ncpu, 100*ncpu)
 	}
-	q := int64(p * cpuPeriod / 100)
+	q := int64(p * CPUPeriod / 100)
 	if q < 1000 {
 		// The kernel's minimum quota is 1ms.
-		return 0, fmt.Errorf("%w %q: below the kernel's minimum of 1%%", ErrBadValue, s)
+		return 0, bad(s, "below the kernel's minimum of 1%%")
 	}
 	return q, nil
 }
@@ -189,7 +186,7 @@ func parseCount(s string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 1 {
-		return 0, fmt.Errorf("%w %q: want a positive count or infinity", ErrBadValue, s)
+		return 0, bad(s, "want a positive count or infinity")
 	}
 	return v, nil
 }

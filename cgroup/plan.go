@@ -2,8 +2,6 @@ package cgroup
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,9 +12,21 @@ import (
 
 // write is one limit: a value for a file of a hierarchy's cgroup.
 type write struct {
-	hierarchy string // unified ("") or a v1 controller
+	hierarchy string // a Hierarchy.Key
 	file      string
 	value     string
+}
+
+// cpuPeriod is the CFS period of a CPU quota given without one, as
+// systemd's default CPUQuotaPeriodSec=100ms.
+const cpuPeriod = 100000
+
+// v2Max formats a limit for cgroup v2, where -1 (infinity) is "max".
+func v2Max(v int64) string {
+	if v < 0 {
+		return "max"
+	}
+	return strconv.FormatInt(v, 10)
 }
 
 type writes []write
@@ -25,7 +35,7 @@ type writes []write
 func (ws writes) v2Controllers() []string {
 	var ctrls []string
 	for _, w := range ws {
-		if w.hierarchy != unified {
+		if w.hierarchy != UnifiedKey {
 			continue
 		}
 		c, _, _ := strings.Cut(w.file, ".")
@@ -43,30 +53,26 @@ func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
 	if r == nil {
 		return nil, nil
 	}
-	v2 := l.UnifiedControllers()
-	where := func(ctrl string) (string, bool) {
-		if slices.Contains(v2, ctrl) {
-			return unified, true
-		}
-		if _, ok := l.V1[ctrl]; ok {
-			return ctrl, true
-		}
-		return "", false
-	}
 	var ws writes
 	need := func(ctrl, what string) (string, error) {
-		h, ok := where(ctrl)
-		if !ok {
-			return "", fmt.Errorf("%s: this host has no %s controller", what, ctrl)
+		if l.hasUnified() && slices.Contains(l.Controllers, ctrl) {
+			return UnifiedKey, nil
 		}
-		return h, nil
+		v1 := ctrl
+		if ctrl == "io" {
+			v1 = "blkio" // cgroup v2's io is v1's blkio
+		}
+		if h, ok := l.v1(v1); ok {
+			return h.Key, nil
+		}
+		return "", &UnsupportedError{Limit: what, Reason: "this host has no " + ctrl + " controller"}
 	}
 	if r.Memory != nil && r.Memory.Limit != nil {
 		h, err := need("memory", "memory limit (MemoryMax)")
 		if err != nil {
 			return nil, err
 		}
-		if h == unified {
+		if h == UnifiedKey {
 			ws = append(ws, write{h, "memory.max", v2Max(*r.Memory.Limit)})
 		} else {
 			ws = append(ws, write{h, "memory.limit_in_bytes", strconv.FormatInt(*r.Memory.Limit, 10)})
@@ -81,7 +87,7 @@ func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
 		if r.CPU.Period != nil {
 			period = *r.CPU.Period
 		}
-		if h == unified {
+		if h == UnifiedKey {
 			ws = append(ws, write{h, "cpu.max", fmt.Sprintf("%s %d", v2Max(*r.CPU.Quota), period)})
 		} else {
 			ws = append(ws,
@@ -103,23 +109,35 @@ func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
 		}
 		ws = append(ws, dw...)
 	}
-	keys := make([]string, 0, len(r.Unified))
-	for k := range r.Unified {
+	uw, err := planUnified(l, r.Unified, need)
+	if err != nil {
+		return nil, err
+	}
+	return append(ws, uw...), nil
+}
+
+// planUnified places the spec's cgroup v2 settings (memory.high and the
+// weights): as they are where the unified hierarchy has the controller,
+// else translated for v1.
+func planUnified(l Layout, unified map[string]string, need func(ctrl, what string) (string, error)) (writes, error) {
+	var ws writes
+	keys := make([]string, 0, len(unified))
+	for k := range unified {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v := r.Unified[k]
+		v := unified[k]
 		ctrl, _, _ := strings.Cut(k, ".")
 		h, err := need(ctrl, k)
 		if err != nil {
 			return nil, err
 		}
-		if h == unified {
+		if h == UnifiedKey {
 			ws = append(ws, write{h, k, v})
 			continue
 		}
-		w, err := v1Equivalent(l, k, v)
+		w, err := v1Equivalent(l, h, k, v)
 		if err != nil {
 			return nil, err
 		}
@@ -129,8 +147,8 @@ func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
 }
 
 // v1Equivalent translates a cgroup2 setting for a controller this host has
-// only on v1, with systemd's conversions (src/core/cgroup.c).
-func v1Equivalent(l Layout, key, value string) (write, error) {
+// only on v1, in hierarchy h, with systemd's conversions (src/core/cgroup.c).
+func v1Equivalent(l Layout, h, key, value string) (write, error) {
 	switch key {
 	case "cpu.weight":
 		w, err := strconv.ParseUint(value, 10, 64)
@@ -138,30 +156,29 @@ func v1Equivalent(l Layout, key, value string) (write, error) {
 			return write{}, fmt.Errorf("cpu.weight %q: %w", value, err)
 		}
 		// CPUShares = CPUWeight * 1024 / 100; the kernel's minimum is 2.
-		return write{"cpu", "cpu.shares", strconv.FormatUint(max(w*1024/100, 2), 10)}, nil
+		return write{h, "cpu.shares", strconv.FormatUint(max(w*1024/100, 2), 10)}, nil
 	case "io.weight":
 		w, err := strconv.ParseUint(value, 10, 64)
 		if err != nil {
 			return write{}, fmt.Errorf("io.weight %q: %w", value, err)
 		}
-		for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
-			if _, err := os.Stat(filepath.Join(l.V1["blkio"], f)); err == nil {
-				// BlockIOWeight = IOWeight * 500 / 100, within 10..1000.
-				return write{"blkio", f, strconv.FormatUint(min(max(w*5, 10), 1000), 10)}, nil
-			}
+		if l.BlkioWeight == "" {
+			return write{}, &UnsupportedError{Limit: "IO weight (IOWeight)", Reason: "this host's v1 blkio controller has no weight (no blkio.weight: the block devices' I/O scheduler does not support one); it needs io.weight on cgroup v2"}
 		}
-		return write{}, fmt.Errorf("IO weight (IOWeight): this host's v1 blkio controller has no weight (no blkio.weight: the block devices' I/O scheduler does not support one); it needs io.weight on cgroup v2")
+		// BlockIOWeight = IOWeight * 500 / 100, within 10..1000.
+		return write{h, l.BlkioWeight, strconv.FormatUint(min(max(w*5, 10), 1000), 10)}, nil
 	case "memory.high":
-		return write{}, fmt.Errorf("memory.high (MemoryHigh): needs the memory controller on cgroup v2; this host has it on v1 only")
+		return write{}, &UnsupportedError{Limit: "memory.high (MemoryHigh)", Reason: "needs the memory controller on cgroup v2; this host has it on v1 only"}
 	}
-	return write{}, fmt.Errorf("%s: a cgroup v2 setting with no v1 equivalent, and this host has the controller on v1 only", key)
+	return write{}, &UnsupportedError{Limit: key, Reason: "a cgroup v2 setting with no v1 equivalent, and this host has the controller on v1 only"}
 }
 
 // deviceWrites turns the spec's device rules into v1 devices.deny and
 // devices.allow writes, in order. On cgroup v2 an eBPF program does the
 // same (attachDeviceFilter); a hybrid host gets both.
 func deviceWrites(l Layout, rules []specs.LinuxDeviceCgroup) (writes, error) {
-	if _, ok := l.V1["devices"]; !ok {
+	h, ok := l.v1("devices")
+	if !ok {
 		return nil, nil
 	}
 	var ws writes
@@ -194,7 +211,7 @@ func deviceWrites(l Layout, rules []specs.LinuxDeviceCgroup) (writes, error) {
 		if typ != "a" {
 			v = fmt.Sprintf("%s %s:%s %s", typ, num(d.Major), num(d.Minor), access)
 		}
-		ws = append(ws, write{"devices", file, v})
+		ws = append(ws, write{h.Key, file, v})
 	}
 	return ws, nil
 }

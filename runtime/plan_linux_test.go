@@ -11,33 +11,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// testSpec is the shape of spec the CLI builds, around a root in dir.
-func testSpec(dir string) *specs.Spec {
-	return &specs.Spec{
-		Root:     &specs.Root{Path: filepath.Join(dir, "root")},
-		Hostname: "foo",
-		Process: &specs.Process{
-			Args: []string{"/sbin/init"},
-			Env:  []string{"PATH=/bin"},
-			Cwd:  "/",
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}, Effective: []string{"CAP_SYS_ADMIN", "CAP_CHOWN"},
-				Permitted: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"},
-			},
-		},
-		Mounts: []specs.Mount{
-			{Destination: "/proc", Type: "proc", Source: "proc"},
-			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs"},
-			{Destination: "/run", Type: "tmpfs", Source: "tmpfs"},
-			{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2"},
-		},
-		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{
-			{Type: specs.MountNamespace}, {Type: specs.PIDNamespace}, {Type: specs.UTSNamespace},
-			{Type: specs.IPCNamespace}, {Type: specs.CgroupNamespace},
-		}},
-	}
-}
-
 func makeInit(t *testing.T, root string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Join(root, "sbin"), 0o755); err != nil {
@@ -124,6 +97,7 @@ func TestCompileRefuses(t *testing.T) {
 		{"memory swap", func(s *specs.Spec, o *Options) {
 			s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: new(int64)}}
 		}, "linux.resources.memory", ErrUnsupported},
+		{"no cgroup namespace", func(s *specs.Spec, o *Options) { s.Linux.Namespaces = s.Linux.Namespaces[:4] }, "cgroup namespace", ErrUnsupported},
 		{"no mount namespace", func(s *specs.Spec, o *Options) { s.Linux.Namespaces = s.Linux.Namespaces[1:] }, "mount and PID", ErrInvalidSpec},
 		{"hostname without uts", func(s *specs.Spec, o *Options) {
 			s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UTSNamespace })
@@ -153,18 +127,5 @@ func TestCompileRefuses(t *testing.T) {
 				t.Errorf("Compile() = %q, want one line", err)
 			}
 		})
-	}
-}
-
-// TestInitErrorIs: an error from the child matches its errno and its
-// kind's sentinel in the supervisor, after the trip as JSON.
-func TestInitErrorIs(t *testing.T) {
-	e := &InitError{Message: "init /x: no such file", Errno: 2, Kind: kindInitNotFound}
-	if !errors.Is(e, ErrInitNotFound) || !errors.Is(e, os.ErrNotExist) || errors.Is(e, ErrMount) {
-		t.Errorf("InitError %+v: Is(ErrInitNotFound)=%v Is(ErrNotExist)=%v Is(ErrMount)=%v, want true, true, false",
-			e, errors.Is(e, ErrInitNotFound), errors.Is(e, os.ErrNotExist), errors.Is(e, ErrMount))
-	}
-	if !errors.Is(&InitNotFoundError{Path: "/x", Err: os.ErrNotExist}, ErrInitNotFound) {
-		t.Error("InitNotFoundError does not match ErrInitNotFound")
 	}
 }

@@ -1,0 +1,118 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Destroy kills what is left and removes the cgroup, and the parents
+// containerctl manages once they are empty. The Cgroup is done with after.
+func (c *Cgroup) Destroy() error {
+	if c.dir != nil {
+		c.dir.Close()
+		c.dir = nil
+	}
+	err := killDirs(c.killTargets(), 5*time.Second)
+	// Only the container's own cgroups are removed with what is below
+	// them; a parent is shared with other containers and is removed, not
+	// emptied, once nothing else uses it.
+	for _, k := range c.keys() {
+		if rerr := removeTree(c.abs(k, c.paths[k])); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	for i := len(c.parents) - 1; i >= 0; i-- {
+		_ = os.Remove(c.abs(c.parents[i].key, c.parents[i].rel)) // busy while another container uses it
+	}
+	for _, p := range c.managed {
+		_ = os.Remove(c.abs(p.key, p.rel))
+	}
+	c.paths, c.parents, c.managed = nil, nil, nil
+	closeRoots(c.roots)
+	c.roots = nil
+	return err
+}
+
+// Remove kills and removes the cgroups of a record, as left by a container
+// whose supervisor died, and the parents it names once they are empty. A
+// hierarchy the host has not mounted is reached by a detached mount again;
+// one that is gone took its cgroups with it.
+func Remove(r Record) error {
+	if r.Empty() {
+		return nil
+	}
+	l, err := DetectLayout()
+	if err != nil {
+		return fmt.Errorf("find cgroup hierarchies: %w", err)
+	}
+	c := &Cgroup{roots: map[string]*root{}, paths: map[string]string{}}
+	var errs []error
+	for _, rc := range r.Cgroups {
+		h, ok := l.Hierarchy(rc.Hierarchy)
+		if !ok {
+			continue
+		}
+		if err := checkPath(rc.Path); err != nil {
+			errs = append(errs, fmt.Errorf("record of hierarchy %s: %w", rc.Hierarchy, err))
+			continue
+		}
+		root, err := openRoot(h)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.roots[h.Key] = root
+		// A path may be gone already: removed by systemd with a unit's
+		// cgroup, or by another cleanup.
+		if _, err := os.Stat(c.abs(h.Key, rc.Path)); err == nil {
+			c.paths[h.Key] = rc.Path
+		}
+		for _, p := range rc.Parents {
+			if checkPath(p) == nil {
+				c.managed = append(c.managed, dir{h.Key, p})
+			}
+		}
+	}
+	return errors.Join(append(errs, c.Destroy())...)
+}
+
+// removeTree removes the cgroup at dir and any the container made below it,
+// deepest first (rmdir is the only way to remove a cgroup, and fails while
+// it has children).
+func removeTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() {
+			errs = append(errs, removeTree(filepath.Join(dir, e.Name())))
+		}
+	}
+	// A cgroup stays busy (EBUSY) until its last exited process is
+	// reaped, which its new parent may do a moment after cgroup.events
+	// said it was empty; the kernel sends no event for that, so rmdir is
+	// tried again for a short while.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return errors.Join(errs...)
+}
