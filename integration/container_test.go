@@ -629,6 +629,7 @@ func TestBadInput(t *testing.T) {
 		flagCase("negative stop timeout", []string{"--stop-timeout=-1s"}, "--stop-timeout", "negative"),
 		flagCase("cgroup parent with ..", []string{"--cgroup-parent=/../x"}, "--cgroup-parent", "/../x"),
 		flagCase("negative preserve-fds", []string{"--preserve-fds=-1"}, "--preserve-fds"),
+		flagCase("preserve-fds not open", []string{"--preserve-fds=3", "--", "/bin/true"}, "preserve-fds 3: fd 3 is not open"),
 		badCase{"root is the host's root", func(t *testing.T, fx *fixture) input {
 			return input{name: fx.name, root: "/", noTree: true, want: []string{fx.name, "host's own root"}}
 		}},

@@ -35,6 +35,11 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	if err := closeOnExecFrom(3 + opts.PreserveFDs); err != nil {
 		return -1, err
 	}
+	for fd := 3; fd < 3+opts.PreserveFDs; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return -1, fmt.Errorf("preserve-fds %d: fd %d is not open", opts.PreserveFDs, fd)
+		}
+	}
 	p, err := Compile(c, opts)
 	if err != nil {
 		return -1, err

@@ -3,6 +3,7 @@ package security
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -12,11 +13,14 @@ import (
 // architecture (struct seccomp_data's arch), its syscall numbers, and
 // whether its arguments are 32-bit.
 type abi struct {
-	name   specs.Arch
-	audit  uint32
-	nrBit  uint32 // set in every number of this ABI (x32's __X32_SYSCALL_BIT)
-	is32   bool   // arguments are 32-bit: only their low halves are compared
-	numbrs map[string][]uint32
+	name  specs.Arch
+	audit uint32
+	nrBit uint32 // set in every number of this ABI (x32's __X32_SYSCALL_BIT)
+	is32  bool   // arguments are 32-bit: only their low halves are compared
+	// numbers are the syscall numbers by name, built on first use: every
+	// process of containerctl (the supervisor, the init child, the reaper)
+	// imports this package, and only the supervisor compiles a filter.
+	numbers func() map[string][]uint32
 }
 
 const x32Bit = 0x40000000
@@ -24,7 +28,11 @@ const x32Bit = 0x40000000
 // numbers inverts a table of the library's, keeping every number a name has:
 // its x32 table names a few calls twice (ioctl is 16 and 514, its x32
 // entry), and a filter must cover each.
-func numbers(info *arch.Info) map[string][]uint32 {
+func numbers(info *arch.Info) func() map[string][]uint32 {
+	return sync.OnceValue(func() map[string][]uint32 { return invert(info) })
+}
+
+func invert(info *arch.Info) map[string][]uint32 {
 	m := map[string][]uint32{}
 	for nr, name := range info.SyscallNumbers {
 		m[name] = append(m[name], uint32(nr))
@@ -36,11 +44,11 @@ func numbers(info *arch.Info) map[string][]uint32 {
 }
 
 var (
-	abiX86_64  = &abi{name: specs.ArchX86_64, audit: uint32(arch.X86_64.ID), numbrs: numbers(arch.X86_64)}
-	abiX32     = &abi{name: specs.ArchX32, audit: uint32(arch.X32.ID), nrBit: x32Bit, numbrs: numbers(arch.X32)}
-	abiI386    = &abi{name: specs.ArchX86, audit: uint32(arch.I386.ID), is32: true, numbrs: numbers(arch.I386)}
-	abiAARCH64 = &abi{name: specs.ArchAARCH64, audit: uint32(arch.AARCH64.ID), numbrs: numbers(arch.AARCH64)}
-	abiARM     = &abi{name: specs.ArchARM, audit: uint32(arch.ARM.ID), is32: true, numbrs: numbers(arch.ARM)}
+	abiX86_64  = &abi{name: specs.ArchX86_64, audit: uint32(arch.X86_64.ID), numbers: numbers(arch.X86_64)}
+	abiX32     = &abi{name: specs.ArchX32, audit: uint32(arch.X32.ID), nrBit: x32Bit, numbers: numbers(arch.X32)}
+	abiI386    = &abi{name: specs.ArchX86, audit: uint32(arch.I386.ID), is32: true, numbers: numbers(arch.I386)}
+	abiAARCH64 = &abi{name: specs.ArchAARCH64, audit: uint32(arch.AARCH64.ID), numbers: numbers(arch.AARCH64)}
+	abiARM     = &abi{name: specs.ArchARM, audit: uint32(arch.ARM.ID), is32: true, numbers: numbers(arch.ARM)}
 	allABIs    = []*abi{abiX86_64, abiX32, abiI386, abiAARCH64, abiARM}
 )
 
@@ -69,7 +77,7 @@ func family(goarch string) ([]*abi, error) {
 // knownSyscall reports whether any table has the name.
 func knownSyscall(name string) bool {
 	for _, a := range allABIs {
-		if _, ok := a.numbrs[name]; ok {
+		if _, ok := a.numbers()[name]; ok {
 			return true
 		}
 	}

@@ -91,7 +91,7 @@ func body(p *policy, a *abi, family []*abi) ([]bpf.Instruction, error) {
 	for i, r := range p.rules {
 		var nrs []uint32
 		for _, n := range r.names {
-			for _, nr := range a.numbrs[n] {
+			for _, nr := range a.numbers()[n] {
 				nrs = append(nrs, nr|a.nrBit)
 			}
 		}
