@@ -629,7 +629,9 @@ func TestBadInput(t *testing.T) {
 		flagCase("negative stop timeout", []string{"--stop-timeout=-1s"}, "--stop-timeout", "negative"),
 		flagCase("cgroup parent with ..", []string{"--cgroup-parent=/../x"}, "--cgroup-parent", "/../x"),
 		flagCase("negative preserve-fds", []string{"--preserve-fds=-1"}, "--preserve-fds"),
-		flagCase("preserve-fds not open", []string{"--preserve-fds=3", "--", "/bin/true"}, "preserve-fds 3: fd 3 is not open"),
+		// Not given to containerctl: fds of its own (the Go runtime's) must
+		// not pass for the caller's.
+		flagCase("preserve-fds not passed", []string{"--preserve-fds=50", "--", "/bin/true"}, "--preserve-fds 50: containerctl was started with"),
 		badCase{"root is the host's root", func(t *testing.T, fx *fixture) input {
 			return input{name: fx.name, root: "/", noTree: true, want: []string{fx.name, "host's own root"}}
 		}},

@@ -24,6 +24,7 @@ const haltSignal = signals.Halt
 // The files of a container's record directory, STATEDIR/NAME.
 const (
 	stateFile   = "state.json"
+	planFile    = "plan.json"
 	controlFile = "control"
 	notifyFile  = "notify"
 	bootIDFile  = "boot_id"

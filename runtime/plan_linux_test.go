@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -70,6 +71,19 @@ func TestCompile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "state")); !os.IsNotExist(err) {
 		t.Errorf("Compile created the state directory (stat: %v)", err)
+	}
+	// A running container's plan is kept as JSON for whatever enters it
+	// later: it must come back the same.
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Plan
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := json.Marshal(&back); string(b2) != string(b) {
+		t.Errorf("Plan after a JSON round trip:\n%s\nwant\n%s", b2, b)
 	}
 }
 

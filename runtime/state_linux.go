@@ -125,19 +125,42 @@ func samePath(f *os.File, p string) bool {
 }
 
 // write replaces the record's state atomically.
-func (r *record) write(s State) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+func (r *record) write(s State) error { return r.writeJSON(stateFile, s) }
+
+// writePlan keeps the container's compiled plan beside its state, so that
+// whatever enters the running container later (exec) executes the same
+// plan rather than a spec compiled again.
+func (r *record) writePlan(p *Plan) error { return r.writeJSON(planFile, p) }
+
+func (r *record) writeJSON(name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(r.dir, stateFile+".tmp")
+	tmp := filepath.Join(r.dir, name+".tmp")
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(r.dir, stateFile)); err != nil {
-		return fmt.Errorf("write state: %w", err)
+	if err := os.Rename(tmp, filepath.Join(r.dir, name)); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
+}
+
+// LoadPlan returns the compiled plan of a running container.
+func LoadPlan(stateDir, name string) (*Plan, error) {
+	if _, err := Load(stateDir, name); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(stateDir, name, planFile))
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	var p Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decode plan: %w", err)
+	}
+	return &p, nil
 }
 
 func (r *record) controlPath() string { return filepath.Join(r.dir, controlFile) }
@@ -146,7 +169,7 @@ func (r *record) controlPath() string { return filepath.Join(r.dir, controlFile)
 func (r *record) path(name string) string { return filepath.Join(r.dir, name) }
 
 func (r *record) clear() {
-	for _, f := range []string{stateFile, stateFile + ".tmp", controlFile, notifyFile, bootingFile, bootIDFile} {
+	for _, f := range []string{stateFile, stateFile + ".tmp", planFile, planFile + ".tmp", controlFile, notifyFile, bootingFile, bootIDFile} {
 		_ = os.Remove(filepath.Join(r.dir, f))
 	}
 }

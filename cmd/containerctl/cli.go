@@ -290,7 +290,15 @@ func passedFDs(preserve int) (n int, listen bool, names string, err error) {
 	pid, _ := strconv.Atoi(os.Getenv("LISTEN_PID"))
 	listenFDs, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
 	if pid != os.Getpid() || err != nil || listenFDs <= 0 {
+		if preserve > startFDs {
+			// Only fds containerctl was given: a higher number is one
+			// of its own (the Go runtime's), not the caller's.
+			return 0, false, "", fmt.Errorf("--preserve-fds %d: containerctl was started with %d fds from 3 on", preserve, startFDs)
+		}
 		return preserve, false, "", nil
+	}
+	if listenFDs > startFDs {
+		return 0, false, "", fmt.Errorf("LISTEN_FDS=%d, but containerctl was started with %d fds from 3 on", listenFDs, startFDs)
 	}
 	if preserve != 0 && preserve != listenFDs {
 		return 0, false, "", fmt.Errorf("--preserve-fds %d: socket activation passes %d fds (LISTEN_FDS)", preserve, listenFDs)

@@ -7,8 +7,25 @@ import (
 	"fmt"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/containerctl/containerctl/runtime"
 )
+
+// startFDs counts the fds from 3 on that containerctl was started with,
+// before anything of its own can take those numbers: --preserve-fds and
+// socket activation may pass on only these.
+var startFDs = countStartFDs()
+
+func countStartFDs() int {
+	n := 0
+	for fd := 3; ; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return n
+		}
+		n++
+	}
+}
 
 func main() {
 	// The init child is dispatched before any flag parsing: it runs in the
