@@ -29,6 +29,11 @@ func killDirs(t targets, timeout time.Duration) error {
 		watch = t.unified
 		err := writeFile(filepath.Join(t.unified, "cgroup.kill"), "1")
 		if err == nil {
+			// A task the guest froze in a v1 freezer cgroup of its own
+			// acts on SIGKILL only once thawed.
+			if err := thawTree(t.freezer); err != nil {
+				return err
+			}
 			return waitEmpty(t.unified, timeout)
 		}
 		if !errors.Is(err, os.ErrNotExist) {
@@ -57,11 +62,44 @@ func killDirs(t targets, timeout time.Duration) error {
 	for _, pid := range procs {
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}
-	// Killed processes die only once thawed.
+	// Killed processes die only once thawed: ours, and whatever the guest
+	// froze below it.
 	if err := thaw(); err != nil {
 		return err
 	}
+	if err := thawTree(t.freezer); err != nil {
+		return err
+	}
 	return waitEmpty(watch, timeout)
+}
+
+// thawTree thaws every v1 freezer cgroup below dir ("" for none): the
+// guest may have frozen some of its own (freezer.self_freezing), which a
+// thaw of the container's cgroup leaves frozen, and a frozen task never
+// dies of the SIGKILL it was sent.
+func thawTree(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub := filepath.Join(dir, e.Name())
+		if err := writeFile(filepath.Join(sub, "freezer.state"), "THAWED"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		errs = append(errs, thawTree(sub))
+	}
+	return errors.Join(errs...)
 }
 
 // waitEmpty waits until the cgroup at p has no process; a zero timeout

@@ -623,6 +623,13 @@ func TestBadInput(t *testing.T) {
 		flagCase("bind over /sys", []string{"--bind", "SRC:/sys"}, "/sys is mounted by containerctl itself"),
 		flagCase("bind over /dev", []string{"--bind-ro", "SRC:/dev"}, "/dev is mounted by containerctl itself"),
 		flagCase("bind over /run/host", []string{"--bind", "SRC:/run/host"}, "/run/host"),
+		flagCase("store is the host's /proc", []string{"--store=/proc"}, "the host's proc"),
+		flagCase("bind of the host's root", []string{"--bind", "/:/host"}, "the host's root directory"),
+		flagCase("bind of the host's cgroup tree", []string{"--bind", "/sys/fs/cgroup:/cg"}, "/sys/fs/cgroup"),
+		flagCase("bind of /sys", []string{"--bind-ro", "/sys:/hs"}, "the host's sysfs"),
+		flagCase("bind of the records", []string{"--bind", "/run/containerctl:/x"}, "records of running containers"),
+		flagCase("cgroup parent in another container's", []string{"--cgroup-parent=/containerctl/other/guest"}, "--cgroup-parent"),
+		flagCase("kill signal that stops", []string{"--kill-signal=SIGSTOP"}, "--kill-signal"),
 		flagCase("hostname with a space", []string{"--hostname", "bad host"}, "hostname", `"bad host"`),
 		flagCase("hostname with a slash", []string{"--hostname", "a/b"}, "hostname", `"a/b"`),
 		flagCase("hostname starting with -", []string{"--hostname=-x"}, "hostname", `"-x"`),
@@ -1153,6 +1160,8 @@ func TestSeccomp(t *testing.T) {
 		// On a pipe: without the filter EOPNOTSUPP, EINVAL or ENOTTY.
 		"SYSCALL ioctl_FIFREEZE EPERM", "SYSCALL ioctl_FIFREEZE|1<<32 EPERM", "SYSCALL ioctl_FITHAW EPERM",
 		"SYSCALL ioctl_FITRIM EPERM", "SYSCALL ioctl_FS_IOC_SHUTDOWN EPERM",
+		"SYSCALL ioctl_FS_IOC_SETFSLABEL EPERM", "SYSCALL ioctl_EXT4_IOC_SETFSUUID EPERM", "SYSCALL ioctl_EXT4_IOC_SWAP_BOOT EPERM",
+		"SYSCALL ioctl_TIOCSTI EPERM", "SYSCALL ioctl_TIOCCONS EPERM",
 		"SYSCALL ioctl_TCGETS ENOTTY", // allowed: a pipe is no terminal
 	} {
 		if !strings.Contains(out, want) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestInheritedFDs: only 0, 1, 2 and the fds asked for reach the init. An
@@ -180,5 +181,98 @@ func TestGuestSetuidUnreachable(t *testing.T) {
 		t.Errorf("a host user ran the guest's setuid plant %s: %s", planted, out.String())
 	} else if !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("running the plant as nobody: %v, want permission denied", err)
+	}
+}
+
+// TestStopFrozenGuest: a guest that freezes itself in the v1 freezer
+// (which it may mount in its cgroup namespace) is still killed when the
+// stop timeout passes, and leaves nothing behind; a frozen task acts on
+// SIGKILL only once thawed.
+func TestStopFrozenGuest(t *testing.T) {
+	requireRoot(t)
+	if v1Mount("freezer") == "" {
+		t.Skip("the host has no v1 freezer hierarchy, which this guest would use")
+	}
+	fx := newFixture(t)
+	script := `mkdir -p /tmp/f && mount -t cgroup -o freezer none /tmp/f && echo MOUNTED && (sleep 0.5; echo FROZEN > /tmp/f/freezer.state) & sleep 1000`
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe", "--stop-timeout", "1s"}, command: []string{"/bin/sh", "-c", script}})
+	c.waitLine("MOUNTED", startTimeout)
+	c.findInit()
+	// Wait until the guest is frozen.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join("/proc", itoa(c.initPID), "status"))
+		if strings.Contains(string(b), "State:\tD") || strings.Contains(string(b), "(stopped)") || strings.Contains(string(b), "frozen") {
+			break
+		}
+		if st, _ := os.ReadFile(filepath.Join(v1Mount("freezer"), "containerctl", fx.name, "guest", "freezer.state")); strings.TrimSpace(string(st)) == "FROZEN" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest did not freeze itself:\n%s\n%s", c.stdout.String(), c.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	r := ctl(t, "stop", fx.name)
+	if r.code != 0 || !strings.Contains(r.stdout, "killed") {
+		t.Errorf("stop of a frozen guest: exit %d, stdout %q, stderr %q; want 0 and killed", r.code, r.stdout, r.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stop of a frozen guest took %v, want about the 1s stop timeout", d)
+	}
+	c.wait(10 * time.Second)
+	// The cleanup checks that no process, record or cgroup is left.
+}
+
+// TestReachableRootWarns: a --root that host users can reach (every
+// directory above it lets others through) gets a warning, since a setuid
+// file its guest plants would run for any of them.
+func TestReachableRootWarns(t *testing.T) {
+	fx := newFixture(t)
+	open := filepath.Join(fx.dir, "open")
+	mustMkdir(t, open)
+	if err := os.Chmod(filepath.Dir(fx.dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(fx.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(open, "root")
+	if err := os.Rename(fx.root, root); err != nil {
+		t.Fatal(err)
+	}
+	c := fx.start(t, runOpts{root: root, flags: []string{"--console=pipe"}, command: []string{"/bin/true"}})
+	if got := c.wait(startTimeout); got != 0 {
+		t.Fatalf("exit %d\n%s", got, c.stderr.String())
+	}
+	if !strings.Contains(c.stderr.String(), "host users can reach "+root) {
+		t.Errorf("run with a root host users can reach: stderr %q, want a warning", c.stderr.String())
+	}
+	// And none where the directory above it is closed.
+	if err := os.Chmod(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := ctl(t, "run", fx.name, "--root", root, "--store", fx.store, "--console=pipe", "--", "/bin/true")
+	if r.code != 0 || strings.Contains(r.stderr, "host users can reach") {
+		t.Errorf("run with a closed root: exit %d, stderr %q; want 0 and no warning", r.code, r.stderr)
+	}
+}
+
+// TestFailedStartLeavesBindSources: what the init child made through a
+// bind (a mount point for a later tmpfs) is removed from the bind's source
+// on the host when a later step fails, not only what it made in the root.
+func TestFailedStartLeavesBindSources(t *testing.T) {
+	fx := newFixture(t)
+	src := filepath.Join(fx.dir, "hostdir")
+	mustMkdir(t, src)
+	before := tree(t, src)
+	r := ctl(t, "run", fx.name, "--root", fx.root, "--store", fx.store, "--console=pipe",
+		"--bind", src+":/mnt", "--tmpfs", "/mnt/sub/deep", "--tmpfs", "/zz:nr_inodes=foo", "--", "/bin/true")
+	if r.code != 1 || !strings.Contains(r.stderr, "nr_inodes=foo") {
+		t.Fatalf("run with a bad tmpfs option: exit %d, stderr %q; want 1 and the option named", r.code, r.stderr)
+	}
+	if after := tree(t, src); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("the failed start left %q in the bind's source (before: %q)", after, before)
 	}
 }

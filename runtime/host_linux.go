@@ -63,7 +63,9 @@ func hostFiles(spec *specs.Spec, notifyPath, bootIDPath string) ([]mount.Step, e
 		host = append(host, mount.Step{Kind: mount.File, Target: "/run/host/os-release", Data: string(b)})
 		break
 	}
-	host = append(host, mount.Step{Kind: mount.Bind, Source: notifyPath, Target: NotifySocket})
+	// Read-only: connect(2) to a socket needs no write to its mount, and
+	// the guest cannot chmod, chown or touch the host's socket file.
+	host = append(host, mount.Step{Kind: mount.Bind, Source: notifyPath, Target: NotifySocket, Flags: readOnlyBind})
 	// A boot ID of its own, as nspawn gives: the guest's journal tells its
 	// boots apart, not only the host's.
 	host = append(host, mount.Step{Kind: mount.Bind, Source: bootIDPath, Target: "/proc/sys/kernel/random/boot_id", Flags: readOnlyBind})

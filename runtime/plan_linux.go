@@ -1,10 +1,13 @@
 package runtime
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -33,21 +36,64 @@ func Compile(c *Container, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p.Cgroup.AllowUnrestrictedDevices = p.AllowUnrestrictedDevices
-	for _, m := range c.Spec.Mounts {
-		if !isBind(m) {
-			continue
-		}
-		if _, err := os.Stat(m.Source); err != nil {
-			return nil, fmt.Errorf("bind source for %s: %w", m.Destination, err)
-		}
-	}
-	if err := checkInit(c.Spec); err != nil {
+	if err := p.checkStateDir(); err != nil {
 		return nil, err
 	}
-	if p.Mounts, err = p.mountSteps(c.Spec); err != nil {
+	spec, err := p.resolveBinds(c.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkInit(spec); err != nil {
+		return nil, err
+	}
+	if p.Mounts, err = p.mountSteps(spec); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// checkStateDir keeps the records of running containers out of every
+// container's reach: a guest that could write a record could make the
+// next containerctl command clean up, and so kill, what it names.
+func (p *Plan) checkStateDir() error {
+	state, err := realPath(p.StateDir)
+	if err != nil {
+		return fmt.Errorf("state directory %s: %w", p.StateDir, err)
+	}
+	if under(state, p.Root) || under(p.Root, state) {
+		return fmt.Errorf("%w: root %s and the state directory %s must not contain each other", ErrInvalidSpec, p.Root, p.StateDir)
+	}
+	return nil
+}
+
+// resolveBinds returns the spec with every bind source resolved to its real
+// path once, so that a link in it (in a directory a guest shares) cannot
+// send the bind elsewhere later, and refuses a source that would hand the
+// guest the host's root, its API filesystems (/proc, /sys, a cgroup
+// hierarchy with its release_agent, /dev) or the records of running
+// containers.
+func (p *Plan) resolveBinds(spec *specs.Spec) (*specs.Spec, error) {
+	mounts, err := readMounts()
+	if err != nil {
+		return nil, err
+	}
+	state, _ := realPath(p.StateDir)
+	out := *spec
+	out.Mounts = append([]specs.Mount(nil), spec.Mounts...)
+	for i, m := range out.Mounts {
+		if !isBind(m) {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(m.Source)
+		if err != nil {
+			return nil, fmt.Errorf("bind source for %s: %w", m.Destination, err)
+		}
+		if err := checkBindSource(real, state, recursiveBind(m), mounts); err != nil {
+			return nil, fmt.Errorf("%w: bind source %s for %s: %w", ErrInvalidSpec, m.Source, m.Destination, err)
+		}
+		out.Mounts[i].Source = real
+	}
+	return &out, nil
 }
 
 // checkRoot refuses the host's own root, however it is spelled (a link to
@@ -104,4 +150,126 @@ func (p *Plan) mountSteps(spec *specs.Spec) (mount.Steps, error) {
 		return mount.Steps{}, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return steps, nil
+}
+
+// apiFilesystems are the kernel's own filesystems: a bind of one (or of a
+// tree that holds one) gives the guest the host's view of the kernel.
+var apiFilesystems = []string{
+	"proc", "sysfs", "cgroup", "cgroup2", "devtmpfs", "debugfs", "tracefs",
+	"securityfs", "bpf", "configfs", "efivarfs", "pstore", "binfmt_misc", "fusectl",
+}
+
+// hostMount is one line of /proc/self/mountinfo: a mount point and its
+// filesystem type.
+type hostMount struct{ point, fstype string }
+
+func readMounts() ([]hostMount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var ms []hostMount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fields, postFields := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(fields) < 5 || len(postFields) < 1 {
+			continue
+		}
+		ms = append(ms, hostMount{point: unescapeMountinfo(fields[4]), fstype: postFields[0]})
+	}
+	return ms, sc.Err()
+}
+
+// checkBindSource refuses the host's root, the state directory (and what
+// holds it), and an API filesystem: the one the source lies on, or, for a
+// recursive bind, one mounted below it. A device node on devtmpfs (/dev/kvm,
+// /dev/fuse) may be bound; its directory may not.
+func checkBindSource(src, state string, recursive bool, mounts []hostMount) error {
+	if isHostRoot(src) {
+		return errors.New("the host's root directory")
+	}
+	if state != "" && (under(src, state) || under(state, src)) {
+		return fmt.Errorf("holds or lies in the records of running containers (%s)", state)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	var on hostMount // the mount src lies on: the deepest at or above it, the last of those
+	for _, m := range mounts {
+		if under(src, m.point) && len(m.point) >= len(on.point) {
+			on = m
+		}
+	}
+	if slices.Contains(apiFilesystems, on.fstype) && (fi.IsDir() || on.fstype != "devtmpfs") {
+		return fmt.Errorf("the host's %s (%s)", on.fstype, on.point)
+	}
+	for _, m := range mounts {
+		if recursive && fi.IsDir() && m.point != src && under(m.point, src) && slices.Contains(apiFilesystems, m.fstype) {
+			return fmt.Errorf("a recursive bind would bring the host's %s at %s", m.fstype, m.point)
+		}
+	}
+	return nil
+}
+
+func recursiveBind(m specs.Mount) bool {
+	for _, o := range m.Options {
+		if o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// under reports whether the clean path p is dir or lies below it.
+func under(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// realPath resolves the links of the part of p that exists.
+func realPath(p string) (string, error) {
+	p = filepath.Clean(p)
+	if !filepath.IsAbs(p) {
+		return "", errors.New("not an absolute path")
+	}
+	for rest := ""; ; {
+		real, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			return filepath.Join(real, rest), nil
+		}
+		if !errors.Is(err, os.ErrNotExist) || p == "/" {
+			return "", err
+		}
+		p, rest = filepath.Dir(p), filepath.Join(filepath.Base(p), rest)
+	}
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes ("\040" for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			ok := true
+			for _, c := range s[i+1 : i+4] {
+				if c < '0' || c > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + byte(c-'0')
+			}
+			if ok {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

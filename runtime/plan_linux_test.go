@@ -5,11 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containerctl/containerctl/mount"
 )
 
 func makeInit(t *testing.T, root string) {
@@ -122,8 +125,20 @@ func TestCompileRefuses(t *testing.T) {
 		{"negative stop timeout", func(s *specs.Spec, o *Options) { o.StopTimeout = -1 }, "stop timeout", nil},
 		{"umask", func(s *specs.Spec, o *Options) { s.Process.User.Umask = new(uint32) }, "umask", ErrUnsupported},
 		{"bind over the root", func(s *specs.Spec, o *Options) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/../..", Type: "bind", Source: "/", Options: []string{"rbind"}})
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/../..", Type: "bind", Source: "/usr", Options: []string{"rbind"}})
 		}, "the container's root directory", ErrInvalidSpec},
+		{"bind of the host's root", func(s *specs.Spec, o *Options) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/host", Type: "bind", Source: "/", Options: []string{"bind"}})
+		}, "the host's root directory", ErrInvalidSpec},
+		{"bind of the host's /proc", func(s *specs.Spec, o *Options) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/hp", Type: "bind", Source: "/proc", Options: []string{"rbind"}})
+		}, "the host's proc", ErrInvalidSpec},
+		{"bind of a cgroup hierarchy", func(s *specs.Spec, o *Options) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/cg", Type: "bind", Source: "/sys/fs/cgroup", Options: []string{"rbind"}})
+		}, "/sys/fs/cgroup", ErrInvalidSpec},
+		{"bind that holds the records", func(s *specs.Spec, o *Options) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: dir, Options: []string{"bind"}})
+		}, "records of running containers", ErrInvalidSpec},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := testSpec(dir)
@@ -141,5 +156,21 @@ func TestCompileRefuses(t *testing.T) {
 				t.Errorf("Compile() = %q, want one line", err)
 			}
 		})
+	}
+}
+
+// TestCreatedOnHost: what a failed child made is removed where it lies on
+// the host: in the root, or in the source of the bind it was made through;
+// not at all on a tmpfs of the container's own.
+func TestCreatedOnHost(t *testing.T) {
+	steps := []mount.Step{
+		{Kind: mount.Mount, Target: "/run", FSType: "tmpfs"},
+		{Kind: mount.Bind, Source: "/srv/data", Target: "/mnt"},
+		{Kind: mount.Mount, Target: "/mnt/t", FSType: "tmpfs"},
+	}
+	got := createdOnHost("/R", steps, []string{"/run", "/run/host", "/mnt", "/mnt/sub", "/mnt/sub/deep", "/mnt/t", "/mnt/t/x", "/zz"})
+	want := map[string][]string{"/R": {"/run", "/mnt", "/zz"}, "/srv/data": {"/sub", "/sub/deep", "/t"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("createdOnHost() = %v, want %v", got, want)
 	}
 }

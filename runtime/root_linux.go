@@ -159,6 +159,22 @@ func checkRootsDir(dir string) (warning string, err error) {
 	return fmt.Sprintf("%s is mode %#o: host users can run setuid files a guest plants in its root; chmod 0700 %s", dir, fi.Mode().Perm(), dir), nil
 }
 
+// checkRootReach warns when host users can reach a root that is not in the
+// default roots directory: every directory above it lets others through,
+// so a setuid file the guest plants in its root runs for any host user.
+func checkRootReach(root string) string {
+	for dir := filepath.Dir(root); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return ""
+		}
+		if dir == "/" {
+			break
+		}
+	}
+	return fmt.Sprintf("host users can reach %s: a setuid file its guest plants runs for any of them; keep it in a directory of mode 0700", root)
+}
+
 // inRoot runs fn with a handle to the directory sub of root, resolved inside
 // root as prepareRoot resolved it.
 func inRoot(root, sub string, fn func(dirfd int) error) error {

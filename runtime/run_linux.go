@@ -32,13 +32,20 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	// Only the fds meant for the init cross into the container; whatever
 	// else our caller left open without O_CLOEXEC stays out of the init
 	// child, the reaper and the init (CVE-2024-21626's class).
-	if err := closeOnExecFrom(3 + opts.PreserveFDs); err != nil {
-		return -1, err
-	}
+	// Checked before anything else marks them: an fd that crossed exec(2)
+	// has no FD_CLOEXEC, and one that this process opened (the Go
+	// runtime's) always has it, and must not pass for the caller's.
 	for fd := 3; fd < 3+opts.PreserveFDs; fd++ {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil {
 			return -1, fmt.Errorf("preserve-fds %d: fd %d is not open", opts.PreserveFDs, fd)
 		}
+		if flags&unix.FD_CLOEXEC != 0 {
+			return -1, fmt.Errorf("preserve-fds %d: fd %d was not passed to containerctl", opts.PreserveFDs, fd)
+		}
+	}
+	if err := closeOnExecFrom(3 + opts.PreserveFDs); err != nil {
+		return -1, err
 	}
 	p, err := Compile(c, opts)
 	if err != nil {

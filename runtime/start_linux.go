@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/containerd/console"
@@ -163,24 +164,26 @@ func (s *supervisor) prepareHost(rec *record) error {
 	if err != nil {
 		return fmt.Errorf("prepare root: %w", err)
 	}
+	warning := checkRootReach(p.Root)
 	if p.MakeRootParents {
-		warning, err := checkRootsDir(filepath.Dir(p.Root))
-		if err != nil {
+		if warning, err = checkRootsDir(filepath.Dir(p.Root)); err != nil {
 			return err
 		}
-		if warning != "" {
-			s.log.Warn(warning)
-		}
+	}
+	if warning != "" {
+		s.log.Warn(warning)
 	}
 	s.onUndo("remove what was created in the root", func() error {
 		// The child's mount points and bind targets first: its mount
 		// namespace is gone by now (the child is killed and waited for
 		// before this runs), so nothing is mounted on them.
-		var err error
-		if s.child != nil && len(s.child.created) > 0 {
-			err = mount.RemoveCreated(p.Root, s.child.created)
+		var errs []error
+		if s.child != nil {
+			for base, paths := range createdOnHost(p.Root, p.Mounts.Steps, s.child.created) {
+				errs = append(errs, mount.RemoveCreated(base, paths))
+			}
 		}
-		return errors.Join(err, undoRoot())
+		return errors.Join(append(errs, undoRoot())...)
 	})
 	if p.Console != ConsolePipe {
 		var slavePath string
@@ -229,3 +232,28 @@ func (s *supervisor) serve(rec *record) {
 
 // process is the init: the child, once it has exec'd.
 func (s *supervisor) process() *os.Process { return s.child.cmd.Process }
+
+// createdOnHost maps the paths the child created, as the container sees
+// them, to the host directories they lie in: the root, or the source of
+// the bind they were made through. What it made on a filesystem of the
+// container's own (a tmpfs) went with it.
+func createdOnHost(root string, steps []mount.Step, created []string) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range created {
+		base, rel := root, c
+		for _, st := range steps {
+			if st.Kind != mount.Bind && st.Kind != mount.Mount || !under(c, st.Target) || c == st.Target {
+				continue
+			}
+			// The last mount over c is the one it was made on.
+			base, rel = "", ""
+			if st.Kind == mount.Bind {
+				base, rel = st.Source, "/"+strings.TrimPrefix(strings.TrimPrefix(c, st.Target), "/")
+			}
+		}
+		if base != "" {
+			out[base] = append(out[base], rel)
+		}
+	}
+	return out
+}

@@ -92,11 +92,9 @@ func lockRecord(stateDir, name string) (*record, error) {
 			continue
 		}
 		// What a supervisor that died left: its cgroups and its files.
-		if s, err := readState(dir); err == nil && !s.Cgroup.Empty() {
-			if err := cgroup.Remove(s.Cgroup); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("clean up after the previous supervisor: %w", err)
-			}
+		if err := removeStaleCgroups(dir); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("clean up after the previous supervisor: %w", err)
 		}
 		r := &record{dir: dir, f: f}
 		r.clear()
@@ -192,15 +190,31 @@ func (r *record) release() error {
 // (killing anything still in them) and its record. The caller holds the
 // record's lock.
 func cleanStale(dir string) error {
-	if s, err := readState(dir); err == nil && !s.Cgroup.Empty() {
-		if err := cgroup.Remove(s.Cgroup); err != nil {
-			// Keep the record, the only list of these cgroups, for
-			// the next command to try again.
-			return err
-		}
+	if err := removeStaleCgroups(dir); err != nil {
+		// Keep the record, the only list of these cgroups, for the
+		// next command to try again.
+		return err
 	}
 	(&record{dir: dir}).clear()
 	return os.Remove(dir)
+}
+
+// removeStaleCgroups removes the cgroups the record at dir names, after
+// checking that they are its container's own: a record that names another
+// container or a host cgroup is refused, never acted on.
+func removeStaleCgroups(dir string) error {
+	s, err := readState(dir)
+	if err != nil || s.Cgroup.Empty() {
+		return nil
+	}
+	name := filepath.Base(dir)
+	if s.Name != name {
+		return fmt.Errorf("record %s is of container %q, not %q: left alone", dir, s.Name, name)
+	}
+	if err := s.Cgroup.Check(name); err != nil {
+		return fmt.Errorf("record %s: %w: left alone", dir, err)
+	}
+	return cgroup.Remove(s.Cgroup)
 }
 
 func randomID() (string, error) {

@@ -77,3 +77,14 @@ func Parse(s string) (unix.Signal, error) {
 	}
 	return 0, fmt.Errorf("unknown signal %q", s)
 }
+
+// Stops reports whether sig stops or continues a process rather than
+// asking it to do anything: as a halt signal it would only make every halt
+// wait out its timeout.
+func Stops(sig unix.Signal) bool {
+	switch sig {
+	case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGCONT:
+		return true
+	}
+	return false
+}

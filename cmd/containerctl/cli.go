@@ -130,6 +130,9 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 			}
 			c.StateDir = *stateDir
 			sig, err := signals.Parse(f.killSignal)
+			if err == nil && signals.Stops(sig) {
+				err = fmt.Errorf("%s stops the init instead of asking it to halt", signals.Name(sig))
+			}
 			if err != nil {
 				return fmt.Errorf("%s: --kill-signal: %w", c.Name, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -49,9 +50,9 @@ func (textFormatter) Format(e *logrus.Entry) ([]byte, error) {
 		b.WriteString(e.Level.String() + ": ")
 	}
 	if name, ok := e.Data["container"]; ok {
-		fmt.Fprintf(&b, "%v: ", name)
+		fmt.Fprintf(&b, "%s: ", printable(fmt.Sprint(name)))
 	}
-	b.WriteString(strings.TrimRight(e.Message, "\n"))
+	b.WriteString(printable(strings.TrimRight(e.Message, "\n")))
 	keys := make([]string, 0, len(e.Data))
 	for k := range e.Data {
 		if k != "container" {
@@ -61,11 +62,24 @@ func (textFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	sort.Strings(keys)
 	if e.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		for _, k := range keys {
-			fmt.Fprintf(&b, " %s=%v", k, e.Data[k])
+			fmt.Fprintf(&b, " %s=%s", k, printable(fmt.Sprint(e.Data[k])))
 		}
 	} else if errv, ok := e.Data[logrus.ErrorKey]; ok {
-		fmt.Fprintf(&b, ": %v", errv)
+		fmt.Fprintf(&b, ": %s", printable(fmt.Sprint(errv)))
 	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
+}
+
+// printable quotes text that holds control characters (a guest's STATUS=
+// line, a name given on the command line), so that it cannot forge a log
+// line of its own or move the terminal's cursor.
+func printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
 }

@@ -21,6 +21,10 @@ func TestLogFormats(t *testing.T) {
 		{"info", "text", func() { log.WithField("container", "foo").WithError(errors.New("busy")).Warn("remove cgroup") }, "containerctl: warning: foo: remove cgroup: busy\n"},
 		{"info", "text", func() { log.WithField("container", "foo").Debug("hidden") }, ""},
 		{"debug", "text", func() { log.WithFields(logrus.Fields{"container": "foo", "pid": 7}).Debug("step") }, "containerctl: foo: step pid=7\n"},
+		// A guest's text cannot forge a line of its own.
+		{"debug", "text", func() {
+			log.WithFields(logrus.Fields{"container": "foo", "status": "x\rcontainerctl: error: forged\x1b[K"}).Debug("guest status")
+		}, `containerctl: foo: guest status status=x\rcontainerctl: error: forged\x1b[K` + "\n"},
 	} {
 		var b bytes.Buffer
 		if err := setupLog(tt.level, tt.format); err != nil {

@@ -12,15 +12,18 @@ import (
 	"github.com/containerctl/containerctl/runtime"
 )
 
-// startFDs counts the fds from 3 on that containerctl was started with,
-// before anything of its own can take those numbers: --preserve-fds and
-// socket activation may pass on only these.
+// startFDs counts the fds from 3 on that containerctl was started with:
+// --preserve-fds and socket activation may pass on only these. An fd that
+// crossed exec(2) has no FD_CLOEXEC; one of our own always has it (the Go
+// runtime opens its cgroup CPU limit files before any of our code runs,
+// and in a gap the caller left, they take fds 3 and 4).
 var startFDs = countStartFDs()
 
 func countStartFDs() int {
 	n := 0
 	for fd := 3; ; fd++ {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
 			return n
 		}
 		n++

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/cgroup/limits"
 	"github.com/containerctl/containerctl/runtime"
 	"github.com/containerctl/containerctl/runtime/security"
@@ -122,6 +123,11 @@ func buildSpec(o options) (*specs.Spec, error) {
 	if o.cgroupParent != "" {
 		if !path.IsAbs(o.cgroupParent) || path.Clean(o.cgroupParent) != o.cgroupParent || strings.Contains(o.cgroupParent, "..") {
 			return nil, fmt.Errorf("--cgroup-parent %q: want a clean absolute path such as /machine", o.cgroupParent)
+		}
+		// Inside containerctl's own tree, the parent would be another
+		// container's cgroup, which its guest controls.
+		if strings.HasPrefix(o.cgroupParent+"/", cgroup.DefaultParent+"/") {
+			return nil, fmt.Errorf("--cgroup-parent %q: %s holds the containers' own cgroups; use a parent outside it", o.cgroupParent, cgroup.DefaultParent)
 		}
 		cgroupsPath = path.Join(o.cgroupParent, o.name)
 	}
@@ -431,7 +437,7 @@ func deviceRules() []specs.LinuxDeviceCgroup {
 		{Allow: true, Type: "c", Access: "m"},
 		{Allow: true, Type: "b", Access: "m"},
 	}
-	for _, d := range [][2]int64{{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {10, 200}, {10, 229}} {
+	for _, d := range [][2]int64{{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 2}, {10, 200}, {10, 229}} {
 		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: n(d[0]), Minor: n(d[1]), Access: "rwm"})
 	}
 	// Pseudo-terminals: the guest's own devpts and the console's.

@@ -49,10 +49,27 @@ const (
 	btrfsIocResize  = 0x50009403 // _IOW(0x94, 3, struct btrfs_ioctl_vol_args)
 	btrfsIocRmDev   = 0x5000940b // _IOW(0x94, 11, struct btrfs_ioctl_vol_args)
 	btrfsIocRmDevV2 = 0x5000943a // _IOW(0x94, 58, struct btrfs_ioctl_vol_args_v2)
+	// FS_IOC_SETFSLABEL (ext4, xfs, btrfs, f2fs) and EXT4_IOC_SETFSUUID
+	// rename the host's filesystem, which the host may mount by label or
+	// UUID (NixOS's root is /dev/disk/by-label/nixos): the next boot
+	// fails. EXT4_IOC_SWAP_BOOT rewrites its boot loader inode.
+	fsIocSetFSLabel  = 0x41009432 // _IOW(0x94, 50, char[FSLABEL_MAX])
+	ext4IocSetFSUUID = 0x4008662c // _IOW('f', 44, struct fsuuid)
+	ext4IocSwapBoot  = 0x6611     // _IO('f', 17)
+	// TIOCSTI pushes input into a terminal, and TIOCCONS redirects the
+	// host's console to one. With CAP_SYS_ADMIN a guest may do either to
+	// a terminal that is not its controlling one: the caller's, when it
+	// was handed the caller's terminal (--console=pipe), whose shell then
+	// runs what the guest typed as host root.
+	tiocsti  = 0x5412
+	tioccons = 0x541d
 )
 
 // deniedIoctls are refused with EPERM by request number.
-var deniedIoctls = []uint32{fiFreeze, fiThaw, fiTrim, fsIocShutdown, btrfsIocResize, btrfsIocRmDev, btrfsIocRmDevV2}
+var deniedIoctls = []uint32{
+	fiFreeze, fiThaw, fiTrim, fsIocShutdown, btrfsIocResize, btrfsIocRmDev, btrfsIocRmDevV2,
+	fsIocSetFSLabel, ext4IocSetFSUUID, ext4IocSwapBoot, tiocsti, tioccons,
+}
 
 // DefaultSeccomp is the section containerctl's CLI puts in every spec:
 // allow by default; the calls above and the ioctls above refused with

@@ -66,6 +66,11 @@ var probes = []probe{
 	ioctlProbe("ioctl(FITHAW)", fiThaw, true),
 	ioctlProbe("ioctl(FITRIM)", fiTrim, true),
 	ioctlProbe("ioctl(FS_IOC_SHUTDOWN)", fsIocShutdown, true),
+	ioctlProbe("ioctl(FS_IOC_SETFSLABEL)", fsIocSetFSLabel, true),
+	ioctlProbe("ioctl(EXT4_IOC_SETFSUUID)", ext4IocSetFSUUID, true),
+	ioctlProbe("ioctl(EXT4_IOC_SWAP_BOOT)", ext4IocSwapBoot, true),
+	ioctlProbe("ioctl(TIOCSTI)", tiocsti, true),
+	ioctlProbe("ioctl(TIOCCONS)", tioccons, true),
 	ioctlProbe("ioctl(TCGETS)", unix.TCGETS, false),
 }
 
@@ -164,5 +169,13 @@ func TestInstallAndApply(t *testing.T) {
 		if !strings.Contains(res.Status, want+"\n") {
 			t.Errorf("child status has no %q:\n%s", want, res.Status)
 		}
+	}
+}
+
+// TestTerminalIoctlNumbers: TIOCSTI and TIOCCONS are asm-generic's plain
+// numbers, not _IOC ones.
+func TestTerminalIoctlNumbers(t *testing.T) {
+	if tiocsti != unix.TIOCSTI || tioccons != unix.TIOCCONS {
+		t.Errorf("tiocsti, tioccons = %#x, %#x, want %#x, %#x", tiocsti, tioccons, unix.TIOCSTI, unix.TIOCCONS)
 	}
 }

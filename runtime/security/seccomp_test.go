@@ -45,6 +45,9 @@ func TestIoctlNumbers(t *testing.T) {
 		{"BTRFS_IOC_RESIZE", btrfsIocResize, ioc(w, 0x94, 3, 4096)},
 		{"BTRFS_IOC_RM_DEV", btrfsIocRmDev, ioc(w, 0x94, 11, 4096)},
 		{"BTRFS_IOC_RM_DEV_V2", btrfsIocRmDevV2, ioc(w, 0x94, 58, 4096)},
+		{"FS_IOC_SETFSLABEL", fsIocSetFSLabel, ioc(w, 0x94, 50, 256)},
+		{"EXT4_IOC_SETFSUUID", ext4IocSetFSUUID, ioc(w, 'f', 44, 8)},
+		{"EXT4_IOC_SWAP_BOOT", ext4IocSwapBoot, ioc(0, 'f', 17, 0)},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s = %#x, want %#x", tt.name, tt.got, tt.want)
