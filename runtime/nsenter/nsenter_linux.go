@@ -212,8 +212,11 @@ func (c *Child) take(line string) error {
 // helperGone is what an answer that ended early says: the helper's status.
 func helperGone(cmd *exec.Cmd, err error) error {
 	werr := cmd.Wait()
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) && werr != nil {
 		return fmt.Errorf("%s exited without an answer: %w", HelperName, werr)
+	}
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s exited without an answer", HelperName)
 	}
 	return fmt.Errorf("read from %s: %w", HelperName, err)
 }
