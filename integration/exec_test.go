@@ -405,6 +405,8 @@ done; done`
 			t.Errorf("%s changed during the execs", p)
 		}
 	}
+	// Caught before its exec, a child of the helper shows the sealed copy.
+	t.Logf("the probe saw %d exe links to the helper's memfd", strings.Count(out.String(), "EXE /memfd:containerctl-nsenter"))
 	if !bytes.Contains([]byte(out.String()), []byte("EXE /bin/busybox")) {
 		t.Errorf("the probe saw no process inside: %q", out.String())
 	}
@@ -415,6 +417,11 @@ func TestExecBoot(t *testing.T) {
 	lower := requireDebianRoot(t)
 	root, _ := overlayRoot(t, lower)
 	b := startBoot(t, bootOpts{root: root})
+	// As soon as the record shows the init: the guest is still booting.
+	if r := ctl(t, "exec", b.name, "--", "true"); r.code != 0 {
+		t.Errorf("exec true while the guest boots: exit %d: %s", r.code, r.stderr)
+	}
+	// Until systemd has its socket, systemctl cannot ask it, --wait or not.
 	b.requireRunning()
 	r := ctl(t, "exec", b.name, "--", "systemctl", "is-system-running", "--wait")
 	if got := strings.TrimSpace(r.stdout); r.code != 0 || got != "running" {
