@@ -20,11 +20,12 @@ the user of the container's /etc/passwd, and exits with its exit status.
 Signals sent to containerctl exec are passed on to the command.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Args = args[1:]
+			name, command := splitExecArgs(args)
+			o.Args = command
 			o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
 			o.Term = os.Getenv("TERM")
 			o.Log = log
-			status, err := runtime.Exec(*stateDir, args[0], o)
+			status, err := runtime.Exec(*stateDir, name, o)
 			var ee *runtime.ExecError
 			if errors.As(err, &ee) {
 				logError(err)
@@ -40,9 +41,22 @@ Signals sent to containerctl exec are passed on to the command.`,
 		},
 	}
 	fl := cmd.Flags()
+	// exec's flags stop at NAME, as docker's and nsenter's do, so that
+	// `exec foo sh -c ...` gives -c to sh.
+	fl.SetInterspersed(false)
 	fl.BoolVarP(&o.TTY, "tty", "t", false, "give the command a pseudo-terminal (raw mode, window size relayed)")
 	fl.StringVarP(&o.User, "user", "u", "", "run as this user of the container's /etc/passwd, by name or number (default root)")
 	fl.StringVarP(&o.Workdir, "workdir", "w", "", "working directory inside the container, absolute (default /)")
 	fl.StringArrayVarP(&o.Env, "setenv", "E", nil, "set NAME=VALUE in the command's environment (repeatable)")
 	return cmd
+}
+
+// splitExecArgs splits NAME [--] COMMAND...: with flags stopping at NAME,
+// a "--" after it is still in the arguments.
+func splitExecArgs(args []string) (name string, command []string) {
+	command = args[1:]
+	if len(command) > 0 && command[0] == "--" {
+		command = command[1:]
+	}
+	return args[0], command
 }
