@@ -110,6 +110,10 @@ func TestExecNamespaces(t *testing.T) {
 	if host, _ := os.Readlink("/proc/self/ns/net"); host == "" || host == mustReadlink(t, fmt.Sprintf("/proc/%d/ns/net", p.pid)) {
 		t.Errorf("exec'd process is in the host's network namespace %q", host)
 	}
+	// It is in the container's ps, as is the init.
+	if r := ctl(t, "exec", c.name, "--", "ps", "-o", "pid,args"); !strings.Contains(r.stdout, "sleep 100") || !strings.Contains(r.stdout, "1 /sbin/testinit") {
+		t.Errorf("exec ps = %q (%s), want the init as 1 and the exec'd sleep 100", r.stdout, r.stderr)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +151,12 @@ func TestExecStatusAndStdin(t *testing.T) {
 	}
 	if got := out.String(); got != "hi\n" {
 		t.Errorf("echo hi | exec cat = %q, want %q", got, "hi\n")
+	}
+	// Each exec's cgroup goes once its command has exited.
+	for _, d := range cgroupDirs(c.name) {
+		if ents, _ := filepath.Glob(filepath.Join(d, "exec-*")); len(ents) > 0 {
+			t.Errorf("execs that exited left cgroups %v", ents)
+		}
 	}
 	r := ctl(t, "exec", c.name, "--", "/no/such/command")
 	if r.code != 127 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, c.name+": exec /no/such/command: No such file or directory") {
