@@ -122,7 +122,25 @@ func buildBinaries(dir string) error {
 		return nil
 	}
 	ctlBin = filepath.Join(dir, "containerctl")
-	return build(ctlBin, "./cmd/containerctl")
+	if err := build(ctlBin, "./cmd/containerctl"); err != nil {
+		return err
+	}
+	return buildHelper(modRoot, dir)
+}
+
+// buildHelper builds exec's C helper, containerctl-nsenter, beside
+// containerctl, where exec looks for it (as make build does).
+func buildHelper(modRoot, dir string) error {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		return fmt.Errorf("gcc is missing (make deps installs it): it builds containerctl-nsenter: %w", err)
+	}
+	cmd := exec.Command(gcc, "-static", "-Os", "-Wall", "-Werror", "-o", filepath.Join(dir, "containerctl-nsenter"), "runtime/nsenter/helper/nsenter.c")
+	cmd.Dir = modRoot
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("gcc containerctl-nsenter: %w\n%s", err, b)
+	}
+	return nil
 }
 
 // hostState is what the suite must leave as it found it.

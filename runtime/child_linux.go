@@ -12,6 +12,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/runtime/nsenter"
 )
 
 // child is the init child, seen from the supervisor: the process, our end
@@ -202,6 +204,9 @@ func (s *supervisor) handshake(rec *record) error {
 	}
 	s.onUndo("close control socket", func() error { s.control.close(); return nil })
 	s.state.PID = c.pid()
+	if s.state.InitStartTime, err = nsenter.StartTime(c.pid()); err != nil {
+		return fmt.Errorf("init child: %w", err)
+	}
 	if err := rec.write(s.state); err != nil {
 		return err
 	}

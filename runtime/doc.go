@@ -32,4 +32,10 @@
 // kind) and always wins over what it caused in the supervisor. Each step of
 // a start is undone by the one that made it when a later one fails, so a
 // failed start leaves nothing behind (start_linux.go).
+//
+// Exec enters a running container with its recorded plan: a sealed copy of
+// the C helper containerctl-nsenter joins the init's namespaces (a Go
+// process cannot join a mount namespace) and clones the command as our own
+// child, in a cgroup exec-<random> beside the guest's (package nsenter,
+// exec_linux.go).
 package runtime

@@ -23,3 +23,16 @@ var (
 	// (InotifyError).
 	ErrInotify = errors.New("too few inotify instances")
 )
+
+// ExecError is an exec whose command did not run: a step before it failed
+// inside the container (a working directory that is not there, a command
+// not found). Status is what `containerctl exec` exits with: 127, or 126
+// for a command that cannot be executed, as shells do.
+type ExecError struct {
+	Status int
+	Err    error
+}
+
+func (e *ExecError) Error() string { return e.Err.Error() }
+
+func (e *ExecError) Unwrap() error { return e.Err }

@@ -32,6 +32,9 @@ type State struct {
 	// Cgroup is the container's cgroups, for whoever cleans up after a
 	// supervisor that died.
 	Cgroup cgroup.Record `json:"cgroup"`
+	// InitStartTime is the init's start time (/proc/PID/stat field 22),
+	// written with PID: exec checks that the pid still names that process.
+	InitStartTime uint64 `json:"init_start_time,omitempty"`
 }
 
 // record is a container's state directory, locked by its live supervisor.
