@@ -215,7 +215,11 @@ func (s *supervisor) handshake(rec *record) error {
 	}
 	// EOF now means the exec succeeded: the child's end was
 	// close-on-exec.
-	return s.await("")
+	if err := s.await(""); err != nil {
+		return err
+	}
+	s.state.InitExecd = true
+	return rec.write(s.state)
 }
 
 // await reads the child's messages until want arrives ("" for EOF, the

@@ -129,7 +129,7 @@ func (s *controlServer) closeWith(res *StopResult) {
 func Stop(stateDir, name string, timeout time.Duration) (StopResult, error) {
 	// A container still starting has a locked record but no init yet:
 	// wait for it rather than lose the stop.
-	if err := awaitRunning(filepath.Join(stateDir, name), 30*time.Second); err != nil {
+	if err := awaitRunning(filepath.Join(stateDir, name), startWait); err != nil {
 		return StopResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	conn, err := net.Dial("unix", filepath.Join(stateDir, name, controlFile))
@@ -150,38 +150,61 @@ func Stop(stateDir, name string, timeout time.Duration) (StopResult, error) {
 	return *reply.Result, nil
 }
 
+// startWait is how long stop and exec wait for a container that is still
+// starting.
+const startWait = 30 * time.Second
+
 // awaitRunning waits until the record at dir shows a running init, while a
-// supervisor is starting it. The record is renamed into place on each
-// change (record.write), which inotify reports; a start that fails removes
-// the directory.
+// supervisor is starting it.
 func awaitRunning(dir string, timeout time.Duration) error {
+	_, err := awaitRecord(dir, func(State) bool { return true }, timeout)
+	return err
+}
+
+// awaitRecord waits until the record at dir shows a running init for
+// which ready holds, while its supervisor is starting it. The record is
+// renamed into place on each change (record.write), which inotify reports;
+// a start that fails removes the directory.
+func awaitRecord(dir string, ready func(State) bool, timeout time.Duration) (State, error) {
 	stateDir, name := filepath.Dir(dir), filepath.Base(dir)
-	if _, err := Load(stateDir, name); err == nil || !errors.Is(err, ErrNotRunning) || !starting(dir) {
-		return err
+	look := func() (State, bool, error) {
+		s, err := Load(stateDir, name)
+		switch {
+		case err == nil && ready(s):
+			return s, true, nil
+		case err == nil, errors.Is(err, ErrNotRunning) && starting(dir):
+			return s, false, nil // not yet
+		case errors.Is(err, ErrNotRunning):
+			return s, true, err
+		}
+		return s, true, err
+	}
+	if s, done, err := look(); done {
+		return s, err
 	}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
-		return err
+		return State{}, err
 	}
 	defer unix.Close(fd)
 	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO|unix.IN_DELETE_SELF|unix.IN_ATTRIB); err != nil {
-		return ErrNotRunning // gone meanwhile
+		return State{}, ErrNotRunning // gone meanwhile
 	}
 	buf := make([]byte, 4096)
 	for deadline := time.Now().Add(timeout); ; {
 		// Looked at again after the watch is set, so that no change
 		// falls between the look and the watch.
-		_, err := Load(stateDir, name)
-		if err == nil || !errors.Is(err, ErrNotRunning) || !starting(dir) {
-			return err
+		s, done, err := look()
+		if done {
+			return s, err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return err
+			return s, fmt.Errorf("%w: still starting after %v", ErrNotRunning, timeout)
 		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(pfd, int(left.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
-			return err
+			return s, err
 		}
 		_, _ = unix.Read(fd, buf) // drain; the events only wake us
 	}

@@ -45,7 +45,9 @@ func Exec(stateDir, name string, o ExecOptions) (status int, retErr error) {
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
 	}
-	st, err := Load(stateDir, name)
+	// Not before the init runs: until then PID 1 is the init child, our
+	// own binary, whose /proc/PID/exe a guest's process could read.
+	st, err := awaitRecord(filepath.Join(stateDir, name), func(s State) bool { return s.InitExecd }, startWait)
 	if err != nil {
 		return -1, err
 	}

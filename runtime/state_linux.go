@@ -35,6 +35,9 @@ type State struct {
 	// InitStartTime is the init's start time (/proc/PID/stat field 22),
 	// written with PID: exec checks that the pid still names that process.
 	InitStartTime uint64 `json:"init_start_time,omitempty"`
+	// InitExecd says the init child has exec'd the init: until then PID
+	// runs containerctl's own binary, which nothing may enter (exec).
+	InitExecd bool `json:"init_execd,omitempty"`
 }
 
 // record is a container's state directory, locked by its live supervisor.
