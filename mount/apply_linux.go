@@ -19,6 +19,15 @@ type Root struct {
 	// created are the paths inside the root that Apply created on the
 	// root's own filesystem, in order, for a failed start to remove.
 	created []string
+	// mounted are the mounts Apply made, in order: what is made on a
+	// filesystem of the container's own (tmpfs, proc, devpts) goes with
+	// it; what is made through a bind is on the host.
+	mounted []mounted
+}
+
+type mounted struct {
+	target string
+	own    bool
 }
 
 // Prepare readies root for the container's mounts and pivot_root. It must
@@ -54,6 +63,9 @@ func (r *Root) Apply(steps []Step, log func(Step)) error {
 		r.record(missing)
 		if err != nil {
 			return err
+		}
+		if s.Kind == Mount || s.Kind == Bind {
+			r.mounted = append(r.mounted, mounted{target: path.Clean(s.Target), own: s.Kind == Mount})
 		}
 	}
 	return nil

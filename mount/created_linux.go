@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
@@ -21,6 +22,17 @@ func (r *Root) Created() []string { return r.created }
 func (r *Root) missing(s Step) []string {
 	if s.Kind == Mask || s.Kind == Readonly {
 		return nil
+	}
+	// The last mount below which the target lies is the one it is made
+	// on: nothing to track on a filesystem of the container's own.
+	t := path.Clean(s.Target)
+	for i := len(r.mounted) - 1; i >= 0; i-- {
+		if m := r.mounted[i]; strings.HasPrefix(t, m.target+"/") {
+			if m.own {
+				return nil
+			}
+			break
+		}
 	}
 	var out []string
 	for p := path.Clean(s.Target); p != "/"; p = path.Dir(p) {

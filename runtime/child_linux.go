@@ -218,6 +218,11 @@ func (s *supervisor) handshake(rec *record) error {
 	if err := s.await(""); err != nil {
 		return err
 	}
+	// The plan is kept for whatever enters the container, which waits
+	// for InitExecd: written once the init runs, off its start's path.
+	if err := rec.writePlan(s.p); err != nil {
+		return err
+	}
 	s.state.InitExecd = true
 	return rec.write(s.state)
 }

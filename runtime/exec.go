@@ -40,6 +40,7 @@ type execUser struct {
 	UID, GID uint32
 	Groups   []uint32 // supplementary groups
 	Home     string
+	Shell    string // the login shell ("" when the passwd entry has none)
 }
 
 // lookupUser finds user (a name, or a number) in the container's passwd and
@@ -60,7 +61,7 @@ func lookupUser(passwd, group []byte, user string) (execUser, error) {
 			continue
 		}
 		if f[0] == user || numErr == nil && uid == num {
-			u = execUser{Name: f[0], UID: uint32(uid), GID: uint32(gid), Home: f[5]}
+			u = execUser{Name: f[0], UID: uint32(uid), GID: uint32(gid), Home: f[5], Shell: f[6]}
 			found = true
 			break
 		}

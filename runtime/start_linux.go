@@ -149,9 +149,6 @@ func (s *supervisor) makeCgroup(rec *record) error {
 		Started:       s.started,
 		Cgroup:        s.cgroup.Record(),
 	}
-	if err := rec.writePlan(p); err != nil {
-		return err
-	}
 	return rec.write(s.state)
 }
 

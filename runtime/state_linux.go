@@ -129,18 +129,27 @@ func samePath(f *os.File, p string) bool {
 }
 
 // write replaces the record's state atomically.
-func (r *record) write(s State) error { return r.writeJSON(stateFile, s) }
-
-// writePlan keeps the container's compiled plan beside its state, so that
-// whatever enters the running container later (exec) executes the same
-// plan rather than a spec compiled again.
-func (r *record) writePlan(p *Plan) error { return r.writeJSON(planFile, p) }
-
-func (r *record) writeJSON(name string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+func (r *record) write(s State) error {
+	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
+	return r.writeFile(stateFile, b)
+}
+
+// writePlan keeps the container's compiled plan beside its state, so that
+// whatever enters the running container later (exec) executes the same
+// plan rather than a spec compiled again. Not indented: it is for
+// containerctl to read, and the seccomp program makes it long.
+func (r *record) writePlan(p *Plan) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return r.writeFile(planFile, b)
+}
+
+func (r *record) writeFile(name string, b []byte) error {
 	tmp := filepath.Join(r.dir, name+".tmp")
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)

@@ -35,7 +35,7 @@ func run(args []string) error {
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text, json")
 	root.PersistentFlags().StringVar(&stateDir, "state-dir", runtime.DefaultStateDir, "directory of running containers' records")
 
-	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir), execCommand(&stateDir))
+	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir), execCommand(&stateDir), loginCommand(&stateDir))
 	root.SetArgs(args)
 	return root.Execute()
 }

@@ -25,19 +25,7 @@ Signals sent to containerctl exec are passed on to the command.`,
 			o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
 			o.Term = os.Getenv("TERM")
 			o.Log = log
-			status, err := runtime.Exec(*stateDir, name, o)
-			var ee *runtime.ExecError
-			if errors.As(err, &ee) {
-				logError(err)
-				return exitStatus(ee.Status)
-			}
-			if err != nil {
-				return err
-			}
-			if status != 0 {
-				return exitStatus(status)
-			}
-			return nil
+			return execute(*stateDir, name, o)
 		},
 	}
 	fl := cmd.Flags()
@@ -59,4 +47,22 @@ func splitExecArgs(args []string) (name string, command []string) {
 		command = command[1:]
 	}
 	return args[0], command
+}
+
+// execute runs an exec and turns its end into containerctl's exit: the
+// command's status, or an error that names the container.
+func execute(stateDir, name string, o runtime.ExecOptions) error {
+	status, err := runtime.Exec(stateDir, name, o)
+	var ee *runtime.ExecError
+	if errors.As(err, &ee) {
+		logError(err)
+		return exitStatus(ee.Status)
+	}
+	if err != nil {
+		return err
+	}
+	if status != 0 {
+		return exitStatus(status)
+	}
+	return nil
 }
