@@ -967,6 +967,7 @@ type ctJSON struct {
 	Root          string   `json:"root"`
 	Init          []string `json:"init"`
 	Started       string   `json:"started"`
+	Profile       string   `json:"profile"`
 }
 
 var ctKeys = []string{"name", "supervisor_pid", "pid", "root", "init", "started"}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -138,6 +139,37 @@ func getenv(env []string, key string) string {
 		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
 			return v
 		}
+	}
+	return ""
+}
+
+// initInterpreter is the #! interpreter of the init (NixOS's stage-2 init
+// is a script), as the container will see it; "" for a binary, or where it
+// cannot be read before the start.
+func initInterpreter(spec *specs.Spec) string {
+	h, err := newView(spec).resolve(spec.Process.Args[0])
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(h)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	return interpreter(f)
+}
+
+// interpreter reads the #! line at the start of r: its interpreter's path.
+func interpreter(r io.Reader) string {
+	buf := make([]byte, 256)
+	n, _ := io.ReadFull(r, buf)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	rest, ok := strings.CutPrefix(line, "#!")
+	if !ok {
+		return ""
+	}
+	if f := strings.Fields(rest); len(f) > 0 {
+		return f[0]
 	}
 	return ""
 }

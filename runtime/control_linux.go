@@ -19,8 +19,11 @@ import (
 // learn how the container ended.
 
 type controlRequest struct {
-	Op      string        `json:"op"`
+	Op      string        `json:"op"` // stop, restart, profile
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Profile is the system profile to record (profile) or to start again
+	// from (restart).
+	Profile string `json:"profile,omitempty"`
 }
 
 type controlReply struct {
@@ -30,12 +33,21 @@ type controlReply struct {
 
 type stopRequest struct {
 	timeout time.Duration
+	// restart, when not empty, is the profile to start again from once
+	// the container has halted.
+	restart string
 	reply   chan<- StopResult
+}
+
+type profileRequest struct {
+	profile string
+	reply   chan<- error
 }
 
 type controlServer struct {
 	l        net.Listener
 	requests chan stopRequest
+	profiles chan profileRequest
 	done     chan struct{}
 	once     sync.Once
 	handlers sync.WaitGroup
@@ -49,7 +61,7 @@ func listenControl(path string) (*controlServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	s := &controlServer{l: l, requests: make(chan stopRequest), done: make(chan struct{})}
+	s := &controlServer{l: l, requests: make(chan stopRequest), profiles: make(chan profileRequest), done: make(chan struct{})}
 	go s.serve()
 	return s, nil
 }
@@ -75,14 +87,19 @@ func (s *controlServer) handle(conn net.Conn) {
 		_ = json.NewEncoder(conn).Encode(controlReply{Error: "bad request: " + err.Error()})
 		return
 	}
-	if req.Op != "stop" {
+	switch {
+	case req.Op == "profile" && req.Profile != "":
+		s.handleProfile(conn, req.Profile)
+		return
+	case req.Op == "restart" && req.Profile != "", req.Op == "stop":
+	default:
 		_ = json.NewEncoder(conn).Encode(controlReply{Error: fmt.Sprintf("unknown op %q", req.Op)})
 		return
 	}
 	reply := make(chan StopResult, 1)
 	var res StopResult
 	select {
-	case s.requests <- stopRequest{timeout: req.Timeout, reply: reply}:
+	case s.requests <- stopRequest{timeout: req.Timeout, restart: req.Profile, reply: reply}:
 		res = <-reply
 	case <-s.done:
 		// The container ended as the request came: it has stopped.
@@ -93,6 +110,22 @@ func (s *controlServer) handle(conn net.Conn) {
 		res = *s.result
 	}
 	_ = json.NewEncoder(conn).Encode(controlReply{Result: &res})
+}
+
+func (s *controlServer) handleProfile(conn net.Conn, profile string) {
+	reply := make(chan error, 1)
+	var err error
+	select {
+	case s.profiles <- profileRequest{profile: profile, reply: reply}:
+		err = <-reply
+	case <-s.done:
+		err = ErrNotRunning
+	}
+	r := controlReply{}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	_ = json.NewEncoder(conn).Encode(r)
 }
 
 // flush waits, for a bounded time, until every answer has been written, so
@@ -132,22 +165,34 @@ func Stop(stateDir, name string, timeout time.Duration) (StopResult, error) {
 	if err := awaitRunning(filepath.Join(stateDir, name), startWait); err != nil {
 		return StopResult{}, fmt.Errorf("%s: %w", name, err)
 	}
-	conn, err := net.Dial("unix", filepath.Join(stateDir, name, controlFile))
+	reply, err := request(stateDir, name, controlRequest{Op: "stop", Timeout: timeout})
 	if err != nil {
-		return StopResult{}, fmt.Errorf("%s: reach supervisor: %w", name, err)
-	}
-	defer conn.Close()
-	if err := json.NewEncoder(conn).Encode(controlRequest{Op: "stop", Timeout: timeout}); err != nil {
-		return StopResult{}, fmt.Errorf("%s: send stop request: %w", name, err)
-	}
-	var reply controlReply
-	if err := json.NewDecoder(conn).Decode(&reply); err != nil {
-		return StopResult{}, fmt.Errorf("%s: supervisor gave no answer: %w", name, err)
-	}
-	if reply.Error != "" {
-		return StopResult{}, fmt.Errorf("%s: %w", name, errors.New(reply.Error))
+		return StopResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return *reply.Result, nil
+}
+
+// request sends one request to the supervisor of name and reads its answer.
+func request(stateDir, name string, req controlRequest) (controlReply, error) {
+	var reply controlReply
+	conn, err := net.Dial("unix", filepath.Join(stateDir, name, controlFile))
+	if err != nil {
+		return reply, fmt.Errorf("reach supervisor: %w", err)
+	}
+	defer conn.Close()
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return reply, fmt.Errorf("send %s request: %w", req.Op, err)
+	}
+	if err := json.NewDecoder(conn).Decode(&reply); err != nil {
+		return reply, fmt.Errorf("supervisor gave no answer: %w", err)
+	}
+	if reply.Error != "" {
+		return reply, errors.New(reply.Error)
+	}
+	if req.Op != "profile" && reply.Result == nil {
+		return reply, errors.New("supervisor gave no result")
+	}
+	return reply, nil
 }
 
 // startWait is how long stop and exec wait for a container that is still

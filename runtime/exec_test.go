@@ -15,11 +15,11 @@ func TestLookupUser(t *testing.T) {
 		want          execUser
 		err           bool
 	}{
-		{passwd, group, "", execUser{Name: "root", Home: "/root"}, false},
-		{passwd, group, "nobody", execUser{Name: "nobody", UID: 65534, GID: 65534, Home: "/nonexistent"}, false},
-		{passwd, group, "alice", execUser{Name: "alice", UID: 1000, GID: 100, Groups: []uint32{10}, Home: "/home/alice"}, false},
-		{passwd, group, "1000", execUser{Name: "alice", UID: 1000, GID: 100, Groups: []uint32{10}, Home: "/home/alice"}, false},
-		{passwd, group, "nohome", execUser{Name: "nohome", UID: 1001, GID: 1001, Home: "/"}, false},
+		{passwd, group, "", execUser{Name: "root", Home: "/root", Shell: "/bin/sh"}, false},
+		{passwd, group, "nobody", execUser{Name: "nobody", UID: 65534, GID: 65534, Home: "/nonexistent", Shell: "/bin/false"}, false},
+		{passwd, group, "alice", execUser{Name: "alice", UID: 1000, GID: 100, Groups: []uint32{10}, Home: "/home/alice", Shell: "/bin/sh"}, false},
+		{passwd, group, "1000", execUser{Name: "alice", UID: 1000, GID: 100, Groups: []uint32{10}, Home: "/home/alice", Shell: "/bin/sh"}, false},
+		{passwd, group, "nohome", execUser{Name: "nohome", UID: 1001, GID: 1001, Home: "/", Shell: "/bin/sh"}, false},
 		{passwd, group, "4242", execUser{Name: "4242", UID: 4242, GID: 4242, Home: "/"}, false},
 		{passwd, group, "mallory", execUser{}, true},
 		{nil, nil, "root", execUser{Name: "root", Home: "/root"}, false},

@@ -39,6 +39,11 @@ type Plan struct {
 	Mounts mount.Steps
 	// Process is what the init child execs as PID 1.
 	Process Process
+	// Profile is the system profile whose init Process runs, from the
+	// spec's ProfileAnnotation ("" for another init), and InitInterpreter
+	// the #! interpreter its init started with: what reload compares.
+	Profile         string
+	InitInterpreter string
 	// Seccomp is the filter the init gets and Capabilities its bounding
 	// set (nil for none).
 	Seccomp      *security.Seccomp
@@ -145,6 +150,7 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		NoNewPrivileges: s.Process.NoNewPrivileges,
 		OOMScoreAdj:     s.Process.OOMScoreAdj,
 	}
+	p.Profile = c.Spec.Annotations[ProfileAnnotation]
 	if !path.IsAbs(p.Process.Cwd) {
 		return nil, fmt.Errorf("%w: process.cwd %q is not an absolute path", ErrInvalidSpec, p.Process.Cwd)
 	}
@@ -157,6 +163,10 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	}
 	return p, nil
 }
+
+// ProfileAnnotation names, in a spec, the system profile whose init the
+// process is (PROFILE/init), for reload.
+const ProfileAnnotation = "org.containerctl.profile"
 
 // checkOptions refuses supervisor settings that make no sense, rather than
 // quietly replacing them.

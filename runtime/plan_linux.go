@@ -46,6 +46,9 @@ func Compile(c *Container, opts Options) (*Plan, error) {
 	if err := checkInit(spec); err != nil {
 		return nil, err
 	}
+	if p.Profile != "" {
+		p.InitInterpreter = initInterpreter(spec)
+	}
 	if p.Mounts, err = p.mountSteps(spec); err != nil {
 		return nil, err
 	}

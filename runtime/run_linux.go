@@ -67,7 +67,20 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 		s.dropRecord(rec)
 		return -1, err
 	}
-	return s.run(rec), nil
+	status = s.run(rec)
+	if s.restart != "" {
+		return status, &RestartRequest{Profile: s.restart}
+	}
+	return status, nil
+}
+
+// RestartRequest is what Run returns when a reload asked that the
+// container be halted and started again, from Profile: the caller runs it
+// again, in the same process (a unit's main process stays the same).
+type RestartRequest struct{ Profile string }
+
+func (r *RestartRequest) Error() string {
+	return "restart requested, from " + r.Profile
 }
 
 // run supervises a started container to its end and reports how it ended.

@@ -29,6 +29,10 @@ type supervisor struct {
 	// left something that only the record names.
 	undo       []func() error
 	keepRecord bool
+	rec        *record
+	// restart is the profile to start the container again from, once it
+	// has halted, when a reload asked for it.
+	restart string
 
 	sigs    chan os.Signal
 	cgroup  *cgroup.Cgroup
@@ -49,7 +53,7 @@ type supervisor struct {
 // exec of the init. When a step fails, what the earlier ones made is
 // undone, last first.
 func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor, retErr error) {
-	s := &supervisor{p: p, opts: opts, log: log, started: time.Now()}
+	s := &supervisor{p: p, opts: opts, log: log, started: time.Now(), rec: rec}
 	defer func() {
 		if retErr != nil {
 			s.undoAll()
@@ -146,6 +150,7 @@ func (s *supervisor) makeCgroup(rec *record) error {
 		SupervisorPID: os.Getpid(),
 		Root:          p.Root,
 		Init:          p.Process.Args,
+		Profile:       p.Profile,
 		Started:       s.started,
 		Cgroup:        s.cgroup.Record(),
 	}

@@ -22,13 +22,16 @@ type State struct {
 	// ID tells this run's record from another of the same name, where a
 	// path or an inode number cannot: the state directory of a new run may
 	// reuse the inode number of an old one.
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	SupervisorPID int       `json:"supervisor_pid"`
-	PID           int       `json:"pid"` // the init's PID on the host
-	Root          string    `json:"root"`
-	Init          []string  `json:"init"`
-	Started       time.Time `json:"started"`
+	ID            string   `json:"id"`
+	Name          string   `json:"name"`
+	SupervisorPID int      `json:"supervisor_pid"`
+	PID           int      `json:"pid"` // the init's PID on the host
+	Root          string   `json:"root"`
+	Init          []string `json:"init"`
+	// Profile is the system profile the container runs (PROFILE/init, the
+	// NixOS shape), as reload last switched it; "" for another init.
+	Profile string    `json:"profile,omitempty"`
+	Started time.Time `json:"started"`
 	// Cgroup is the container's cgroups, for whoever cleans up after a
 	// supervisor that died.
 	Cgroup cgroup.Record `json:"cgroup"`

@@ -78,7 +78,14 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 			}
 		case req := <-s.control.requests:
 			waiters = append(waiters, req.reply)
-			s.halt(h, "stop requested", req.timeout)
+			why := "stop requested"
+			if req.restart != "" {
+				why, s.restart = "restart requested", req.restart
+			}
+			s.halt(h, why, req.timeout)
+		case req := <-s.control.profiles:
+			s.state.Profile = req.profile
+			req.reply <- s.rec.write(s.state)
 		case <-h.resends:
 			if h.res.Outcome == OutcomeHalted {
 				_ = s.process().Signal(s.p.KillSignal)

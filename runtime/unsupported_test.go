@@ -71,3 +71,17 @@ func TestCompileSpecOnly(t *testing.T) {
 		t.Errorf("compile(the CLI's shape) = %v, want nil", err)
 	}
 }
+
+func TestInterpreter(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"#!/nix/store/abc-bash/bin/bash\nexec systemd\n", "/nix/store/abc-bash/bin/bash"},
+		{"#! /bin/sh -e\n", "/bin/sh"},
+		{"\x7fELF\x02\x01", ""},
+		{"#!\n", ""},
+		{"", ""},
+	} {
+		if got := interpreter(strings.NewReader(tt.in)); got != tt.want {
+			t.Errorf("interpreter(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -35,7 +36,8 @@ func run(args []string) error {
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text, json")
 	root.PersistentFlags().StringVar(&stateDir, "state-dir", runtime.DefaultStateDir, "directory of running containers' records")
 
-	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir), execCommand(&stateDir), loginCommand(&stateDir))
+	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir),
+		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir))
 	root.SetArgs(args)
 	return root.Execute()
 }
@@ -140,7 +142,7 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Name, err)
 			}
-			status, err := runtime.Run(c, runtime.Options{
+			opts := runtime.Options{
 				KillSignal:               sig,
 				Console:                  mode,
 				StopTimeout:              f.stopTimeout,
@@ -156,7 +158,22 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 				Stdout:          os.Stdout,
 				Stderr:          os.Stderr,
 				Log:             log,
-			})
+			}
+			status, err := runtime.Run(c, opts)
+			// A reload that could not switch in place asked for the
+			// container to be started again, from another profile: in
+			// this process, so that a unit's main process stays.
+			for rr := (*runtime.RestartRequest)(nil); errors.As(err, &rr); {
+				log.WithField("container", c.Name).Infof("starting again from %s", rr.Profile)
+				f.o.profile = rr.Profile
+				if c, _, err = f.build(cmd, args[:1]); err != nil {
+					return err
+				}
+				c.StateDir = *stateDir
+				// The fds passed went to the first init.
+				opts.PreserveFDs, opts.ListenFDs = 0, false
+				status, err = runtime.Run(c, opts)
+			}
 			if err != nil {
 				return err
 			}
@@ -265,6 +282,9 @@ func statusCommand(stateDir *string) *cobra.Command {
 			}
 			fmt.Printf("%s: running\n  init pid:       %d\n  supervisor pid: %d\n  root:           %s\n  init:           %s\n  started:        %s (up %s)\n",
 				s.Name, s.PID, s.SupervisorPID, s.Root, strings.Join(s.Init, " "), s.Started.Format(time.RFC3339), uptime(s.Started))
+			if s.Profile != "" {
+				fmt.Printf("  profile:        %s\n", s.Profile)
+			}
 			return nil
 		},
 	}

@@ -82,6 +82,7 @@ func buildSpec(o options) (*specs.Spec, error) {
 	} else if err := runtime.ValidateHostname(hostname); err != nil {
 		return nil, fmt.Errorf("--hostname: %w", err)
 	}
+	annotations := map[string]string{"org.containerctl.name": o.name}
 	args := o.command
 	switch {
 	case o.boot && o.profile == "":
@@ -97,6 +98,7 @@ func buildSpec(o options) (*specs.Spec, error) {
 			profile = path.Join(defaultProfileDir, o.name)
 		}
 		args = []string{path.Join(profile, "init")}
+		annotations[runtime.ProfileAnnotation] = profile
 	}
 	env, err := environment(o)
 	if err != nil {
@@ -171,7 +173,7 @@ func buildSpec(o options) (*specs.Spec, error) {
 				"/sys/firmware",
 			},
 		},
-		Annotations: map[string]string{"org.containerctl.name": o.name},
+		Annotations: annotations,
 	}, nil
 }
 
