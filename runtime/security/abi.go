@@ -3,9 +3,10 @@ package security
 import (
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -25,17 +26,23 @@ type abi struct {
 
 const x32Bit = 0x40000000
 
-// numbers inverts a table of the library's, keeping every number a name has:
-// its x32 table names a few calls twice (ioctl is 16 and 514, its x32
-// entry), and a filter must cover each.
-func numbers(info *arch.Info) func() map[string][]uint32 {
-	return sync.OnceValue(func() map[string][]uint32 { return invert(info) })
+// numbers parses a generated table ("name number" a line, tables.go) on
+// first use, keeping every number a name has: the x32 table names a few
+// calls twice (ioctl is 16 and 514, its x32 entry), and a filter must
+// cover each.
+func numbers(table string) func() map[string][]uint32 {
+	return sync.OnceValue(func() map[string][]uint32 { return parseTable(table) })
 }
 
-func invert(info *arch.Info) map[string][]uint32 {
+func parseTable(table string) map[string][]uint32 {
 	m := map[string][]uint32{}
-	for nr, name := range info.SyscallNumbers {
-		m[name] = append(m[name], uint32(nr))
+	for _, line := range strings.Split(table, "\n") {
+		name, nr, ok := strings.Cut(line, " ")
+		n, err := strconv.ParseUint(nr, 10, 32)
+		if !ok || err != nil {
+			continue
+		}
+		m[name] = append(m[name], uint32(n))
 	}
 	for _, nrs := range m {
 		sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
@@ -43,12 +50,14 @@ func invert(info *arch.Info) map[string][]uint32 {
 	return m
 }
 
+//go:generate go run ./internal/gentables
+
 var (
-	abiX86_64  = &abi{name: specs.ArchX86_64, audit: uint32(arch.X86_64.ID), numbers: numbers(arch.X86_64)}
-	abiX32     = &abi{name: specs.ArchX32, audit: uint32(arch.X32.ID), nrBit: x32Bit, numbers: numbers(arch.X32)}
-	abiI386    = &abi{name: specs.ArchX86, audit: uint32(arch.I386.ID), is32: true, numbers: numbers(arch.I386)}
-	abiAARCH64 = &abi{name: specs.ArchAARCH64, audit: uint32(arch.AARCH64.ID), numbers: numbers(arch.AARCH64)}
-	abiARM     = &abi{name: specs.ArchARM, audit: uint32(arch.ARM.ID), is32: true, numbers: numbers(arch.ARM)}
+	abiX86_64  = &abi{name: specs.ArchX86_64, audit: archX86_64Audit, numbers: numbers(archX86_64Syscalls)}
+	abiX32     = &abi{name: specs.ArchX32, audit: archX32Audit, nrBit: x32Bit, numbers: numbers(archX32Syscalls)}
+	abiI386    = &abi{name: specs.ArchX86, audit: archI386Audit, is32: true, numbers: numbers(archI386Syscalls)}
+	abiAARCH64 = &abi{name: specs.ArchAARCH64, audit: archAARCH64Audit, numbers: numbers(archAARCH64Syscalls)}
+	abiARM     = &abi{name: specs.ArchARM, audit: archARMAudit, is32: true, numbers: numbers(archARMSyscalls)}
 	allABIs    = []*abi{abiX86_64, abiX32, abiI386, abiAARCH64, abiARM}
 )
 
