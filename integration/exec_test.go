@@ -445,3 +445,39 @@ func TestExecBoot(t *testing.T) {
 	}
 	b.requireCleanHalt()
 }
+
+// TestExecChildConfined: what exec clones into the container's PID
+// namespace is, from its first instruction, no stronger than the
+// container's root: a guest's root may stop and ptrace it before it execs
+// (CAP_SYS_PTRACE), so it must already have the container's capability
+// bounding set as its effective set, and its seccomp filter.
+func TestExecChildConfined(t *testing.T) {
+	_, c := startExecFixture(t)
+	watcher, out := execBg(t, nil, c.name, "--", "/sbin/testinit", "catch")
+	if _, ok := out.waitFor(func(l string) bool { return l == "CATCH-READY" }, startTimeout); !ok {
+		t.Fatalf("the watcher did not start")
+	}
+	// The watcher is the last pid; the next exec's child is the next.
+	if r := ctl(t, "exec", c.name, "--", "true"); r.code != 0 {
+		t.Fatalf("exec true: exit %d: %s", r.code, r.stderr)
+	}
+	line, ok := out.waitFor(func(l string) bool { return strings.HasPrefix(l, "CAUGHT ") || l == "CATCH-TIMEOUT" }, startTimeout)
+	_ = watcher.Wait()
+	if !ok || !strings.HasPrefix(line, "CAUGHT ") {
+		t.Fatalf("the watcher caught nothing: %q", line)
+	}
+	f := strings.Fields(line) // CAUGHT pid exe CapEff Seccomp
+	initStatus, err := os.ReadFile(filepath.Join("/proc", itoa(c.initPID), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bnd string
+	for _, l := range strings.Split(string(initStatus), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			bnd = strings.TrimSpace(v)
+		}
+	}
+	if len(f) != 5 || f[3] != bnd || f[4] != "2" {
+		t.Errorf("exec's child before its exec (%s): CapEff %s, Seccomp %s; want the container's bounding set %s and a filter (2)", line, f[3], f[4], bnd)
+	}
+}

@@ -106,14 +106,26 @@ func runExec(st State, pidfd *os.File, helper string, in nsenter.Instructions, o
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGWINCH)
 	defer signal.Stop(sigs)
+	// With a pseudo-terminal of the container's, the command needs none
+	// of the caller's fds, and must not hold the caller's terminal: a
+	// guest could take it from the child before the child execs.
+	stdin, stdout, stderr := o.Stdin, o.Stdout, o.Stderr
+	if in.PTY {
+		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return -1, err
+		}
+		defer null.Close()
+		stdin, stdout, stderr = null, null, null
+	}
 	child, err := nsenter.Start(nsenter.Config{
 		Helper:       helper,
 		PidFD:        pidfd,
 		CgroupFD:     leaf.FD(),
 		Join:         leaf.Add,
-		Stdin:        o.Stdin,
-		Stdout:       o.Stdout,
-		Stderr:       o.Stderr,
+		Stdin:        stdin,
+		Stdout:       stdout,
+		Stderr:       stderr,
 		Instructions: in,
 	})
 	if err != nil {

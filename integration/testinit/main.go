@@ -84,6 +84,9 @@ func main() {
 		case "syscalls":
 			syscalls()
 			return
+		case "catch":
+			catch()
+			return
 		}
 	}
 	if err := run(os.Args[1:]); err != nil {
@@ -468,4 +471,43 @@ func errOf(e syscall.Errno) error {
 		return nil
 	}
 	return e
+}
+
+// catch is a hostile guest's watcher for what `containerctl exec` clones
+// into the container: it waits for the next pid of the PID namespace,
+// stops that process at once (before it can exec), prints one line,
+// "CAUGHT pid exe CapEff Seccomp", and lets it go on. Run as PID 1's
+// sibling by the test, it shows what the guest could ptrace in that
+// window.
+func catch() {
+	b, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testinit catch:", err)
+		os.Exit(2)
+	}
+	last, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	println1("CATCH-READY")
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		fd, err := unix.PidfdOpen(last+1, 0)
+		if err != nil {
+			continue
+		}
+		_ = unix.PidfdSendSignal(fd, unix.SIGSTOP, nil, 0)
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", last+1))
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", last+1))
+		field := func(k string) string {
+			for _, l := range strings.Split(string(st), "\n") {
+				if v, ok := strings.CutPrefix(l, k+":"); ok {
+					return strings.TrimSpace(v)
+				}
+			}
+			return "?"
+		}
+		println1(fmt.Sprintf("CAUGHT %d %s %s %s", last+1, strings.ReplaceAll(exe, " ", "_"), field("CapEff"), field("Seccomp")))
+		_ = unix.PidfdSendSignal(fd, unix.SIGCONT, nil, 0)
+		unix.Close(fd)
+		return
+	}
+	println1("CATCH-TIMEOUT")
 }

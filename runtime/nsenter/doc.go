@@ -50,15 +50,28 @@
 // EOF comes once the helper has exited and the child has exec'd the
 // command: the child's end of the socket is close-on-exec.
 //
+// # Confined before the clone
+//
+// The child is cloned into the container's PID namespace, where the
+// guest's root can stop and ptrace it before it execs: without a user
+// namespace that root has CAP_SYS_PTRACE over it, and being not dumpable
+// does not keep such a tracer out. So the helper takes the container's
+// confinement before it clones: the bounding set, permitted and effective
+// sets no larger than it, no inheritable or ambient ones, no_new_privs
+// when the container has it, and the seccomp filter (installed while the
+// helper still holds CAP_SYS_ADMIN). What the guest could reach in the
+// window is then no stronger than the guest's root. With a pty, the child
+// is given /dev/null, not the caller's terminal, as its first stdio. And
+// containerctl believes only the helper's pid line, once, and only for a
+// child of its own (waitid P_PIDFD WNOWAIT), and stops waiting when the
+// command exits even if a guest holds a copy of the socket.
+//
 // # What the child does
 //
-// Not dumpable until the exec (nothing in the container may ptrace it or
-// open its /proc files); SIGKILL when containerctl's thread that started it
-// dies; a new session; with a pty, /dev/ptmx of the container (its devpts),
-// the slave as controlling terminal and stdio; chdir and a check that the
-// working directory is inside the root; the bounding set limited, the
-// inheritable and ambient sets emptied; the seccomp filter (before
-// setresuid without no_new_privs, as that needs CAP_SYS_ADMIN, after it
-// with); setgroups, setresgid, setresuid; every fd from 3 on close-on-exec;
-// execvp in the command's own PATH.
+// Not dumpable until the exec; SIGKILL when containerctl's thread that
+// started it dies; a new session; with a pty, /dev/ptmx of the container
+// (its devpts), the slave as controlling terminal and stdio; chdir and a
+// check that the working directory is inside the root; setgroups,
+// setresgid, setresuid; every fd from 3 on close-on-exec; execvp in the
+// command's own PATH.
 package nsenter

@@ -187,17 +187,30 @@ func (c *Child) take(line string) error {
 	case "error":
 		return &Error{Step: rest, Status: 127}
 	case "pid":
+		// Once, from the helper: the child, once cloned, may be reached
+		// by the guest, which could write a line of its own.
+		if c.Pid != 0 {
+			return fmt.Errorf("%s: a second pid line", HelperName)
+		}
 		pid, err := strconv.Atoi(rest)
 		if err != nil || pid <= 0 {
 			return fmt.Errorf("%s: bad pid %q", HelperName, rest)
 		}
-		c.Pid = pid
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			return fmt.Errorf("pidfd_open %d: %w", pid, err)
+		}
+		// It must be our own child (CLONE_PARENT): a pid that is not
+		// would be a host process to signal and wait for.
+		var info unix.Siginfo
+		if err := unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err != nil {
+			unix.Close(pidfd)
+			return fmt.Errorf("%s: pid %d is not containerctl's child: %w", HelperName, pid, err)
+		}
+		c.Pid, c.pidfd = pid, pidfd
 		// Our child, a zombie at worst until we wait: the pid is its.
 		if c.proc, err = os.FindProcess(pid); err != nil {
 			return err
-		}
-		if c.pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
-			return fmt.Errorf("pidfd_open %d: %w", pid, err)
 		}
 	case "pty":
 		if len(c.replies.fds) == 0 {
@@ -243,21 +256,56 @@ func (c *Child) kill() {
 // exec is an *Error, with the status 127 or 126.
 func (c *Child) Wait() (int, error) {
 	defer goruntime.UnlockOSThread()
+	type read struct {
+		failed *Error
+		err    error
+	}
+	done := make(chan read, 1)
+	go func() {
+		var failed *Error
+		for {
+			line, err := c.replies.next()
+			if errors.Is(err, io.EOF) {
+				done <- read{failed: failed}
+				return
+			}
+			if err == nil {
+				err = c.take(line)
+			}
+			if errors.As(err, &failed) {
+				continue
+			}
+			if err != nil {
+				done <- read{err: err}
+				return
+			}
+		}
+	}()
+	// The socket reads EOF when the command execs, unless the guest took
+	// a copy of it from the child before then: the command's exit ends
+	// the wait either way.
+	exited := make(chan struct{})
+	go func() {
+		pfd := []unix.PollFd{{Fd: int32(c.pidfd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(pfd, -1); !errors.Is(err, unix.EINTR) {
+				close(exited)
+				return
+			}
+		}
+	}()
 	var failed *Error
-	for {
-		line, err := c.replies.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err == nil {
-			err = c.take(line)
-		}
-		if errors.As(err, &failed) {
-			continue
-		}
-		if err != nil {
+	select {
+	case r := <-done:
+		if r.err != nil {
 			c.kill()
-			return -1, err
+			return -1, r.err
+		}
+		failed = r.failed
+	case <-exited:
+		_ = unix.Shutdown(c.replies.fd, unix.SHUT_RDWR)
+		if r := <-done; r.err == nil {
+			failed = r.failed
 		}
 	}
 	status, err := c.reap()

@@ -334,9 +334,10 @@ static void cloexec_from(int lowest)
 
 static void __attribute__((noreturn)) child(const struct instr *in)
 {
-	/* Not dumpable until the exec: nothing in the container may ptrace
-	 * us or open our /proc files while we hold host fds. The exec of the
-	 * command makes it dumpable again. */
+	/* Not dumpable until the exec. This does not keep out a tracer with
+	 * CAP_SYS_PTRACE over us (the guest's root has it, there being no
+	 * user namespace): what keeps us safe is that main confined us as
+	 * the container is before we were cloned into its PID namespace. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fail(127, "prctl PR_SET_DUMPABLE");
 	/* Dies with containerctl exec, whose thread is our parent. */
@@ -355,22 +356,39 @@ static void __attribute__((noreturn)) child(const struct instr *in)
 		errno = EPERM;
 		fail(127, "working directory %s is outside the container's root", in->cwd);
 	}
-	drop_caps(in);
-	/* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN,
-	 * which a user other than root loses at setresuid: install it before
-	 * then, as runc does. With no_new_privs, as late as possible. */
-	if (in->has_seccomp && !in->nnp)
-		install_seccomp(in);
 	become_user(in);
-	if (in->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		fail(127, "prctl PR_SET_NO_NEW_PRIVS");
-	if (in->has_seccomp && in->nnp)
-		install_seccomp(in);
 	cloexec_from(3);
 	/* execvp searches the PATH of environ: the command's own. */
 	environ = in->envp ? in->envp : (char *[]){ NULL };
 	execvp(in->argv[0], in->argv);
 	fail(errno == ENOENT ? 127 : 126, "exec %s", in->argv[0]);
+}
+
+/* confine gives us the container's confinement before the clone: its
+ * bounding set, no more permitted or effective capabilities than that,
+ * none inheritable or ambient, no_new_privs when it has it, and its seccomp
+ * filter (installed while we still hold CAP_SYS_ADMIN). From the clone on,
+ * the child is in the container's PID namespace, where the guest's root
+ * may ptrace it (CAP_SYS_PTRACE) before it execs: it must then be no
+ * stronger than that root. */
+static void confine(const struct instr *in)
+{
+	drop_caps(in);
+	if (in->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail(127, "prctl PR_SET_NO_NEW_PRIVS");
+	if (in->has_seccomp)
+		install_seccomp(in);
+	if (!in->has_capbset)
+		return;
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		fail(127, "read capabilities");
+	uint32_t lo = (uint32_t)in->capbset, hi = (uint32_t)(in->capbset >> 32);
+	d[0].permitted &= lo, d[0].effective &= lo;
+	d[1].permitted &= hi, d[1].effective &= hi;
+	if (syscall(SYS_capset, &h, d) < 0)
+		fail(127, "limit the capabilities to the bounding set");
 }
 
 int main(void)
@@ -382,6 +400,7 @@ int main(void)
 	if (setns(in.pidfd, (int)in.nsflags) < 0)
 		fail(127, "setns (Linux 5.8 or later is needed)");
 	close(in.pidfd);
+	confine(&in);
 	/* A fork (no new stack) whose parent is ours, containerctl. */
 	long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
 	if (pid < 0)
