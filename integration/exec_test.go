@@ -168,56 +168,17 @@ func TestExecStatusAndStdin(t *testing.T) {
 // the caller's terminal is relayed both ways.
 func TestExecTTY(t *testing.T) {
 	_, c := startExecFixture(t)
-	master, slavePath, err := console.NewPty()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	if err := master.Resize(console.WinSize{Height: 33, Width: 111}); err != nil {
-		t.Fatal(err)
-	}
-	slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slave.Close()
-	cmd := exec.Command(ctlBin, "exec", "-t", c.name, "--", "sh", "-c", "tty; read line; echo got-$line; stty size; exit 3")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := os.Symlink("busybox", filepath.Join(c.fx.root, "bin", "stty")); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	var out lockedBuffer
-	go func() { _, _ = io.Copy(&out, master) }()
-	waitFor := func(s string) {
-		t.Helper()
-		deadline := time.Now().Add(startTimeout)
-		for !strings.Contains(out.String(), s) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q on the terminal within %v; it shows:\n%q", s, startTimeout, out.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("/dev/pts/")
-	if _, err := master.Write([]byte("ping\r")); err != nil {
-		t.Fatal(err)
-	}
-	waitFor("got-ping")
-	waitFor("33 111")
-	select {
-	case <-done:
-	case <-time.After(startTimeout):
-		t.Fatalf("exec -t did not exit; terminal:\n%q", out.String())
-	}
-	if got := cmd.ProcessState.ExitCode(); got != 3 {
-		t.Errorf("exec -t ... exit 3: exit status %d; terminal:\n%q", got, out.String())
+	s := startOnPty(t, &console.WinSize{Height: 33, Width: 111},
+		"exec", "-t", c.name, "--", "sh", "-c", "tty; read line; echo got-$line; stty size; exit 3")
+	s.expect("/dev/pts/", startTimeout)
+	s.send("ping")
+	s.expect("got-ping", startTimeout)
+	s.expect("33 111", startTimeout)
+	if got := s.wait(startTimeout); got != 3 {
+		t.Errorf("exec -t ... exit 3: exit status %d; terminal:\n%q", got, s.out.String())
 	}
 }
 

@@ -25,11 +25,18 @@ type ptySession struct {
 	done   chan struct{}
 }
 
-func startOnPty(t *testing.T, args ...string) *ptySession {
+// startOnPty starts containerctl with args on a new pseudo-terminal of
+// size (nil for the default) as its controlling terminal and stdio.
+func startOnPty(t *testing.T, size *console.WinSize, args ...string) *ptySession {
 	t.Helper()
 	master, slavePath, err := console.NewPty()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if size != nil {
+		if err := master.Resize(*size); err != nil {
+			t.Fatal(err)
+		}
 	}
 	slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
 	if err != nil {
@@ -104,7 +111,7 @@ func TestLogin(t *testing.T) {
 			for _, a := range []string{"id", "tty"} {
 				_ = os.Symlink("busybox", filepath.Join(fx.root, "bin", a))
 			}
-			s := startOnPty(t, "login", c.name)
+			s := startOnPty(t, nil, "login", c.name)
 			// login(1) flushes what was typed before it asks: wait for
 			// the shell's prompt.
 			s.expect("# ", startTimeout)
@@ -130,7 +137,7 @@ func TestLoginBoot(t *testing.T) {
 	root, _ := overlayRoot(t, lower)
 	b := startBoot(t, bootOpts{root: root})
 	b.requireRunning()
-	s := startOnPty(t, "login", b.name)
+	s := startOnPty(t, nil, "login", b.name)
 	s.expect("#", 30*time.Second)
 	s.send("echo LOGIN-$((6*7)) $(id -u) $(tty) $(systemctl is-system-running); exit")
 	s.expect("LOGIN-42 0 /dev/pts/", 30*time.Second)
