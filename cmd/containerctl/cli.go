@@ -37,7 +37,7 @@ func run(args []string) error {
 	root.PersistentFlags().StringVar(&stateDir, "state-dir", runtime.DefaultStateDir, "directory of running containers' records")
 
 	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir),
-		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir))
+		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir), unitCommand())
 	root.SetArgs(args)
 	return root.Execute()
 }
