@@ -135,3 +135,30 @@ func TestReload(t *testing.T) {
 		t.Errorf("exec after the restart: exit %d: %s", st.code, st.stderr)
 	}
 }
+
+// TestConfFile: run reads NAME.conf from the settings directory, with
+// NixOS's keys, and the command line wins over it.
+func TestConfFile(t *testing.T) {
+	fx := newFixture(t)
+	system := fx.addSystem(t, "")
+	dir := t.TempDir()
+	conf := "SYSTEM_PATH=" + system + "\nPRIVATE_NETWORK=0\nEXTRA_FLAGS=\"--hostname=from-conf --console pipe\"\n"
+	if err := os.WriteFile(filepath.Join(dir, fx.name+".conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := fx.start(t, runOpts{flags: []string{"--config-dir", dir, "--console=read-only"}})
+	c.ready()
+	if got := profileOf(t, fx.name); got != system {
+		t.Errorf("profile %q, want SYSTEM_PATH's %s", got, system)
+	}
+	if r := ctl(t, "exec", fx.name, "--", "hostname"); strings.TrimSpace(r.stdout) != "from-conf" {
+		t.Errorf("hostname %q (%s), want EXTRA_FLAGS's from-conf", r.stdout, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.conf"), []byte("HOST_ADDRESS=10.233.1.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := ctl(t, "--config-dir", dir, "run", "bad", "--root", fx.root, "--", "/bin/true")
+	if r.code != 1 || !strings.Contains(r.stderr, "bad.conf:1: HOST_ADDRESS") || len(nonEmptyLines(r.stderr)) != 1 {
+		t.Errorf("run with an unsupported key: exit %d, stderr %q; want 1 and one line naming the file, the line and the key", r.code, r.stderr)
+	}
+}

@@ -18,6 +18,9 @@ import (
 	"github.com/containerctl/containerctl/signals"
 )
 
+// configDir holds the containers' settings files (--config-dir).
+var configDir = defaultConfigDir
+
 // run parses the command line and runs the subcommand. cobra (spf13/cobra)
 // gives the subcommands, help and flag parsing that users of nspawn and
 // runc expect, without hand-written parsing.
@@ -35,6 +38,7 @@ func run(args []string) error {
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text, json")
 	root.PersistentFlags().StringVar(&stateDir, "state-dir", runtime.DefaultStateDir, "directory of running containers' records")
+	root.PersistentFlags().StringVar(&configDir, "config-dir", defaultConfigDir, "directory of the containers' settings files, NAME.conf, which run reads (flags win)")
 
 	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir),
 		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir), unitCommand())
@@ -126,6 +130,9 @@ the init exits; containerctl then exits with the init's exit status.
 SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyConf(cmd.Flags(), configDir, args[0]); err != nil {
+				return fmt.Errorf("%s: %w", runtime.DisplayName(args[0]), err)
+			}
 			c, mode, err := f.build(cmd, args)
 			if err != nil {
 				return err
@@ -194,6 +201,9 @@ func specCommand() *cobra.Command {
 		Short: "Print the OCI runtime spec that run would execute",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyConf(cmd.Flags(), configDir, args[0]); err != nil {
+				return fmt.Errorf("%s: %w", runtime.DisplayName(args[0]), err)
+			}
 			c, _, err := f.build(cmd, args)
 			if err != nil {
 				return err

@@ -21,6 +21,9 @@ type unitConfig struct {
 	root        string   // the container's root, which must be mounted first
 	stopTimeout time.Duration
 	autoStart   bool
+	// template makes container@.service, for any NAME (%i), whose
+	// settings run reads from /etc/containers/NAME.conf.
+	template bool
 }
 
 // stopMargin is what systemd waits beyond the halt's own timeout before it
@@ -35,15 +38,20 @@ const stopMargin = 15 * time.Second
 // delegated cgroup below machine.slice, a restart on failure and on the
 // guest's reboot (exit 133), and a reload that activates a new profile.
 func unitOptions(c unitConfig) []*unit.UnitOption {
-	run := append([]string{c.bin, "run", c.name, "--notify-ready"}, c.runArgs...)
+	name, root := systemdQuote(c.name), systemdQuote(c.root)
+	if c.template {
+		// The instance name is systemd's to fill in: not escaped.
+		name, root = "%i", systemdQuote(defaultRootDir)+"/%i"
+	}
+	run := execLine([]string{c.bin, "run"}) + " " + name + " " + execLine(append([]string{"--notify-ready"}, c.runArgs...))
 	opts := []*unit.UnitOption{
-		unit.NewUnitOption("Unit", "Description", fmt.Sprintf("Container '%s'", c.name)),
+		unit.NewUnitOption("Unit", "Description", fmt.Sprintf("Container '%s'", name)),
 		unit.NewUnitOption("Unit", "Documentation", "man:systemd-nspawn(1)"),
-		unit.NewUnitOption("Unit", "RequiresMountsFor", systemdQuote(c.root)),
+		unit.NewUnitOption("Unit", "RequiresMountsFor", root),
 		unit.NewUnitOption("Service", "Type", "notify"),
 		unit.NewUnitOption("Service", "NotifyAccess", "main"),
-		unit.NewUnitOption("Service", "ExecStart", execLine(run)),
-		unit.NewUnitOption("Service", "ExecReload", execLine([]string{c.bin, "reload", c.name})),
+		unit.NewUnitOption("Service", "ExecStart", run),
+		unit.NewUnitOption("Service", "ExecReload", execLine([]string{c.bin, "reload"})+" "+name),
 		unit.NewUnitOption("Service", "KillMode", "mixed"),
 		unit.NewUnitOption("Service", "KillSignal", "SIGTERM"),
 		unit.NewUnitOption("Service", "TimeoutStopSec", fmt.Sprintf("%ds", int((c.stopTimeout+stopMargin).Seconds()))),
@@ -101,9 +109,9 @@ func changedFlags(fs *pflag.FlagSet, skip ...string) []string {
 
 func unitCommand() *cobra.Command {
 	var f specFlags
-	var autoStart bool
+	var autoStart, template bool
 	cmd := &cobra.Command{
-		Use:   "unit NAME [run flags] [-- COMMAND [ARG...]]",
+		Use:   "unit NAME [run flags] [-- COMMAND [ARG...]] | unit --template",
 		Short: "Print the systemd unit (container-NAME.service) that runs a container",
 		Long: `Unit prints container-NAME.service, a systemd unit that runs
 "containerctl run NAME" with the flags given, as NixOS's container@.service
@@ -112,17 +120,29 @@ TimeoutStopSec outlasts --stop-timeout, Delegate=yes below machine.slice,
 Restart=on-failure and RestartForceExitStatus=133 for a guest's reboot, and
 ExecReload=containerctl reload NAME. The flags are checked as run checks
 them. Install it with: containerctl unit foo > /etc/systemd/system/container-foo.service`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			bin, err := os.Executable()
+			if err == nil {
+				bin, err = filepath.EvalSymlinks(bin)
+			}
+			if err != nil {
+				return err
+			}
+			if template {
+				if len(args) > 0 || len(changedFlags(cmd.Flags(), "template", "auto-start")) > 0 {
+					return fmt.Errorf("unit --template: takes no NAME and no run flags: they go in %s/NAME.conf", defaultConfigDir)
+				}
+				_, err = io.Copy(os.Stdout, unit.Serialize(unitOptions(unitConfig{bin: bin, stopTimeout: f.stopTimeout, autoStart: autoStart, template: true})))
+				return err
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("unit: want NAME, or --template")
+			}
 			c, _, err := f.build(cmd, args)
 			if err != nil {
 				return err
 			}
-			bin, err := os.Executable()
 			if err != nil {
-				return err
-			}
-			if bin, err = filepath.EvalSymlinks(bin); err != nil {
 				return err
 			}
 			runArgs := changedFlags(cmd.Flags(), "auto-start", "notify-ready")
@@ -139,5 +159,6 @@ them. Install it with: containerctl unit foo > /etc/systemd/system/container-foo
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&autoStart, "auto-start", false, "start the container at boot (WantedBy=machines.target)")
+	cmd.Flags().BoolVar(&template, "template", false, "print container@.service, for any NAME, with its settings in "+defaultConfigDir+"/NAME.conf")
 	return cmd
 }

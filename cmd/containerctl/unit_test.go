@@ -66,3 +66,16 @@ func TestExecLine(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateUnit(t *testing.T) {
+	got := unitText(unitOptions(unitConfig{bin: "/usr/bin/containerctl", template: true}))
+	for _, want := range []string{
+		"ExecStart=/usr/bin/containerctl run %i --notify-ready\n",
+		"ExecReload=/usr/bin/containerctl reload %i\n",
+		"RequiresMountsFor=/var/lib/containers/%i\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the template unit lacks %q:\n%s", want, got)
+		}
+	}
+}

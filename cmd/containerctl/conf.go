@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/containerctl/containerctl/runtime"
+)
+
+// defaultConfigDir holds a container's settings file, NAME.conf, as
+// NixOS's container@.service reads /etc/containers/NAME.conf.
+const defaultConfigDir = "/etc/containers"
+
+// confFlags are the keys of NAME.conf, with NixOS's names, and the run
+// flag each sets. A key a later feature will execute (networking, private
+// users) is refused when set, so that a file written for NixOS's nspawn
+// never quietly gets less than it asks for.
+var confFlags = map[string]string{
+	"SYSTEM_PATH":     "path",
+	"ROOT":            "root",
+	"PRIVATE_NETWORK": "private-network",
+}
+
+var confLater = []string{
+	"HOST_BRIDGE", "HOST_PORT", "HOST_ADDRESS", "LOCAL_ADDRESS", "HOST_ADDRESS6",
+	"LOCAL_ADDRESS6", "INTERFACES", "MACVLANS", "PRIVATE_USERS",
+}
+
+// confLine is one KEY=value of a settings file, and where it stood.
+type confLine struct {
+	key, value string
+	line       int
+}
+
+// parseConf reads a settings file: KEY=value lines (the value may be
+// quoted, as a shell would), blank lines and # comments.
+func parseConf(r io.Reader, file string) ([]confLine, error) {
+	var out []confLine
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok || key == "" || strings.ContainsAny(key, " \t") {
+			return nil, fmt.Errorf("%s:%d: want KEY=value, got %q", file, n, line)
+		}
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
+			value = value[1 : len(value)-1]
+		}
+		out = append(out, confLine{key: key, value: value, line: n})
+	}
+	return out, sc.Err()
+}
+
+// applyConf sets, from NAME.conf in dir when there is one, every run flag
+// the command line did not set: the command line wins.
+func applyConf(fs *pflag.FlagSet, dir, name string) error {
+	if runtime.ValidateName(name) != nil {
+		return nil // refused with its own message; never a path to read
+	}
+	file := filepath.Join(dir, name+".conf")
+	f, err := os.Open(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lines, err := parseConf(f, file)
+	if err != nil {
+		return err
+	}
+	// The command line's flags, before the file sets any.
+	given := map[string]bool{}
+	fs.Visit(func(f *pflag.Flag) { given[f.Name] = true })
+	for _, l := range lines {
+		if err := applyConfLine(fs, given, l); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", file, l.line, l.key, err)
+		}
+	}
+	return nil
+}
+
+func applyConfLine(fs *pflag.FlagSet, given map[string]bool, l confLine) error {
+	switch {
+	case l.key == "EXTRA_FLAGS" || l.key == "EXTRA_NSPAWN_FLAGS":
+		return applyExtraFlags(fs, given, strings.Fields(l.value))
+	case slices.Contains(confLater, l.key):
+		if l.value == "" || l.key == "PRIVATE_USERS" && l.value == "no" {
+			return nil
+		}
+		return fmt.Errorf("%q: not supported yet", l.value)
+	}
+	flag, ok := confFlags[l.key]
+	if !ok {
+		return errors.New("unknown key")
+	}
+	if l.key == "PRIVATE_NETWORK" {
+		on, err := strconv.ParseBool(strings.TrimSpace(l.value))
+		if err != nil && l.value != "" {
+			return fmt.Errorf("%q: want 0 or 1", l.value)
+		}
+		if !on {
+			return nil
+		}
+		l.value = "true"
+	}
+	return setUnlessGiven(fs, given, flag, l.value)
+}
+
+// applyExtraFlags sets run flags given as --flag=value, --flag value or
+// --flag (a boolean).
+func applyExtraFlags(fs *pflag.FlagSet, given map[string]bool, args []string) error {
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(args[i], "--"), "=")
+		fl := fs.Lookup(name)
+		if !strings.HasPrefix(args[i], "--") || fl == nil {
+			return fmt.Errorf("%q: not a flag of run", args[i])
+		}
+		if !hasValue {
+			if fl.NoOptDefVal != "" {
+				value = fl.NoOptDefVal
+			} else if i+1 < len(args) {
+				i++
+				value = args[i]
+			} else {
+				return fmt.Errorf("%s: no value", args[i])
+			}
+		}
+		if err := setUnlessGiven(fs, given, name, value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setUnlessGiven(fs *pflag.FlagSet, given map[string]bool, flag, value string) error {
+	if given[flag] {
+		return nil
+	}
+	if err := fs.Set(flag, value); err != nil {
+		return fmt.Errorf("--%s=%s: %w", flag, value, err)
+	}
+	return nil
+}

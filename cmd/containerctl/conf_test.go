@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+func confCommand(t *testing.T, conf string, args ...string) (*specFlags, error) {
+	t.Helper()
+	dir := t.TempDir()
+	if conf != "" {
+		if err := os.WriteFile(filepath.Join(dir, "foo.conf"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var f specFlags
+	cmd := &cobra.Command{Use: "run"}
+	f.register(cmd)
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	return &f, applyConf(cmd.Flags(), dir, "foo")
+}
+
+func TestApplyConf(t *testing.T) {
+	conf := "# NixOS's container settings\nSYSTEM_PATH=/nix/store/abc-nixos-system-foo\nPRIVATE_NETWORK=1\nHOST_ADDRESS=\n" +
+		"EXTRA_FLAGS=\"--bind=/srv:/srv --bind /data:/data --memory-max 512M --boot\"\n"
+	f, err := confCommand(t, conf, "--memory-max", "1G")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.o.profile != "/nix/store/abc-nixos-system-foo" || !f.o.privateNetwork || !f.o.boot {
+		t.Errorf("applyConf: path %q, private network %v, boot %v; want the file's", f.o.profile, f.o.privateNetwork, f.o.boot)
+	}
+	if !slices.Equal(f.o.binds, []string{"/srv:/srv", "/data:/data"}) {
+		t.Errorf("applyConf: binds %q, want both of EXTRA_FLAGS", f.o.binds)
+	}
+	if f.o.limits.MemoryMax != "1G" {
+		t.Errorf("applyConf: --memory-max %q, want the command line's 1G over the file's", f.o.limits.MemoryMax)
+	}
+	if f, err := confCommand(t, ""); err != nil || f.o.profile != "" {
+		t.Errorf("applyConf without a file = %v, path %q; want nothing set", err, f.o.profile)
+	}
+}
+
+func TestApplyConfErrors(t *testing.T) {
+	for _, tt := range []struct{ conf, want string }{
+		{"BOGUS=1\n", "foo.conf:1: BOGUS: unknown key"},
+		{"\n\nnot a line\n", "foo.conf:3: want KEY=value"},
+		{"PRIVATE_NETWORK=maybe\n", `foo.conf:1: PRIVATE_NETWORK: "maybe": want 0 or 1`},
+		{"HOST_ADDRESS=10.233.1.1\n", "HOST_ADDRESS: \"10.233.1.1\": not supported yet"},
+		{"PRIVATE_USERS=pick\n", "PRIVATE_USERS"},
+		{"EXTRA_FLAGS=--no-such-flag\n", "not a flag of run"},
+		{"EXTRA_FLAGS=--memory-max\n", "no value"},
+	} {
+		_, err := confCommand(t, tt.conf)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("applyConf(%q) = %v, want one line containing %q", tt.conf, err, tt.want)
+		}
+	}
+}
