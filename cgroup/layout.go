@@ -14,12 +14,13 @@ package cgroup
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/containerctl/containerctl/mount"
 )
 
 // UnifiedKey is the key of the cgroup2 hierarchy.
@@ -159,26 +160,24 @@ func parseLayout(mountinfo io.Reader, own []ownLine, ctrls []string) (Layout, er
 		l.Hierarchies = append(l.Hierarchies, h)
 	}
 	slices.SortFunc(l.Hierarchies, func(a, b Hierarchy) int { return strings.Compare(a.Key, b.Key) })
-	sc := bufio.NewScanner(mountinfo)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		fields, postFields := strings.Fields(pre), strings.Fields(post)
+	mounts, err := mount.ParseMountinfo(mountinfo)
+	if err != nil {
+		return Layout{}, err
+	}
+	for _, m := range mounts {
 		// Only a mount of the root: a bind of a cgroup below it reaches
 		// less than the hierarchy.
-		if len(fields) < 5 || len(postFields) < 3 || fields[3] != "/" {
+		if m.Root != "/" {
 			continue
 		}
 		var match func(Hierarchy) bool
-		switch postFields[0] {
+		switch m.FSType {
 		case "cgroup2":
 			match = func(h Hierarchy) bool { return !h.V1() }
 		case "cgroup":
 			var cs []string
 			var name string
-			for _, o := range strings.Split(postFields[2], ",") {
+			for _, o := range strings.Split(m.SuperOptions, ",") {
 				if n, ok := strings.CutPrefix(o, "name="); ok {
 					name = n
 				} else if slices.Contains(ctrls, o) {
@@ -192,28 +191,9 @@ func parseLayout(mountinfo io.Reader, own []ownLine, ctrls []string) (Layout, er
 		}
 		for i, h := range l.Hierarchies {
 			if h.Mount == "" && match(h) {
-				l.Hierarchies[i].Mount = unescape(fields[4])
+				l.Hierarchies[i].Mount = m.Point
 			}
 		}
 	}
-	return l, sc.Err()
-}
-
-// unescape undoes mountinfo's octal escapes ("\040" for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b bytes.Buffer
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return l, nil
 }

@@ -103,11 +103,3 @@ func TestParseOwn(t *testing.T) {
 		t.Error(`parseOwn("x:memory:/") = nil error, want one`)
 	}
 }
-
-func TestUnescape(t *testing.T) {
-	for in, want := range map[string]string{`/a\040b`: "/a b", `/plain`: "/plain", `/end\04`: `/end\04`} {
-		if got := unescape(in); got != want {
-			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -162,34 +161,20 @@ var apiFilesystems = []string{
 	"securityfs", "bpf", "configfs", "efivarfs", "pstore", "binfmt_misc", "fusectl",
 }
 
-// hostMount is one line of /proc/self/mountinfo: a mount point and its
-// filesystem type.
-type hostMount struct{ point, fstype string }
-
-func readMounts() ([]hostMount, error) {
+func readMounts() ([]mount.Info, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var ms []hostMount
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, postFields := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 5 || len(postFields) < 1 {
-			continue
-		}
-		ms = append(ms, hostMount{point: unescapeMountinfo(fields[4]), fstype: postFields[0]})
-	}
-	return ms, sc.Err()
+	return mount.ParseMountinfo(f)
 }
 
 // checkBindSource refuses the host's root, the state directory (and what
 // holds it), and an API filesystem: the one the source lies on, or, for a
 // recursive bind, one mounted below it. A device node on devtmpfs (/dev/kvm,
 // /dev/fuse) may be bound; its directory may not.
-func checkBindSource(src, state string, recursive bool, mounts []hostMount) error {
+func checkBindSource(src, state string, recursive bool, mounts []mount.Info) error {
 	if isHostRoot(src) {
 		return errors.New("the host's root directory")
 	}
@@ -200,18 +185,18 @@ func checkBindSource(src, state string, recursive bool, mounts []hostMount) erro
 	if err != nil {
 		return err
 	}
-	var on hostMount // the mount src lies on: the deepest at or above it, the last of those
+	var on mount.Info // the mount src lies on: the deepest at or above it, the last of those
 	for _, m := range mounts {
-		if under(src, m.point) && len(m.point) >= len(on.point) {
+		if under(src, m.Point) && len(m.Point) >= len(on.Point) {
 			on = m
 		}
 	}
-	if slices.Contains(apiFilesystems, on.fstype) && (fi.IsDir() || on.fstype != "devtmpfs") {
-		return fmt.Errorf("the host's %s (%s)", on.fstype, on.point)
+	if slices.Contains(apiFilesystems, on.FSType) && (fi.IsDir() || on.FSType != "devtmpfs") {
+		return fmt.Errorf("the host's %s (%s)", on.FSType, on.Point)
 	}
 	for _, m := range mounts {
-		if recursive && fi.IsDir() && m.point != src && under(m.point, src) && slices.Contains(apiFilesystems, m.fstype) {
-			return fmt.Errorf("a recursive bind would bring the host's %s at %s", m.fstype, m.point)
+		if recursive && fi.IsDir() && m.Point != src && under(m.Point, src) && slices.Contains(apiFilesystems, m.FSType) {
+			return fmt.Errorf("a recursive bind would bring the host's %s at %s", m.FSType, m.Point)
 		}
 	}
 	return nil
@@ -247,32 +232,4 @@ func realPath(p string) (string, error) {
 		}
 		p, rest = filepath.Dir(p), filepath.Join(filepath.Base(p), rest)
 	}
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes ("\040" for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range s[i+1 : i+4] {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + byte(c-'0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
