@@ -45,6 +45,9 @@ type supervisor struct {
 	slave    *os.File
 	copied   chan struct{}
 	terminal console.Console // the supervisor's own, in raw mode
+	// restoreLog gives the log its own output back, when it shared the
+	// console's stream (consoleLines).
+	restoreLog func()
 }
 
 // start runs the steps of a start in order: take the signals, make the
