@@ -23,6 +23,9 @@ type Root struct {
 	// filesystem of the container's own (tmpfs, proc, devpts) goes with
 	// it; what is made through a bind is on the host.
 	mounted []mounted
+	// ephemeral: the root is an overlay whose writes go to a tmpfs
+	// (PrepareEphemeral).
+	ephemeral bool
 }
 
 type mounted struct {

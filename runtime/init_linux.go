@@ -78,7 +78,11 @@ func initContainer(sock *os.File) ([]string, error) {
 	cfg := m.Config
 	// Device nodes and mount points get exactly the modes asked for.
 	unix.Umask(0)
-	r, err := mount.Prepare(cfg.Root)
+	prepare := mount.Prepare
+	if cfg.Ephemeral {
+		prepare = mount.PrepareEphemeral
+	}
+	r, err := prepare(cfg.Root)
 	if err != nil {
 		return nil, err
 	}

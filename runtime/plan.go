@@ -28,8 +28,12 @@ type Plan struct {
 	// clean; MakeRootParents allows its missing parents to be created.
 	Root            string
 	MakeRootParents bool
-	Hostname        string
-	Domainname      string
+	// Ephemeral runs the container on an overlay of Root whose upper
+	// layer is a tmpfs, from the spec's EphemeralAnnotation: nothing it
+	// writes survives it.
+	Ephemeral  bool
+	Hostname   string
+	Domainname string
 	// NewNetwork and NewCgroupNS say which namespaces beyond mount, PID,
 	// UTS and IPC the container gets (UTS and IPC are new when the spec
 	// asks, mount and PID always).
@@ -151,6 +155,13 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		OOMScoreAdj:     s.Process.OOMScoreAdj,
 	}
 	p.Profile = c.Spec.Annotations[ProfileAnnotation]
+	switch e := c.Spec.Annotations[EphemeralAnnotation]; e {
+	case "", "false":
+	case "true":
+		p.Ephemeral = true
+	default:
+		return nil, fmt.Errorf("%w: annotation %s=%q: want true or false", ErrInvalidSpec, EphemeralAnnotation, e)
+	}
 	if !path.IsAbs(p.Process.Cwd) {
 		return nil, fmt.Errorf("%w: process.cwd %q is not an absolute path", ErrInvalidSpec, p.Process.Cwd)
 	}
@@ -167,6 +178,10 @@ func compile(c *Container, opts Options) (*Plan, error) {
 // ProfileAnnotation names, in a spec, the system profile whose init the
 // process is (PROFILE/init), for reload.
 const ProfileAnnotation = "org.containerctl.profile"
+
+// EphemeralAnnotation, "true" in a spec, runs the container on an overlay
+// of its root whose upper layer is a tmpfs (nspawn's --ephemeral).
+const EphemeralAnnotation = "org.containerctl.ephemeral"
 
 // checkOptions refuses supervisor settings that make no sense, rather than
 // quietly replacing them.

@@ -108,6 +108,9 @@ func TestCompileRefuses(t *testing.T) {
 		}, "user namespace", ErrUnsupported},
 		{"namespace path", func(s *specs.Spec, o *Options) { s.Linux.Namespaces[2].Path = "/proc/1/ns/uts" }, "joining the uts namespace", ErrUnsupported},
 		{"read-only root", func(s *specs.Spec, o *Options) { s.Root.Readonly = true }, "root.readonly", ErrUnsupported},
+		{"ephemeral not a boolean", func(s *specs.Spec, o *Options) {
+			s.Annotations = map[string]string{EphemeralAnnotation: "yes"}
+		}, EphemeralAnnotation, ErrInvalidSpec},
 		{"hooks", func(s *specs.Spec, o *Options) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true"}}} }, "hooks", ErrUnsupported},
 		{"ambient caps", func(s *specs.Spec, o *Options) { s.Process.Capabilities.Ambient = []string{"CAP_CHOWN"} }, "ambient", ErrInvalidSpec},
 		{"permitted beyond bounding", func(s *specs.Spec, o *Options) { s.Process.Capabilities.Permitted = []string{"CAP_CHOWN"} }, "permitted", ErrInvalidSpec},

@@ -50,6 +50,7 @@ type initConfig struct {
 	Domainname   string                 `json:"domainname,omitempty"`
 	NewNetwork   bool                   `json:"new_network,omitempty"`
 	NewCgroupNS  bool                   `json:"new_cgroup_ns,omitempty"`
+	Ephemeral    bool                   `json:"ephemeral,omitempty"`
 	Steps        mount.Steps            `json:"steps"`
 	Process      Process                `json:"process"`
 	Seccomp      *security.Seccomp      `json:"seccomp,omitempty"`
@@ -66,6 +67,7 @@ func (p *Plan) initConfig(debug bool) *initConfig {
 		Domainname:   p.Domainname,
 		NewNetwork:   p.NewNetwork,
 		NewCgroupNS:  p.NewCgroupNS,
+		Ephemeral:    p.Ephemeral,
 		Steps:        p.Mounts,
 		Process:      p.Process,
 		Seccomp:      p.Seccomp,

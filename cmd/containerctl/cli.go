@@ -73,6 +73,7 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.notifyReady, "notify-ready", false, "send READY=1 to $NOTIFY_SOCKET only once the guest's init has (as nspawn --notify-ready=yes)")
 	fl.StringArrayVar(&f.o.addCaps, "capability", nil, "keep a capability beyond the default set (repeatable, comma list)")
 	fl.StringArrayVar(&f.o.dropCaps, "drop-capability", nil, "drop a capability from the default set (repeatable, comma list)")
+	fl.BoolVar(&f.o.ephemeral, "ephemeral", false, "run on an overlay of the root whose upper layer is a tmpfs: nothing the container writes survives its stop (as nspawn --ephemeral)")
 	fl.BoolVar(&f.o.privateNetwork, "private-network", false, "give the container its own network namespace with only loopback")
 	fl.StringVar(&f.o.limits.MemoryMax, "memory-max", "", "memory limit, as systemd's MemoryMax= (e.g. 512M, 2G, infinity)")
 	fl.StringVar(&f.o.limits.MemoryHigh, "memory-high", "", "memory throttling point, as MemoryHigh= (cgroup v2 only)")

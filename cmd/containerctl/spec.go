@@ -50,6 +50,7 @@ type options struct {
 	setenv         []string
 	uuid           string
 	privateNetwork bool
+	ephemeral      bool     // an overlay of the root on a tmpfs, as nspawn --ephemeral
 	boot           bool     // find the root's own init, as systemd-nspawn -b
 	addCaps        []string // --capability
 	dropCaps       []string // --drop-capability
@@ -99,6 +100,9 @@ func buildSpec(o options) (*specs.Spec, error) {
 		}
 		args = []string{path.Join(profile, "init")}
 		annotations[runtime.ProfileAnnotation] = profile
+	}
+	if o.ephemeral {
+		annotations[runtime.EphemeralAnnotation] = "true"
 	}
 	env, err := environment(o)
 	if err != nil {
