@@ -154,13 +154,8 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		NoNewPrivileges: s.Process.NoNewPrivileges,
 		OOMScoreAdj:     s.Process.OOMScoreAdj,
 	}
-	p.Profile = c.Spec.Annotations[ProfileAnnotation]
-	switch e := c.Spec.Annotations[EphemeralAnnotation]; e {
-	case "", "false":
-	case "true":
-		p.Ephemeral = true
-	default:
-		return nil, fmt.Errorf("%w: annotation %s=%q: want true or false", ErrInvalidSpec, EphemeralAnnotation, e)
+	if err := p.compileAnnotations(s.Annotations); err != nil {
+		return nil, err
 	}
 	if !path.IsAbs(p.Process.Cwd) {
 		return nil, fmt.Errorf("%w: process.cwd %q is not an absolute path", ErrInvalidSpec, p.Process.Cwd)
@@ -173,6 +168,19 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return p, nil
+}
+
+// compileAnnotations reads containerctl's own annotations.
+func (p *Plan) compileAnnotations(a map[string]string) error {
+	p.Profile = a[ProfileAnnotation]
+	switch e := a[EphemeralAnnotation]; e {
+	case "", "false":
+	case "true":
+		p.Ephemeral = true
+	default:
+		return fmt.Errorf("%w: annotation %s=%q: want true or false", ErrInvalidSpec, EphemeralAnnotation, e)
+	}
+	return nil
 }
 
 // ProfileAnnotation names, in a spec, the system profile whose init the

@@ -41,7 +41,8 @@ func run(args []string) error {
 	root.PersistentFlags().StringVar(&configDir, "config-dir", defaultConfigDir, "directory of the containers' settings files, NAME.conf, which run reads (flags win)")
 
 	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir),
-		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir), unitCommand())
+		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir), unitCommand(),
+		createCommand(), updateCommand(&stateDir), destroyCommand(&stateDir), startCommand())
 	root.SetArgs(args)
 	return root.Execute()
 }
@@ -222,12 +223,24 @@ func stopCommand(stateDir *string) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "stop NAME",
-		Short: "Halt a running container and wait until it has exited",
+		Short: "Halt a running container and wait until it has exited (through its unit when one runs it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if err := runtime.ValidateName(name); err != nil {
 				return err
+			}
+			if st, err := runtime.Load(*stateDir, name); err == nil {
+				if u := runningUnit(name, st.SupervisorPID); u != "" {
+					if cmd.Flags().Changed("timeout") {
+						log.WithField("container", name).Warnf("--timeout: stopping through %s, whose TimeoutStopSec applies", u)
+					}
+					if _, err := systemctl("stop", u); err != nil {
+						return fmt.Errorf("%s: %w", name, err)
+					}
+					fmt.Printf("%s: stopped through %s\n", name, u)
+					return nil
+				}
 			}
 			res, err := runtime.Stop(*stateDir, name, timeout)
 			if err != nil {

@@ -78,7 +78,13 @@ func applyConf(fs *pflag.FlagSet, dir, name string) error {
 		return err
 	}
 	defer f.Close()
-	lines, err := parseConf(f, file)
+	return applyConfFrom(fs, f, file)
+}
+
+// applyConfFrom sets the run flags the command line did not set from a
+// settings file read from r (file names it in errors).
+func applyConfFrom(fs *pflag.FlagSet, r io.Reader, file string) error {
+	lines, err := parseConf(r, file)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,12 @@ func systemdQuote(a string) string {
 // for the unit's ExecStart.
 func changedFlags(fs *pflag.FlagSet, skip ...string) []string {
 	var out []string
-	fs.Visit(func(f *pflag.Flag) {
+	// VisitAll and Changed rather than Visit: a FlagSet such as cobra's
+	// LocalFlags holds flags set elsewhere, which Visit does not list.
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !f.Changed {
+			return
+		}
 		for _, s := range skip {
 			if f.Name == s {
 				return
@@ -139,9 +144,6 @@ them. Install it with: containerctl unit foo > /etc/systemd/system/container-foo
 				return fmt.Errorf("unit: want NAME, or --template")
 			}
 			c, _, err := f.build(cmd, args)
-			if err != nil {
-				return err
-			}
 			if err != nil {
 				return err
 			}
