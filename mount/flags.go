@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -98,3 +99,16 @@ func ParseOptions(opts []string) (flags uintptr, data string) {
 
 // bindAttrs are the flags a bind mount takes after it is made.
 const bindAttrs = msRdonly | msNosuid | msNodev | msNoexec
+
+// Propagation is the mount(2) flags of a root propagation as the spec's
+// linux.rootfsPropagation names it; "" is 0.
+func Propagation(name string) (uintptr, error) {
+	flags, ok := map[string]uintptr{
+		"": 0, "private": msPrivate, "rprivate": msPrivate | msRec, "slave": msSlave, "rslave": msSlave | msRec,
+		"shared": msShared, "rshared": msShared | msRec, "unbindable": msUnbindable, "runbindable": msUnbindable | msRec,
+	}[name]
+	if !ok {
+		return 0, fmt.Errorf("unknown propagation %q (private, rprivate, slave, rslave, shared, rshared, unbindable, runbindable)", name)
+	}
+	return flags, nil
+}

@@ -147,6 +147,12 @@ func setupRoot(sock *os.File, cfg *initConfig, r *mount.Root) error {
 			return err
 		}
 	}
+	if err := writeSysctls(cfg.Sysctl); err != nil {
+		return err
+	}
+	if err := setRlimits(cfg.Process.Rlimits); err != nil {
+		return err
+	}
 	if adj := cfg.Process.OOMScoreAdj; adj != nil {
 		// Through the host's /proc, still ours before the pivot.
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
@@ -162,8 +168,15 @@ func enterRoot(cfg *initConfig) (string, error) {
 	if err := mount.PivotRoot(cfg.Root); err != nil {
 		return "", err
 	}
-	unix.Umask(0o022)
-	if err := cfg.Capabilities.Apply(); err != nil {
+	if err := mount.FinishRoot(cfg.ReadonlyRoot, cfg.RootPropagation); err != nil {
+		return "", err
+	}
+	umask := 0o022
+	if cfg.Process.Umask != nil {
+		umask = int(*cfg.Process.Umask)
+	}
+	unix.Umask(umask)
+	if err := cfg.Capabilities.ApplyBounding(); err != nil {
 		return "", err
 	}
 	init, err := lookInit(cfg.Process.Args[0], cfg.Process.Env, cfg.Process.Cwd)
@@ -182,9 +195,12 @@ func enterRoot(cfg *initConfig) (string, error) {
 	return init, nil
 }
 
-// execInit closes every fd not meant for the init, installs no_new_privs
-// and the seccomp filter (last, so that none of our own set-up is
-// filtered) and execs the init.
+// execInit closes every fd not meant for the init, installs no_new_privs,
+// takes the spec's user and capability sets, and execs the init. The
+// seccomp filter comes as late as it can, so that little of our own set-up
+// is filtered: last with no_new_privs, else before the user and capability
+// change, since without no_new_privs installing it takes CAP_SYS_ADMIN,
+// which the user may not keep.
 func execInit(cfg *initConfig, init string) error {
 	// 0, 1, 2 and the preserved fds stay; the sync socket is already
 	// close-on-exec.
@@ -196,8 +212,18 @@ func execInit(cfg *initConfig, init string) error {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
-	if err := cfg.Seccomp.Install(); err != nil {
+	if !cfg.Process.NoNewPrivileges {
+		if err := cfg.Seccomp.Install(); err != nil {
+			return err
+		}
+	}
+	if err := setIdentity(cfg.Process.User, cfg.Capabilities); err != nil {
 		return err
+	}
+	if cfg.Process.NoNewPrivileges {
+		if err := cfg.Seccomp.Install(); err != nil {
+			return err
+		}
 	}
 	if err := unix.Exec(init, cfg.Process.Args, cfg.Process.Env); err != nil {
 		return &InitNotFoundError{Path: init, Err: fmt.Errorf("exec: %w", err)}

@@ -56,6 +56,13 @@ type Plan struct {
 	// init (socket activation, runc's --preserve-fds); every other fd is
 	// closed before the init runs.
 	PreserveFDs int
+	// Sysctl are linux.sysctl's values, each of a namespace of the
+	// container's own; ReadonlyRoot and RootPropagation are root.readonly
+	// and linux.rootfsPropagation (mount(2) flags; 0 keeps the default,
+	// a recursive slave of the host's).
+	Sysctl          []Sysctl
+	ReadonlyRoot    bool
+	RootPropagation uintptr
 	// HostFiles are the host paths of the runtime's own files in the
 	// record directory (the notify socket, the boot ID), which the mount
 	// steps bind into the container.
@@ -84,6 +91,9 @@ type Process struct {
 	Cwd             string   `json:"cwd"`
 	NoNewPrivileges bool     `json:"no_new_privileges,omitempty"`
 	OOMScoreAdj     *int     `json:"oom_score_adj,omitempty"`
+	User            User     `json:"user"`
+	Umask           *uint32  `json:"umask,omitempty"`
+	Rlimits         []Rlimit `json:"rlimits,omitempty"`
 }
 
 // compile checks the parts of a spec that need nothing of the host and
@@ -155,6 +165,9 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		OOMScoreAdj:     s.Process.OOMScoreAdj,
 	}
 	if err := p.compileAnnotations(s.Annotations); err != nil {
+		return nil, err
+	}
+	if err := p.compileProcessAndRoot(s); err != nil {
 		return nil, err
 	}
 	if !path.IsAbs(p.Process.Cwd) {

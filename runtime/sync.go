@@ -56,24 +56,31 @@ type initConfig struct {
 	Seccomp      *security.Seccomp      `json:"seccomp,omitempty"`
 	Capabilities *security.Capabilities `json:"capabilities,omitempty"`
 	PreserveFDs  int                    `json:"preserve_fds,omitempty"`
-	Debug        bool                   `json:"debug,omitempty"`
+	Sysctl       []Sysctl               `json:"sysctl,omitempty"`
+	ReadonlyRoot bool                   `json:"readonly_root,omitempty"`
+	// RootPropagation is mount(2) flags; 0 keeps the recursive slave.
+	RootPropagation uintptr `json:"root_propagation,omitempty"`
+	Debug           bool    `json:"debug,omitempty"`
 }
 
 func (p *Plan) initConfig(debug bool) *initConfig {
 	return &initConfig{
-		Name:         p.Name,
-		Root:         p.Root,
-		Hostname:     p.Hostname,
-		Domainname:   p.Domainname,
-		NewNetwork:   p.NewNetwork,
-		NewCgroupNS:  p.NewCgroupNS,
-		Ephemeral:    p.Ephemeral,
-		Steps:        p.Mounts,
-		Process:      p.Process,
-		Seccomp:      p.Seccomp,
-		Capabilities: p.Capabilities,
-		PreserveFDs:  p.PreserveFDs,
-		Debug:        debug,
+		Name:            p.Name,
+		Root:            p.Root,
+		Hostname:        p.Hostname,
+		Domainname:      p.Domainname,
+		NewNetwork:      p.NewNetwork,
+		NewCgroupNS:     p.NewCgroupNS,
+		Ephemeral:       p.Ephemeral,
+		Steps:           p.Mounts,
+		Process:         p.Process,
+		Seccomp:         p.Seccomp,
+		Capabilities:    p.Capabilities,
+		PreserveFDs:     p.PreserveFDs,
+		Sysctl:          p.Sysctl,
+		ReadonlyRoot:    p.ReadonlyRoot,
+		RootPropagation: p.RootPropagation,
+		Debug:           debug,
 	}
 }
 

@@ -12,9 +12,6 @@ func checkUnsupported(s *specs.Spec) error {
 	if s.Windows != nil || s.Solaris != nil || s.VM != nil || s.ZOS != nil {
 		return unsupported("a spec for another platform (windows, solaris, vm, zos)")
 	}
-	if s.Root.Readonly {
-		return unsupported("root.readonly")
-	}
 	if h := s.Hooks; h != nil && (len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+
 		len(h.StartContainer)+len(h.Poststart)+len(h.Poststop) > 0) {
 		return unsupported("hooks")
@@ -34,16 +31,9 @@ func checkUnsupported(s *specs.Spec) error {
 }
 
 func checkProcess(p *specs.Process) error {
-	u := p.User
 	switch {
-	case u.UID != 0 || u.GID != 0 || len(u.AdditionalGids) > 0 || u.Username != "":
-		return unsupported("process.user: the init runs as root")
-	case u.Umask != nil:
-		return unsupported("process.user.umask")
 	case p.ConsoleSize != nil:
 		return unsupported("process.consoleSize")
-	case len(p.Rlimits) > 0:
-		return unsupported("process.rlimits")
 	case p.ApparmorProfile != "":
 		return unsupported("process.apparmorProfile")
 	case p.SelinuxLabel != "":
@@ -64,10 +54,6 @@ func checkLinux(l *specs.Linux) error {
 	switch {
 	case len(l.UIDMappings)+len(l.GIDMappings) > 0:
 		return unsupported("linux.uidMappings and gidMappings")
-	case len(l.Sysctl) > 0:
-		return unsupported("linux.sysctl")
-	case l.RootfsPropagation != "" && l.RootfsPropagation != "rslave" && l.RootfsPropagation != "slave":
-		return unsupported("linux.rootfsPropagation %q (the root is always a recursive slave of the host's)", l.RootfsPropagation)
 	case l.MountLabel != "":
 		return unsupported("linux.mountLabel")
 	case l.IntelRdt != nil:
