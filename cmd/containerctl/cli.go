@@ -56,6 +56,7 @@ type specFlags struct {
 	killSignal  string
 	preserveFDs int
 	allowDevs   bool
+	bundle      string
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -87,6 +88,7 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.killSignal, "kill-signal", "SIGRTMIN+3", "signal that asks the init to halt (systemd's SIGRTMIN+3; SIGTERM for most other inits)")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", runtime.DefaultStopTimeout, "how long a halt may take before the container is killed")
 	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many fds from 3 on to the init (as runc's --preserve-fds); socket-activated fds (LISTEN_FDS) are passed without it")
+	fl.StringVar(&f.bundle, "oci-bundle", "", "run an OCI bundle's config.json as it is written (as nspawn --oci-bundle); only the flags of how to run it (console, stop and kill, fds) apply")
 	fl.BoolVar(&f.allowDevs, "allow-unrestricted-devices", false, "start even where no device policy can be enforced (no cgroup2 device filter, no v1 devices controller): the guest can then use every device of the host")
 }
 
@@ -104,6 +106,20 @@ func (f *specFlags) build(cmd *cobra.Command, args []string) (*runtime.Container
 		if mode, err = runtime.ParseConsole(f.console); err != nil {
 			return nil, "", fmt.Errorf("%s: --console: %w", runtime.DisplayName(f.o.name), err)
 		}
+	}
+	if f.bundle != "" {
+		spec, err := loadBundle(cmd.LocalFlags(), f.bundle)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", runtime.DisplayName(f.o.name), err)
+		}
+		if f.console == "" && !spec.Process.Terminal {
+			mode = runtime.ConsolePipe
+		}
+		spec.Process.Terminal = mode != runtime.ConsolePipe
+		if len(f.o.command) > 0 {
+			return nil, "", fmt.Errorf("%s: --oci-bundle: the bundle's process.args are the command", runtime.DisplayName(f.o.name))
+		}
+		return &runtime.Container{Name: f.o.name, Spec: spec}, mode, runtime.ValidateName(f.o.name)
 	}
 	f.o.terminal = mode != runtime.ConsolePipe
 	if mode == runtime.ConsoleInteractive {
@@ -161,8 +177,8 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 				AllowUnrestrictedDevices: f.allowDevs,
 				NotifyReady:              f.notifyReady,
 				// The profile's init (NixOS) and --boot start systemd.
-				BootsSystem:     f.o.boot || len(f.o.command) == 0,
-				MakeRootParents: f.o.root == "",
+				BootsSystem:     f.bundle == "" && (f.o.boot || len(f.o.command) == 0),
+				MakeRootParents: f.bundle == "" && f.o.root == "",
 				Stdin:           os.Stdin,
 				Stdout:          os.Stdout,
 				Stderr:          os.Stderr,
