@@ -83,11 +83,15 @@ pkgs.testers.nixosTest {
           state = host.execute("containerctl exec foo -- /run/current-system/sw/bin/systemctl is-system-running")[1].strip()
           assert state in ("running", "degraded"), f"the guest is {state!r} once the unit is active"
           assert unit("Type") == "notify"
+          # systemd waits for the halt: stopTimeout (60 s) and 15 s more.
+          assert unit("TimeoutStopUSec") == "1min 15s", unit("TimeoutStopUSec")
+          # 128 for the host, 16 for its one container.
+          host.succeed("test $(cat /proc/sys/fs/inotify/max_user_instances) -ge 144")
           host.succeed("journalctl -u container-foo.service | grep -q 'Welcome to'")
 
       with subtest("checked from inside with containerctl exec"):
           assert guest("cat /etc/check") == "base"
-          assert guest("hostname") == "foo"
+          assert guest("cat /proc/sys/kernel/hostname") == "foo"
           # Its cgroup is below the unit's, and the limit is there.
           cg = unit("ControlGroup")
           host.succeed(f"grep -rqx 2048 --include=pids.max /sys/fs/cgroup{cg}")
