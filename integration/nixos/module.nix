@@ -408,6 +408,14 @@ in
           && !(builtins.elem name podmanFiles);
         message = "containerctl.containers.${name}: a container's name is at most 64 letters, digits, _ . - (. and - not first), and not one of podman's files in /etc/containers (${concatStringsSep ", " podmanFiles})";
       }) cfg.containers
+      ++ mapAttrsToList (name: c: {
+        # nixpkgs quietly drops them without a private network; here they
+        # would ask for more than the container gets.
+        assertion =
+          c.privateNetwork
+          || (c.hostAddress == null && c.localAddress == null && c.hostBridge == null && c.forwardPorts == [ ]);
+        message = "containerctl.containers.${name}: hostAddress, localAddress, hostBridge and forwardPorts need privateNetwork = true";
+      }) cfg.containers
       ++ [
         {
           assertion = !(cfg.template && (config.boot.enableContainers or false));
