@@ -7,7 +7,7 @@ BIN := bin/containerctl
 NSENTER := bin/containerctl-nsenter
 HELPER_CC ?= gcc
 
-.PHONY: build deps test unit fuzz integration demo bench lint clean
+.PHONY: build deps test unit fuzz nixos integration demo bench lint clean
 
 build: $(BIN) $(NSENTER)
 
@@ -23,7 +23,7 @@ FORCE:
 # Unit tests everywhere; the integration tests start real containers and need
 # root (with CONTAINERCTL_INTEGRATION=1, as in CI, a missing prerequisite
 # fails them instead of skipping).
-test: lint unit fuzz integration
+test: lint unit fuzz nixos integration
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
@@ -43,6 +43,12 @@ fuzz:
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg >/tmp/containerctl-fuzz.log 2>&1 || { cat /tmp/containerctl-fuzz.log; exit 1; }; \
 	done
+
+# nixos checks the NixOS module (integration/nixos) with Nix alone: every
+# .nix file parses, and the unit and NAME.conf it writes for a container are
+# what containerctl makes of the same options. Needs nix-bin, not root.
+nixos:
+	$(GO) test -count=1 -v ./integration/nixos/
 
 integration:
 	$(GO) test -count=1 -v -timeout 20m ./integration/
@@ -80,7 +86,7 @@ clean:
 	rm -rf bin
 
 # The Debian packages the tests need; .ci/run calls this on a new machine.
-DEPS := busybox-static util-linux debootstrap gcc libc6-dev
+DEPS := busybox-static util-linux debootstrap gcc libc6-dev nix-bin
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)
