@@ -38,10 +38,10 @@ const stopMargin = 15 * time.Second
 // delegated cgroup below machine.slice, a restart on failure and on the
 // guest's reboot (exit 133), and a reload that activates a new profile.
 func unitOptions(c unitConfig) []*unit.UnitOption {
-	name, root := systemdQuote(c.name), systemdQuote(c.root)
+	name, root := systemdQuote(c.name), pathQuote(c.root)
 	if c.template {
 		// The instance name is systemd's to fill in: not escaped.
-		name, root = "%i", systemdQuote(defaultRootDir)+"/%i"
+		name, root = "%i", pathQuote(defaultRootDir)+"/%i"
 	}
 	run := execLine([]string{c.bin, "run"}) + " " + name + " " + execLine(append([]string{"--notify-ready"}, c.runArgs...))
 	opts := []*unit.UnitOption{
@@ -79,7 +79,14 @@ func execLine(args []string) string {
 }
 
 func systemdQuote(a string) string {
-	a = strings.NewReplacer("%", "%%", "$", "$$").Replace(a)
+	return quoteWord(strings.NewReplacer("%", "%%", "$", "$$").Replace(a))
+}
+
+// pathQuote is a path as RequiresMountsFor= reads it: specifiers (%)
+// expanded, but not $, and white space separating paths.
+func pathQuote(p string) string { return quoteWord(strings.ReplaceAll(p, "%", "%%")) }
+
+func quoteWord(a string) string {
 	if a != "" && !strings.ContainsAny(a, " \t\n\"'\\;") {
 		return a
 	}

@@ -171,12 +171,12 @@ var unitCases = []unitCase{
 	{
 		name: "root, binds, auto-start, stop timeout", container: "db",
 		options: `{
-			root = "@DIR@/my root"; autoStart = true; stopTimeout = 90; privateUsers = "no";
+			root = "@DIR@/my root $HOME 100%"; autoStart = true; stopTimeout = 90; privateUsers = "no";
 			timeoutStartSec = "5min";
 			bindMounts."/data" = { hostPath = "@DIR@/data"; mountPoint = "/data"; isReadOnly = false; };
 			bindMounts."/etc/ssl" = { hostPath = null; mountPoint = "/etc/ssl"; isReadOnly = true; };
 		}`,
-		flags: []string{"--root=@DIR@/my root", "--auto-start", "--stop-timeout=90s", "--bind=@DIR@/data:/data", "--bind-ro=/etc/ssl"},
+		flags: []string{"--root=@DIR@/my root $HOME 100%", "--auto-start", "--stop-timeout=90s", "--bind=@DIR@/data:/data", "--bind-ro=/etc/ssl"},
 		extra: sections{
 			"Unit":    {"RequiresMountsFor": {"@DIR@/data", "/etc/ssl"}, "Wants": {"network.target"}, "After": {"network.target"}},
 			"Service": {"TimeoutStartSec": {"5min"}},

@@ -75,6 +75,12 @@ let
     if e != "" && !hasSpecial e then e
     else "\"" + replaceStrings [ "\\" "\"" "\n" "\t" ] [ "\\\\" "\\\"" "\\n" "\\t" ] e + "\"";
   execLine = args: concatStringsSep " " (map systemdQuote args);
+  # pathQuote is a path as RequiresMountsFor= reads it: % escaped, not $.
+  pathQuote = a:
+    let e = replaceStrings [ "%" ] [ "%%" ] a;
+    in
+    if e != "" && !hasSpecial e then e
+    else "\"" + replaceStrings [ "\\" "\"" "\n" "\t" ] [ "\\\\" "\\\"" "\\n" "\\t" ] e + "\"";
 
   # goDuration is Go's time.Duration.String() of whole seconds, as
   # containerctl prints --stop-timeout: 45s, 1m30s, 3m0s, 1h0m0s.
@@ -207,12 +213,12 @@ let
         inherit bin stopTimeout;
         inherit (o) autoStart;
         name = systemdQuote name;
-        root = systemdQuote root;
+        root = pathQuote root;
         runArgs = flags;
       };
       extra = {
         Unit = {
-          RequiresMountsFor = map systemdQuote bindSources;
+          RequiresMountsFor = map pathQuote bindSources;
         } // (if o.autoStart then { Wants = [ "network.target" ]; After = [ "network.target" ]; } else { });
         Service.TimeoutStartSec = [ o.timeoutStartSec ];
       };
@@ -239,7 +245,7 @@ let
     unit = unitOf {
       inherit bin;
       name = "%i";
-      root = systemdQuote defaultRootDir + "/%i";
+      root = pathQuote defaultRootDir + "/%i";
       runArgs = [ ];
       stopTimeout = defaults.stopTimeout;
       autoStart = false;
