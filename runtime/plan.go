@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/network"
 	"github.com/containerctl/containerctl/runtime/security"
 )
 
@@ -34,6 +35,9 @@ type Plan struct {
 	// UTS and IPC the container gets (UTS and IPC are new when the spec
 	// asks, mount and PID always).
 	NewUTS, NewIPC, NewNetwork, NewCgroupNS bool
+	// Network is what the supervisor makes of the container's network
+	// namespace before the init runs (nil for loopback only).
+	Network *network.Plan `json:",omitempty"`
 	// Mounts are the mount steps: the spec's mounts, the runtime's own
 	// files under /run/host, devices, masks and read-only paths.
 	Mounts mount.Steps
@@ -128,6 +132,9 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if err := checkHostname(p.Hostname); err != nil {
 		return nil, err
 	}
+	if err := p.compileNetwork(opts.Network); err != nil {
+		return nil, err
+	}
 	if p.Domainname != "" {
 		if err := checkHostname(p.Domainname); err != nil {
 			return nil, fmt.Errorf("domainname: %w", err)
@@ -162,6 +169,23 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return p, nil
+}
+
+// compileNetwork compiles the network beyond loopback, which needs a
+// network namespace of the container's own.
+func (p *Plan) compileNetwork(c network.Config) error {
+	if c.Empty() {
+		return nil
+	}
+	if !p.NewNetwork {
+		return fmt.Errorf("%w: network settings need a private network (a network namespace of the container's own)", ErrInvalidSpec)
+	}
+	n, err := network.Compile(p.Name, c)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	p.Network = n
+	return nil
 }
 
 // ProfileAnnotation names, in a spec, the system profile whose init the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime"
+	"github.com/containerctl/containerctl/runtime/network"
 	"github.com/containerctl/containerctl/signals"
 )
 
@@ -55,6 +56,7 @@ type specFlags struct {
 	killSignal  string
 	preserveFDs int
 	allowDevs   bool
+	net         network.Config
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -74,6 +76,7 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.o.addCaps, "capability", nil, "keep a capability beyond the default set (repeatable, comma list)")
 	fl.StringArrayVar(&f.o.dropCaps, "drop-capability", nil, "drop a capability from the default set (repeatable, comma list)")
 	fl.BoolVar(&f.o.privateNetwork, "private-network", false, "give the container its own network namespace with only loopback")
+	f.registerNetwork(fl)
 	fl.StringVar(&f.o.limits.MemoryMax, "memory-max", "", "memory limit, as systemd's MemoryMax= (e.g. 512M, 2G, infinity)")
 	fl.StringVar(&f.o.limits.MemoryHigh, "memory-high", "", "memory throttling point, as MemoryHigh= (cgroup v2 only)")
 	fl.StringVar(&f.o.limits.CPUWeight, "cpu-weight", "", "CPU weight 1..10000, as CPUWeight=")
@@ -113,6 +116,7 @@ func (f *specFlags) build(cmd *cobra.Command, args []string) (*runtime.Container
 	if f.preserveFDs < 0 {
 		return nil, "", fmt.Errorf("%s: --preserve-fds %d: must not be negative", runtime.DisplayName(f.o.name), f.preserveFDs)
 	}
+	f.impliedNetwork()
 	spec, err := buildSpec(f.o)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", runtime.DisplayName(f.o.name), err)
@@ -157,6 +161,7 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 				ListenFDs:                listen,
 				ListenFDNames:            names,
 				AllowUnrestrictedDevices: f.allowDevs,
+				Network:                  f.net,
 				NotifyReady:              f.notifyReady,
 				// The profile's init (NixOS) and --boot start systemd.
 				BootsSystem:     f.o.boot || len(f.o.command) == 0,
