@@ -50,7 +50,7 @@ type options struct {
 	setenv         []string
 	uuid           string
 	privateNetwork bool
-	netnsPath      string // a network namespace to join instead
+	netnsPath      string   // a network namespace to join instead
 	boot           bool     // find the root's own init, as systemd-nspawn -b
 	addCaps        []string // --capability
 	dropCaps       []string // --drop-capability
