@@ -1,0 +1,190 @@
+//go:build linux
+
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// netHost is a network namespace that a test makes to be its containers'
+// host: their supervisors run in it (through nsenter), so that no link,
+// address, route or nftables rule is ever made in the machine's own
+// namespace. A sleeping process holds it.
+type netHost struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	path string // /proc/PID/ns/net
+	ns   netns.NsHandle
+	h    *netlink.Handle
+	// before is what the namespace held once set up, which it must hold
+	// again after each container.
+	before []string
+}
+
+func newNetHost(t *testing.T) *netHost {
+	t.Helper()
+	requireRoot(t)
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "--net", "--", "sleep", "3600")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("unshare --net: %v", err)
+	}
+	n := &netHost{t: t, cmd: cmd, path: "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net", ns: -1}
+	t.Cleanup(n.close)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if l, err := os.Readlink(n.path); err == nil && l != self && strings.HasPrefix(l, "net:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unshare --net: no new network namespace")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n.ns, err = netns.GetFromPath(n.path); err != nil {
+		t.Fatal(err)
+	}
+	if n.h, err = netlink.NewHandleAt(n.ns); err != nil {
+		t.Fatal(err)
+	}
+	lo, err := n.h.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.h.LinkSetUp(lo); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (n *netHost) close() {
+	if n.h != nil {
+		n.h.Close()
+	}
+	if n.ns >= 0 {
+		n.ns.Close()
+	}
+	n.cmd.Process.Kill()
+	n.cmd.Wait()
+}
+
+// wrap is the runOpts.wrap that starts a supervisor in the namespace.
+func (n *netHost) wrap() []string { return []string{"nsenter", "--net=" + n.path, "--"} }
+
+// run runs a command in the namespace and returns its output.
+func (n *netHost) run(args ...string) (string, error) {
+	out, err := exec.Command("nsenter", append([]string{"--net=" + n.path, "--"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// snapshot lists the namespace's links (with their altnames and master),
+// addresses, routes and nftables tables, one string each.
+func (n *netHost) snapshot() []string {
+	n.t.Helper()
+	var out []string
+	links, err := n.h.LinkList()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		out = append(out, "link "+a.Name+" "+strings.Join(a.AltNames, ",")+" master="+strconv.Itoa(a.MasterIndex))
+		addrs, _ := n.h.AddrList(l, netlink.FAMILY_ALL)
+		for _, ad := range addrs {
+			out = append(out, "addr "+a.Name+" "+ad.IPNet.String())
+		}
+	}
+	routes, err := n.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: 0}, 0)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, r := range routes {
+		out = append(out, "route "+r.String())
+	}
+	for _, t := range n.tables() {
+		out = append(out, "nft table "+t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tables lists the namespace's nftables tables as FAMILY NAME.
+func (n *netHost) tables() []string {
+	n.t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(n.ns)))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	ts, err := c.ListTables()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var out []string
+	for _, t := range ts {
+		out = append(out, strconv.Itoa(int(t.Family))+" "+t.Name)
+	}
+	return out
+}
+
+// mark takes the snapshot each container's end must return to.
+func (n *netHost) mark() { n.before = n.snapshot() }
+
+// checkRestored fails the test unless the namespace is as marked, within
+// wait (a reaper cleans up after a killed supervisor).
+func (n *netHost) checkRestored(wait time.Duration) {
+	n.t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		after := n.snapshot()
+		added, removed := setDiff(n.before, after)
+		if len(added) == 0 && len(removed) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Errorf("the test's host namespace changed: added %q, removed %q", added, removed)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// link finds a link of the namespace by name or altname.
+func (n *netHost) link(name string) netlink.Link {
+	n.t.Helper()
+	l, err := n.h.LinkByName(name)
+	if err != nil {
+		n.t.Fatalf("host link %s: %v", name, err)
+	}
+	return l
+}
+
+// hasAddr reports whether link l has the address cidr.
+func (n *netHost) hasAddr(l netlink.Link, cidr string) bool {
+	addrs, _ := n.h.AddrList(l, netlink.FAMILY_ALL)
+	return slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IPNet.String() == cidr })
+}
+
+// netApplets adds the busybox applets the network tests use to fx's root.
+func netApplets(t *testing.T, fx *fixture) {
+	t.Helper()
+	for _, a := range []string{"ip", "ping", "nc", "httpd", "wget", "grep", "mkdir"} {
+		if err := os.Symlink("busybox", filepath.Join(fx.root, "bin", a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,96 @@
+//go:build linux
+
+package integration
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// netScript wraps a container's shell script: PID 1 exits on SIGTERM (the
+// tests' --kill-signal), and the script ends by waiting.
+func netScript(body string) []string {
+	return []string{"/bin/sh", "-c", `trap "exit 0" TERM; ` + body + `; echo NET-READY; sleep 1000 & wait`}
+}
+
+// netFlags are the run flags of a network test's container.
+func netFlags(flags ...string) []string {
+	return append([]string{"--console=pipe", "--kill-signal=SIGTERM"}, flags...)
+}
+
+// stopAndCheck stops c and checks that the host namespace is as it was.
+func stopAndCheck(t *testing.T, nh *netHost, c *container) {
+	t.Helper()
+	if r := ctl(t, "stop", c.name, "--timeout", "5s"); r.code != 0 {
+		t.Fatalf("stop %s: exit %d: %s", c.name, r.code, r.stderr)
+	}
+	c.wait(10 * time.Second)
+	nh.checkRestored(3 * time.Second)
+}
+
+// TestPrivateNetworkLoopback: --private-network shows only lo, up.
+func TestPrivateNetworkLoopback(t *testing.T) {
+	nh := newNetHost(t)
+	nh.mark()
+	fx := newFixture(t)
+	netApplets(t, fx)
+	c := fx.start(t, runOpts{flags: netFlags("--private-network"), command: netScript(`ip -o link | while read n name rest; do echo LINK $name $rest; done`), wrap: nh.wrap()})
+	c.waitLine("NET-READY", startTimeout)
+	var links []string
+	for _, l := range nonEmptyLines(c.stdout.String()) {
+		if strings.HasPrefix(l, "LINK ") {
+			links = append(links, l)
+		}
+	}
+	if len(links) != 1 || !strings.HasPrefix(links[0], "LINK lo: ") || !strings.Contains(links[0], "UP") {
+		t.Errorf("links in the container = %q, want only lo, up", links)
+	}
+	stopAndCheck(t, nh, c)
+}
+
+// TestNetworkVeth: a veth with IPv4 and IPv6 addresses on both sides; the
+// host side reaches the container and the container the host, and all of
+// it goes when the container stops.
+func TestNetworkVeth(t *testing.T) {
+	nh := newNetHost(t)
+	nh.mark()
+	fx := newFixture(t)
+	netApplets(t, fx)
+	c := fx.start(t, runOpts{
+		flags: netFlags("--network-veth", "--host-address", "10.233.1.1/24", "--local-address", "10.233.1.2/24",
+			"--host-address6", "fc00:1::1/64", "--local-address6", "fc00:1::2/64"),
+		command: netScript(`ip -o addr; ip route; ip -6 route; ping -c1 -W5 10.233.1.1 >/dev/null && echo PING4-OK; ping -c1 -W5 fc00:1::1 >/dev/null && echo PING6-OK`),
+		wrap:    nh.wrap(),
+	})
+	c.waitLine("NET-READY", startTimeout)
+	out := c.stdout.String()
+	for _, want := range []string{"host0    inet 10.233.1.2/24", "host0    inet6 fc00:1::2/64", "default via 10.233.1.1 dev host0", "default via fc00:1::1 dev host0", "PING4-OK", "PING6-OK"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("container output lacks %q:\n%s", want, out)
+		}
+	}
+	full := "ve-" + c.name
+	hl := nh.link(full)
+	a := hl.Attrs()
+	if len(a.Name) > 15 || !strings.HasPrefix(a.Name, "ve-") || !slices.Contains(a.AltNames, full) {
+		t.Errorf("host link %s, altnames %q: want a ve- name of at most 15 characters with the altname %s", a.Name, a.AltNames, full)
+	}
+	if a.OperState != netlink.OperUp && a.Flags&1 == 0 {
+		t.Errorf("host link %s is not up", a.Name)
+	}
+	for _, cidr := range []string{"10.233.1.1/24", "fc00:1::1/64"} {
+		if !nh.hasAddr(hl, cidr) {
+			t.Errorf("host link %s lacks the address %s", a.Name, cidr)
+		}
+	}
+	for _, addr := range []string{"10.233.1.2", "fc00:1::2"} {
+		if out, err := nh.run(busybox, "ping", "-c1", "-W5", addr); err != nil {
+			t.Errorf("ping %s from the host side: %v\n%s", addr, err, out)
+		}
+	}
+	stopAndCheck(t, nh, c)
+}
