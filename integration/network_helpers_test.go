@@ -3,9 +3,12 @@
 package integration
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -187,4 +190,40 @@ func netApplets(t *testing.T, fx *fixture) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// exchange sends msg and a newline over network (tcp or udp) to addr from
+// inside the namespace and returns the answer. The socket is made on a
+// thread of its own that enters the namespace and dies with its goroutine,
+// so that no thread of the test stays in it.
+func (n *netHost) exchange(network, addr, msg string) (string, error) {
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with us
+		if err := netns.Set(n.ns); err != nil {
+			done <- result{err: err}
+			return
+		}
+		c, err := net.DialTimeout(network, addr, 3*time.Second)
+		done <- result{c, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		return "", fmt.Errorf("%s %s: %w", network, addr, r.err)
+	}
+	defer r.conn.Close()
+	r.conn.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := r.conn.Write([]byte(msg + "\n")); err != nil {
+		return "", fmt.Errorf("%s %s: %w", network, addr, err)
+	}
+	buf := make([]byte, 1500)
+	k, err := r.conn.Read(buf)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", network, addr, err)
+	}
+	return string(buf[:k]), nil
 }

@@ -14,7 +14,7 @@ import (
 // netScript wraps a container's shell script: PID 1 exits on SIGTERM (the
 // tests' --kill-signal), and the script ends by waiting.
 func netScript(body string) []string {
-	return []string{"/bin/sh", "-c", `trap "exit 0" TERM; ` + body + `; echo NET-READY; sleep 1000 & wait`}
+	return []string{"/bin/sh", "-c", "trap \"exit 0\" TERM\n" + body + "\necho NET-READY\nsleep 1000 & wait"}
 }
 
 // netFlags are the run flags of a network test's container.
@@ -90,6 +90,37 @@ func TestNetworkVeth(t *testing.T) {
 	for _, addr := range []string{"10.233.1.2", "fc00:1::2"} {
 		if out, err := nh.run(busybox, "ping", "-c1", "-W5", addr); err != nil {
 			t.Errorf("ping %s from the host side: %v\n%s", addr, err, out)
+		}
+	}
+	stopAndCheck(t, nh, c)
+}
+
+// TestNetworkPortForward: TCP and UDP forwards, over IPv4 and IPv6, from the
+// host side's own addresses to a server in the container, in an nftables
+// table of the container's own that goes when it stops.
+func TestNetworkPortForward(t *testing.T) {
+	nh := newNetHost(t)
+	nh.mark()
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{
+		flags: netFlags("--network-veth", "--host-address", "10.233.2.1/24", "--local-address", "10.233.2.2/24",
+			"--host-address6", "fc00:2::1/64", "--local-address6", "fc00:2::2/64", "--port", "tcp:8080:80", "--port", "udp:5353:53"),
+		command: netScript(`/sbin/testinit echo-server tcp:80 udp:53 &`),
+		wrap:    nh.wrap(),
+	})
+	c.waitLine("ECHO-READY", startTimeout)
+	table := "1 containerctl-" + c.name // NFPROTO_INET
+	if tables := nh.tables(); !slices.Contains(tables, table) {
+		t.Errorf("nftables tables while running = %q, want %q", tables, table)
+	}
+	for _, tt := range []struct{ network, addr string }{
+		{"tcp", "10.233.2.1:8080"}, {"tcp", "[fc00:2::1]:8080"},
+		{"udp", "10.233.2.1:5353"}, {"udp", "[fc00:2::1]:5353"},
+	} {
+		msg := "hello " + tt.network + " " + tt.addr
+		got, err := nh.exchange(tt.network, tt.addr, msg)
+		if err != nil || got != "ECHO "+msg+"\n" {
+			t.Errorf("exchange(%s, %s) = %q, %v, want %q", tt.network, tt.addr, got, err, "ECHO "+msg+"\n")
 		}
 	}
 	stopAndCheck(t, nh, c)
