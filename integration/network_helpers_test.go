@@ -227,3 +227,27 @@ func (n *netHost) exchange(network, addr, msg string) (string, error) {
 	}
 	return string(buf[:k]), nil
 }
+
+// ctl runs containerctl in the namespace, as ctl does.
+func (n *netHost) ctl(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command("nsenter", append([]string{"--net=" + n.path, "--", ctlBin}, args...)...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	timer := time.AfterFunc(cmdTimeout, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	if err != nil && r.code <= 0 {
+		t.Fatalf("containerctl %s: %v\nstderr: %s", strings.Join(args, " "), err, r.stderr)
+	}
+	return r
+}
+
+// oneLineNaming reports whether stderr is one line that names the
+// container and says what.
+func oneLineNaming(stderr, name, what string) bool {
+	lines := nonEmptyLines(stderr)
+	return len(lines) == 1 && strings.Contains(lines[0], name) && strings.Contains(lines[0], what)
+}

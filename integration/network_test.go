@@ -5,6 +5,7 @@ package integration
 import (
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,6 +123,72 @@ func TestNetworkPortForward(t *testing.T) {
 		if err != nil || got != "ECHO "+msg+"\n" {
 			t.Errorf("exchange(%s, %s) = %q, %v, want %q", tt.network, tt.addr, got, err, "ECHO "+msg+"\n")
 		}
+	}
+	stopAndCheck(t, nh, c)
+}
+
+// TestNetworkKilledSupervisor: a supervisor killed with SIGKILL leaves
+// nothing in the host namespace once its reaper has run (the veth dies
+// with the container's namespace; the forwards' table is the reaper's to
+// remove), and the name starts again.
+func TestNetworkKilledSupervisor(t *testing.T) {
+	nh := newNetHost(t)
+	nh.mark()
+	fx := newFixture(t)
+	flags := netFlags("--network-veth", "--host-address", "10.233.4.1/24", "--local-address", "10.233.4.2/24", "--port", "tcp:8080:80")
+	c := fx.start(t, runOpts{flags: flags, command: netScript(`/sbin/testinit echo-server tcp:80 &`), wrap: nh.wrap()})
+	c.waitLine("ECHO-READY", startTimeout)
+	if got, err := nh.exchange("tcp", "10.233.4.1:8080", "before"); err != nil || got != "ECHO before\n" {
+		t.Fatalf("forward before the kill = %q, %v", got, err)
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.wait(10 * time.Second)
+	nh.checkRestored(10 * time.Second)
+
+	c2 := fx.start(t, runOpts{flags: flags, command: netScript(`/sbin/testinit echo-server tcp:80 &`), wrap: nh.wrap()})
+	c2.waitLine("ECHO-READY", startTimeout)
+	if got, err := nh.exchange("tcp", "10.233.4.1:8080", "after"); err != nil || got != "ECHO after\n" {
+		t.Errorf("forward after the restart = %q, %v", got, err)
+	}
+	stopAndCheck(t, nh, c2)
+}
+
+// TestNetworkStaleLink: a link that a dead supervisor of the same name
+// left, with the container's marker, is removed by the next start; one
+// without it blocks the start.
+func TestNetworkStaleLink(t *testing.T) {
+	nh := newNetHost(t)
+	nh.mark()
+	fx := newFixture(t)
+	full := "ve-" + fx.name
+	// A veth pair: this kernel may have no dummy links.
+	addDummy := func(name, alias string) {
+		t.Helper()
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = name
+		if err := nh.h.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: name + "p"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := nh.h.LinkSetAlias(nh.link(name), alias); err != nil {
+			t.Fatal(err)
+		}
+		if err := nh.h.LinkAddAltName(nh.link(name), full); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addDummy("it-other0", "someone else's")
+	r := nh.ctl(t, "run", fx.name, "--root", fx.root, "--store", "", "--console=pipe", "--network-veth", "--", "/bin/true")
+	if r.code == 0 || !oneLineNaming(r.stderr, fx.name, "exists on the host") {
+		t.Errorf("run with %s held by another link: exit %d, stderr %q; want a failure, one line naming the container", full, r.code, r.stderr)
+	}
+	if err := nh.h.LinkDel(nh.link("it-other0")); err != nil {
+		t.Fatal(err)
+	}
+	addDummy("it-stale0", "containerctl:"+fx.name)
+	c := fx.start(t, runOpts{flags: netFlags("--network-veth"), command: netScript("true"), wrap: nh.wrap()})
+	c.waitLine("NET-READY", startTimeout)
+	if l := nh.link(full); l.Type() != "veth" {
+		t.Errorf("%s is a %s link, want the container's veth", full, l.Type())
 	}
 	stopAndCheck(t, nh, c)
 }

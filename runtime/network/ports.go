@@ -108,6 +108,10 @@ func (p *Plan) Record() *Record {
 	r := &Record{Container: p.Container, Table: p.Table, Moved: p.Moves}
 	for _, v := range p.Veths {
 		r.Links = append(r.Links, v.Host)
+		if v.AltName != "" {
+			// A leftover may hold the altname alone.
+			r.Links = append(r.Links, v.AltName)
+		}
 		for _, a := range v.LocalAddrs {
 			if r.Addresses == nil {
 				r.Addresses = map[string][]string{}

@@ -105,7 +105,7 @@ func (n *Net) Close() error {
 
 func (n *Net) addVeth(v Veth) error {
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.Alias = v.Host, Marker(n.plan.Container)
+	attrs.Name = v.Host
 	attrs.HardwareAddr, _ = net.ParseMAC(v.HostMAC)
 	peerMAC, _ := net.ParseMAC(v.PeerMAC)
 	if v.Bridge != "" {
@@ -122,6 +122,13 @@ func (n *Net) addVeth(v Veth) error {
 	host, err := n.host.LinkByName(v.Host)
 	if err != nil {
 		return err
+	}
+	// The kernel takes no alias when it creates a link (rtnl_newlink
+	// ignores IFLA_IFALIAS): set it now. A supervisor killed before
+	// leaves an unmarked veth, which dies with the container's
+	// namespace all the same.
+	if err := n.host.LinkSetAlias(host, Marker(n.plan.Container)); err != nil {
+		return fmt.Errorf("mark: %w", err)
 	}
 	if v.AltName != "" {
 		if err := n.host.LinkAddAltName(host, v.AltName); err != nil {
