@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // netScript wraps a container's shell script: PID 1 exits on SIGTERM (the
@@ -191,4 +192,77 @@ func TestNetworkStaleLink(t *testing.T) {
 		t.Errorf("%s is a %s link, want the container's veth", full, l.Type())
 	}
 	stopAndCheck(t, nh, c)
+}
+
+// TestNetworkBridge: two containers with 40-character names that share
+// their first 15 characters get different, working vb- links on one test
+// bridge; they reach each other, the bridge's address (their gateway) and
+// the host side reaches them, over IPv4 and IPv6.
+func TestNetworkBridge(t *testing.T) {
+	nh := newNetHost(t)
+	br := netlink.NewLinkAttrs()
+	br.Name = "it-br0"
+	if err := nh.h.LinkAdd(&netlink.Bridge{LinkAttrs: br}); err != nil {
+		t.Fatal(err)
+	}
+	bridge := nh.link("it-br0")
+	for _, cidr := range []string{"10.233.3.1/24", "fc00:3::1/64"} {
+		a, err := netlink.ParseAddr(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Flags = unix.IFA_F_NODAD
+		if err := nh.h.AddrAdd(bridge, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nh.h.LinkSetUp(bridge); err != nil {
+		t.Fatal(err)
+	}
+	nh.mark()
+	base := "it-NetworkBridge-" + randHex(6) + "-"
+	var cs []*container
+	for i, peer := range []string{"3", "2"} {
+		self := []string{"2", "3"}[i]
+		fx := newFixture(t)
+		netApplets(t, fx)
+		fx.name = base + strings.Repeat(string(rune('a'+i)), 40-len(base))
+		script := `try() { i=0; while [ $i -lt 50 ]; do ping -c1 -W1 $1 >/dev/null && { echo $2; return; }; i=$((i+1)); sleep 0.2; done; }
+try 10.233.3.1 PING-GW4-OK; try fc00:3::1 PING-GW6-OK; try 10.233.3.` + peer + ` PING-PEER4-OK; try fc00:3::` + peer + ` PING-PEER6-OK`
+		cs = append(cs, fx.start(t, runOpts{
+			flags: netFlags("--network-bridge", "it-br0", "--local-address", "10.233.3."+self+"/24", "--gateway", "10.233.3.1",
+				"--local-address6", "fc00:3::"+self+"/64", "--gateway", "fc00:3::1"),
+			command: netScript(script),
+			wrap:    nh.wrap(),
+		}))
+	}
+	var names []string
+	for i, c := range cs {
+		c.waitLine("NET-READY", 2*startTimeout)
+		out := c.stdout.String()
+		for _, want := range []string{"PING-GW4-OK", "PING-GW6-OK", "PING-PEER4-OK", "PING-PEER6-OK"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: no %s:\n%s", c.name, want, out)
+			}
+		}
+		a := nh.link("vb-" + c.name).Attrs()
+		names = append(names, a.Name)
+		if len(a.Name) > 15 || !strings.HasPrefix(a.Name, "vb-") || a.MasterIndex != bridge.Attrs().Index {
+			t.Errorf("host link of %s = %s (master %d): want a vb- name of at most 15 characters on it-br0 (%d)", c.name, a.Name, a.MasterIndex, bridge.Attrs().Index)
+		}
+		addr := "10.233.3." + []string{"2", "3"}[i]
+		if out, err := nh.run(busybox, "ping", "-c1", "-W5", addr); err != nil {
+			t.Errorf("ping %s from the host side: %v\n%s", addr, err, out)
+		}
+	}
+	if names[0] == names[1] {
+		t.Errorf("the two containers' host links are both %s", names[0])
+	}
+	for _, c := range cs {
+		if r := ctl(t, "stop", c.name, "--timeout", "5s"); r.code != 0 {
+			t.Errorf("stop %s: exit %d: %s", c.name, r.code, r.stderr)
+		}
+		c.wait(10 * time.Second)
+	}
+	nh.checkRestored(3 * time.Second)
 }
