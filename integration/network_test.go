@@ -266,3 +266,39 @@ try 10.233.3.1 PING-GW4-OK; try fc00:3::1 PING-GW6-OK; try 10.233.3.` + peer + `
 	}
 	nh.checkRestored(3 * time.Second)
 }
+
+// TestNetworkRefusals: bad network settings are refused before anything
+// is made, each in one line that names the container.
+func TestNetworkRefusals(t *testing.T) {
+	nh := newNetHost(t)
+	nh.mark()
+	fx := newFixture(t)
+	local := []string{"--local-address", "10.233.5.2/24"}
+	for _, tt := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"invalid CIDR", []string{"--host-address", "10.233.5.1/33"}, "not an address or CIDR"},
+		{"different subnets", []string{"--host-address", "10.233.5.1/24", "--local-address", "10.233.6.2/24"}, "different subnets"},
+		{"IPv6 as IPv4", []string{"--local-address", "fc00::2/64"}, "not an IPv4 address"},
+		{"missing bridge", []string{"--network-bridge", "it-nobr0"}, "bridge it-nobr0: no such link"},
+		{"missing interface", []string{"--network-interface", "it-noif0"}, "interface it-noif0: no such link"},
+		{"missing macvlan parent", []string{"--network-macvlan", "it-noif0"}, "it-noif0: no such link"},
+		{"port out of range", append([]string{"--port", "tcp:70000:80"}, local...), "not a port number"},
+		{"port twice", append([]string{"--port", "tcp:8080:80", "--port", "8080:81"}, local...), "forwarded by"},
+		{"port without an address", []string{"--port", "8080"}, "need a veth with a local address"},
+		{"long veth name", []string{"--network-veth-name", "a-very-long-name0"}, "longer than 15"},
+	} {
+		args := append([]string{"run", fx.name, "--root", fx.root, "--store", "", "--console=pipe"}, tt.flags...)
+		r := nh.ctl(t, append(args, "--", "/bin/true")...)
+		if r.code == 0 || !oneLineNaming(r.stderr, fx.name, tt.want) {
+			t.Errorf("%s: run %s: exit %d, stderr %q; want a failure in one line naming %s and saying %q",
+				tt.name, strings.Join(tt.flags, " "), r.code, r.stderr, fx.name, tt.want)
+		}
+		nh.checkRestored(0)
+		if exists(stateDir + "/" + fx.name) {
+			t.Errorf("%s: a record of %s was left", tt.name, fx.name)
+		}
+	}
+}
