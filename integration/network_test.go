@@ -302,3 +302,68 @@ func TestNetworkRefusals(t *testing.T) {
 		}
 	}
 }
+
+// addVethPair makes a veth pair in the test's namespace, a stand-in for a
+// host interface (this kernel may have no dummy links).
+func addVethPair(t *testing.T, nh *netHost, name, peer string) {
+	t.Helper()
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = name
+	if err := nh.h.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: peer}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNetworkInterface: an interface moved in leaves the host side while
+// the container runs and comes back when it stops, also when its
+// supervisor is killed: a virtual link would die with the container's
+// namespace, which is kept until the reaper has moved it back.
+func TestNetworkInterface(t *testing.T) {
+	nh := newNetHost(t)
+	addVethPair(t, nh, "it-mv0", "it-mv0p")
+	nh.mark()
+	for _, kill := range []bool{false, true} {
+		fx := newFixture(t)
+		netApplets(t, fx)
+		c := fx.start(t, runOpts{flags: netFlags("--network-interface", "it-mv0"), command: netScript(`ip -o link | grep -q ": it-mv0[:@]" && echo MOVED-IN`), wrap: nh.wrap()})
+		c.waitLine("NET-READY", startTimeout)
+		if !strings.Contains(c.stdout.String(), "MOVED-IN") {
+			t.Errorf("it-mv0 is not in the container:\n%s", c.stdout.String())
+		}
+		if _, err := nh.h.LinkByName("it-mv0"); err == nil {
+			t.Errorf("it-mv0 is still on the host side while the container runs")
+		}
+		if kill {
+			c.cmd.Process.Signal(syscall.SIGKILL)
+			c.wait(10 * time.Second)
+			nh.checkRestored(10 * time.Second)
+			continue
+		}
+		stopAndCheck(t, nh, c)
+	}
+}
+
+// TestNetworkLinks: a macvlan link on a host interface and an extra veth
+// pair, made in the container and gone when it stops.
+func TestNetworkLinks(t *testing.T) {
+	nh := newNetHost(t)
+	addVethPair(t, nh, "it-par0", "it-par0p")
+	nh.mark()
+	fx := newFixture(t)
+	netApplets(t, fx)
+	c := fx.start(t, runOpts{
+		flags:   netFlags("--network-macvlan", "it-par0", "--network-veth-extra", "it-xv0:inner0"),
+		command: netScript(`ip -o link | grep -q ": mv-it-par0@" && echo MACVLAN-IN; ip -o link | grep -q ": inner0@" && echo EXTRA-IN`),
+		wrap:    nh.wrap(),
+	})
+	c.waitLine("NET-READY", startTimeout)
+	for _, want := range []string{"MACVLAN-IN", "EXTRA-IN"} {
+		if !strings.Contains(c.stdout.String(), want) {
+			t.Errorf("no %s:\n%s", want, c.stdout.String())
+		}
+	}
+	if l := nh.link("it-xv0"); l.Type() != "veth" {
+		t.Errorf("host side it-xv0 is a %s link, want veth", l.Type())
+	}
+	stopAndCheck(t, nh, c)
+}
