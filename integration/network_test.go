@@ -367,3 +367,31 @@ func TestNetworkLinks(t *testing.T) {
 	}
 	stopAndCheck(t, nh, c)
 }
+
+// TestNetworkNamespacePath: the container joins a network namespace given
+// by path (the test's, which holds it-ns0) instead of a new one.
+func TestNetworkNamespacePath(t *testing.T) {
+	nh := newNetHost(t)
+	addVethPair(t, nh, "it-ns0", "it-ns0p")
+	nh.mark()
+	fx := newFixture(t)
+	netApplets(t, fx)
+	c := fx.start(t, runOpts{flags: netFlags("--network-namespace-path", nh.path), command: netScript(`ip -o link | grep -q ": it-ns0@" && echo JOINED`)})
+	c.waitLine("NET-READY", startTimeout)
+	if !strings.Contains(c.stdout.String(), "JOINED") {
+		t.Errorf("the container does not see the namespace's it-ns0:\n%s", c.stdout.String())
+	}
+	stopAndCheck(t, nh, c)
+	for _, tt := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--network-namespace-path", "/etc/hostname"}, "not a network namespace"},
+		{[]string{"--network-namespace-path", nh.path, "--network-veth"}, "no other network setting"},
+	} {
+		args := append([]string{"run", fx.name, "--root", fx.root, "--store", "", "--console=pipe"}, tt.flags...)
+		if r := nh.ctl(t, append(args, "--", "/bin/true")...); r.code == 0 || !oneLineNaming(r.stderr, fx.name, tt.want) {
+			t.Errorf("run %s: exit %d, stderr %q; want one line naming %s and saying %q", strings.Join(tt.flags, " "), r.code, r.stderr, fx.name, tt.want)
+		}
+	}
+}

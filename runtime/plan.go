@@ -35,6 +35,9 @@ type Plan struct {
 	// UTS and IPC the container gets (UTS and IPC are new when the spec
 	// asks, mount and PID always).
 	NewUTS, NewIPC, NewNetwork, NewCgroupNS bool
+	// NetNSPath is a network namespace the init child joins instead
+	// (nspawn's --network-namespace-path).
+	NetNSPath string `json:",omitempty"`
 	// Network is what the supervisor makes of the container's network
 	// namespace before the init runs (nil for loopback only).
 	Network *network.Plan `json:",omitempty"`
@@ -177,6 +180,9 @@ func (p *Plan) compileNetwork(c network.Config) error {
 	if c.Empty() {
 		return nil
 	}
+	if p.NetNSPath != "" {
+		return fmt.Errorf("%w: network namespace %s: the container joins it, no other network setting applies", ErrInvalidSpec, p.NetNSPath)
+	}
 	if !p.NewNetwork {
 		return fmt.Errorf("%w: network settings need a private network (a network namespace of the container's own)", ErrInvalidSpec)
 	}
@@ -232,6 +238,14 @@ func (p *Plan) compileNamespaces(s *specs.Spec) error {
 	}
 	seen := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" && ns.Type == specs.NetworkNamespace {
+			if !filepath.IsAbs(ns.Path) {
+				return fmt.Errorf("%w: network namespace %s: not an absolute path", ErrInvalidSpec, ns.Path)
+			}
+			p.NetNSPath = filepath.Clean(ns.Path)
+			seen[ns.Type] = true
+			continue
+		}
 		if ns.Path != "" {
 			return unsupported("linux.namespaces: joining the %s namespace at %s", ns.Type, ns.Path)
 		}

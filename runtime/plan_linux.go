@@ -44,6 +44,11 @@ func Compile(c *Container, opts Options) (*Plan, error) {
 			return nil, err
 		}
 	}
+	if p.NetNSPath != "" {
+		if err := network.CheckNamespace(p.NetNSPath); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+	}
 	spec, err := p.resolveBinds(c.Spec)
 	if err != nil {
 		return nil, err

@@ -49,6 +49,7 @@ type initConfig struct {
 	Hostname     string                 `json:"hostname,omitempty"`
 	Domainname   string                 `json:"domainname,omitempty"`
 	NewNetwork   bool                   `json:"new_network,omitempty"`
+	NetNSPath    string                 `json:"netns_path,omitempty"`
 	NewCgroupNS  bool                   `json:"new_cgroup_ns,omitempty"`
 	Steps        mount.Steps            `json:"steps"`
 	Process      Process                `json:"process"`
@@ -65,6 +66,7 @@ func (p *Plan) initConfig(debug bool) *initConfig {
 		Hostname:     p.Hostname,
 		Domainname:   p.Domainname,
 		NewNetwork:   p.NewNetwork,
+		NetNSPath:    p.NetNSPath,
 		NewCgroupNS:  p.NewCgroupNS,
 		Steps:        p.Mounts,
 		Process:      p.Process,
