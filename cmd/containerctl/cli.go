@@ -300,6 +300,7 @@ func statusCommand(stateDir *string) *cobra.Command {
 			if s.Profile != "" {
 				fmt.Printf("  profile:        %s\n", s.Profile)
 			}
+			printNetwork(s.Network)
 			return nil
 		},
 	}

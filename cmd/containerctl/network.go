@@ -1,6 +1,15 @@
 package main
 
-import "github.com/spf13/pflag"
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/containerctl/containerctl/runtime/network"
+)
 
 // registerNetwork adds the private network's flags, with systemd-nspawn's
 // names; each but --network-namespace-path implies --private-network.
@@ -32,5 +41,25 @@ func (f *specFlags) impliedNetwork() {
 	}
 	if !n.Empty() {
 		f.o.privateNetwork = true
+	}
+}
+
+// printNetwork adds a container's network to status: the host's links
+// and tables it made, the interfaces moved in, the container's addresses.
+func printNetwork(r *network.Record) {
+	if r == nil {
+		return
+	}
+	if len(r.Links) > 0 {
+		fmt.Printf("  host links:     %s\n", strings.Join(r.Links, " "))
+	}
+	if len(r.Moved) > 0 {
+		fmt.Printf("  moved in:       %s\n", strings.Join(r.Moved, " "))
+	}
+	for _, link := range slices.Sorted(maps.Keys(r.Addresses)) {
+		fmt.Printf("  address:        %s on %s\n", strings.Join(r.Addresses[link], " "), link)
+	}
+	if r.Table != "" {
+		fmt.Printf("  port forwards:  nftables table inet %s\n", r.Table)
 	}
 }
