@@ -395,3 +395,33 @@ func TestNetworkNamespacePath(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkFailedStart: a start that fails after the network is set up
+// (the init is missing, found only once the child has mounted a tmpfs), or
+// in the middle of it (a macvlan on loopback, after the veth), leaves
+// nothing in the host namespace and no record.
+func TestNetworkFailedStart(t *testing.T) {
+	nh := newNetHost(t)
+	nh.mark()
+	fx := newFixture(t)
+	veth := []string{"--network-veth", "--host-address", "10.233.7.1/24", "--local-address", "10.233.7.2/24", "--port", "8080:80"}
+	for _, tt := range []struct {
+		name  string
+		flags []string
+		init  string
+		want  string
+	}{
+		{"init missing", append([]string{"--tmpfs", "/opt"}, veth...), "/opt/no-init", "/opt/no-init"},
+		{"macvlan on loopback", append([]string{"--network-macvlan", "lo"}, veth...), "/bin/true", "macvlan mv-lo on lo"},
+	} {
+		args := append([]string{"run", fx.name, "--root", fx.root, "--store", "", "--console=pipe"}, tt.flags...)
+		r := nh.ctl(t, append(args, "--", tt.init)...)
+		if r.code == 0 || !strings.Contains(r.stderr, fx.name) || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%s: exit %d, stderr %q; want a failure naming %s and %q", tt.name, r.code, r.stderr, fx.name, tt.want)
+		}
+		nh.checkRestored(0)
+		if exists(stateDir + "/" + fx.name) {
+			t.Errorf("%s: a record of %s was left", tt.name, fx.name)
+		}
+	}
+}
