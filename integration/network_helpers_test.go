@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -39,25 +40,20 @@ type netHost struct {
 func newNetHost(t *testing.T) *netHost {
 	t.Helper()
 	requireRoot(t)
-	self, err := os.Readlink("/proc/self/ns/net")
+	// The shell says when unshare has made the namespace: comparing with
+	// our own would not do, for a thread of ours may have been in another.
+	cmd := exec.Command("unshare", "--net", "--", "sh", "-c", "echo ready; exec sleep 3600")
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("unshare", "--net", "--", "sleep", "3600")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("unshare --net: %v", err)
 	}
 	n := &netHost{t: t, cmd: cmd, path: "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net", ns: -1}
 	t.Cleanup(n.close)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if l, err := os.Readlink(n.path); err == nil && l != self && strings.HasPrefix(l, "net:") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("unshare --net: no new network namespace")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("unshare --net: %q, %v", line, err)
 	}
 	if n.ns, err = netns.GetFromPath(n.path); err != nil {
 		t.Fatal(err)
@@ -194,8 +190,8 @@ func netApplets(t *testing.T, fx *fixture) {
 
 // exchange sends msg and a newline over network (tcp or udp) to addr from
 // inside the namespace and returns the answer. The socket is made on a
-// thread of its own that enters the namespace and dies with its goroutine,
-// so that no thread of the test stays in it.
+// locked thread that enters the namespace and comes back: a thread left
+// there would be Go's main thread at times, which lives on.
 func (n *netHost) exchange(network, addr, msg string) (string, error) {
 	type result struct {
 		conn net.Conn
@@ -203,12 +199,23 @@ func (n *netHost) exchange(network, addr, msg string) (string, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
+		// Back to our own namespace before the thread is let go; should
+		// that fail, the thread stays locked and Go ends it with us.
+		runtime.LockOSThread()
+		own, err := netns.Get()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer own.Close()
 		if err := netns.Set(n.ns); err != nil {
 			done <- result{err: err}
 			return
 		}
 		c, err := net.DialTimeout(network, addr, 3*time.Second)
+		if netns.Set(own) == nil {
+			runtime.UnlockOSThread()
+		}
 		done <- result{c, err}
 	}()
 	r := <-done
