@@ -425,3 +425,45 @@ func TestNetworkFailedStart(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkPortForwardFromElsewhere: a forward also takes what another
+// machine sends to the host (prerouting), where the host forwards IP
+// packets: a second test namespace is that machine, on a veth of its own.
+func TestNetworkPortForwardFromElsewhere(t *testing.T) {
+	nh, client := newNetHost(t), newNetHost(t)
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = "it-up0"
+	if err := nh.h.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: "it-down0", PeerNamespace: netlink.NsFd(client.ns)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, end := range []struct {
+		n          *netHost
+		link, cidr string
+	}{{nh, "it-up0", "192.168.77.1/24"}, {client, "it-down0", "192.168.77.2/24"}} {
+		l := end.n.link(end.link)
+		a, _ := netlink.ParseAddr(end.cidr)
+		if err := end.n.h.AddrAdd(l, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := end.n.h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The test's own namespace forwards; the machine's setting is not
+	// touched.
+	if out, err := nh.run("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"); err != nil {
+		t.Fatalf("ip_forward in the test's namespace: %v\n%s", err, out)
+	}
+	nh.mark()
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{
+		flags:   netFlags("--network-veth", "--host-address", "10.233.8.1/24", "--local-address", "10.233.8.2/24", "--port", "tcp:8080:80"),
+		command: netScript(`/sbin/testinit echo-server tcp:80 &`),
+		wrap:    nh.wrap(),
+	})
+	c.waitLine("ECHO-READY", startTimeout)
+	if got, err := client.exchange("tcp", "192.168.77.1:8080", "from elsewhere"); err != nil || got != "ECHO from elsewhere\n" {
+		t.Errorf("exchange from the other namespace = %q, %v, want %q", got, err, "ECHO from elsewhere\n")
+	}
+	stopAndCheck(t, nh, c)
+}
