@@ -28,6 +28,11 @@
 //	child               exec(2)   its end is close-on-exec: the supervisor
 //	                              reads EOF on success, or an error
 //
+// Before the config goes, the supervisor gives a private network its links,
+// addresses, routes and port forwards from outside, into the child's new
+// network namespace (package network): the child waits for the config, so
+// the init never runs without them.
+//
 // An error in the child travels back as data (InitError, with its errno and
 // kind) and always wins over what it caused in the supervisor. Each step of
 // a start is undone by the one that made it when a later one fails, so a

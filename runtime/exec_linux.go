@@ -190,7 +190,7 @@ func execInstructions(p *Plan, u execUser, o ExecOptions) (nsenter.Instructions,
 	for _, ns := range []struct {
 		on   bool
 		flag uint32
-	}{{p.NewUTS, unix.CLONE_NEWUTS}, {p.NewIPC, unix.CLONE_NEWIPC}, {p.NewNetwork, unix.CLONE_NEWNET}, {p.NewCgroupNS, unix.CLONE_NEWCGROUP}} {
+	}{{p.NewUTS, unix.CLONE_NEWUTS}, {p.NewIPC, unix.CLONE_NEWIPC}, {p.NewNetwork || p.NetNSPath != "", unix.CLONE_NEWNET}, {p.NewCgroupNS, unix.CLONE_NEWCGROUP}} {
 		if ns.on {
 			flags |= ns.flag
 		}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/network"
 )
 
 // InitCommand is the hidden subcommand that runs the init child. main
@@ -76,6 +77,11 @@ func initContainer(sock *os.File) ([]string, error) {
 		return nil, fmt.Errorf("expected config, got %q", m.Type)
 	}
 	cfg := m.Config
+	if cfg.NetNSPath != "" {
+		if err := network.Join(cfg.NetNSPath); err != nil {
+			return nil, err
+		}
+	}
 	// Device nodes and mount points get exactly the modes asked for.
 	unix.Umask(0)
 	prepare := mount.Prepare

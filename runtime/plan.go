@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/network"
 	"github.com/containerctl/containerctl/runtime/security"
 )
 
@@ -38,6 +39,12 @@ type Plan struct {
 	// UTS and IPC the container gets (UTS and IPC are new when the spec
 	// asks, mount and PID always).
 	NewUTS, NewIPC, NewNetwork, NewCgroupNS bool
+	// NetNSPath is a network namespace the init child joins instead
+	// (nspawn's --network-namespace-path).
+	NetNSPath string `json:",omitempty"`
+	// Network is what the supervisor makes of the container's network
+	// namespace before the init runs (nil for loopback only).
+	Network *network.Plan `json:",omitempty"`
 	// Mounts are the mount steps: the spec's mounts, the runtime's own
 	// files under /run/host, devices, masks and read-only paths.
 	Mounts mount.Steps
@@ -142,6 +149,9 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if err := checkHostname(p.Hostname); err != nil {
 		return nil, err
 	}
+	if err := p.compileNetwork(opts.Network); err != nil {
+		return nil, err
+	}
 	if p.Domainname != "" {
 		if err := checkHostname(p.Domainname); err != nil {
 			return nil, fmt.Errorf("domainname: %w", err)
@@ -196,6 +206,26 @@ func (p *Plan) compileAnnotations(a map[string]string) error {
 	return nil
 }
 
+// compileNetwork compiles the network beyond loopback, which needs a
+// network namespace of the container's own.
+func (p *Plan) compileNetwork(c network.Config) error {
+	if c.Empty() {
+		return nil
+	}
+	if p.NetNSPath != "" {
+		return fmt.Errorf("%w: network namespace %s: the container joins it, no other network setting applies", ErrInvalidSpec, p.NetNSPath)
+	}
+	if !p.NewNetwork {
+		return fmt.Errorf("%w: network settings need a private network (a network namespace of the container's own)", ErrInvalidSpec)
+	}
+	n, err := network.Compile(p.Name, c)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	p.Network = n
+	return nil
+}
+
 // ProfileAnnotation names, in a spec, the system profile whose init the
 // process is (PROFILE/init), for reload.
 const ProfileAnnotation = "org.containerctl.profile"
@@ -244,6 +274,14 @@ func (p *Plan) compileNamespaces(s *specs.Spec) error {
 	}
 	seen := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" && ns.Type == specs.NetworkNamespace {
+			if !filepath.IsAbs(ns.Path) {
+				return fmt.Errorf("%w: network namespace %s: not an absolute path", ErrInvalidSpec, ns.Path)
+			}
+			p.NetNSPath = filepath.Clean(ns.Path)
+			seen[ns.Type] = true
+			continue
+		}
 		if ns.Path != "" {
 			return unsupported("linux.namespaces: joining the %s namespace at %s", ns.Type, ns.Path)
 		}

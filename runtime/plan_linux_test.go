@@ -119,6 +119,14 @@ func TestCompileRefuses(t *testing.T) {
 		{"ephemeral not a boolean", func(s *specs.Spec, o *Options) {
 			s.Annotations = map[string]string{EphemeralAnnotation: "yes"}
 		}, EphemeralAnnotation, ErrInvalidSpec},
+		{"network without a namespace", func(s *specs.Spec, o *Options) { o.Network.Veth = true }, "need a private network", ErrInvalidSpec},
+		{"network namespace not a file", func(s *specs.Spec, o *Options) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/etc/hostname"})
+		}, "not a network namespace", ErrInvalidSpec},
+		{"network namespace and a veth", func(s *specs.Spec, o *Options) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/self/ns/net"})
+			o.Network.Veth = true
+		}, "no other network setting", ErrInvalidSpec},
 		{"hooks", func(s *specs.Spec, o *Options) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true"}}} }, "hooks", ErrUnsupported},
 		{"ambient caps", func(s *specs.Spec, o *Options) { s.Process.Capabilities.Ambient = []string{"CAP_CHOWN"} }, "ambient", ErrInvalidSpec},
 		{"permitted beyond bounding", func(s *specs.Spec, o *Options) { s.Process.Capabilities.Permitted = []string{"CAP_CHOWN"} }, "permitted", ErrInvalidSpec},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/network"
 )
 
 // supervisor is a started container and what watches it.
@@ -39,6 +40,7 @@ type supervisor struct {
 	notify  *notifier
 	control *controlServer
 	child   *child
+	net     *network.Net // the container's network, once set up
 	// console, when the container has one: the pseudo-terminal's master,
 	// our copy of its slave, and the output copier's end.
 	console  console.Console
@@ -71,6 +73,9 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 	}
 	if err := s.startChild(); err != nil {
 		return s, err
+	}
+	if err := s.setupNetwork(rec); err != nil {
+		return s, s.child.failure(err)
 	}
 	if err := s.handshake(rec); err != nil {
 		return s, s.child.failure(err)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/cgroup"
+	"github.com/containerctl/containerctl/runtime/network"
 )
 
 // State is the record of a running container, kept in
@@ -35,6 +36,9 @@ type State struct {
 	// Cgroup is the container's cgroups, for whoever cleans up after a
 	// supervisor that died.
 	Cgroup cgroup.Record `json:"cgroup"`
+	// Network is what the container's network made on the host, for
+	// whoever cleans up after a supervisor that died, and for status.
+	Network *network.Record `json:"network,omitempty"`
 	// InitStartTime is the init's start time (/proc/PID/stat field 22),
 	// written with PID: exec checks that the pid still names that process.
 	InitStartTime uint64 `json:"init_start_time,omitempty"`
@@ -222,12 +226,18 @@ func cleanStale(dir string) error {
 // container or a host cgroup is refused, never acted on.
 func removeStaleCgroups(dir string) error {
 	s, err := readState(dir)
-	if err != nil || s.Cgroup.Empty() {
+	if err != nil || s.Cgroup.Empty() && s.Network == nil {
 		return nil
 	}
 	name := filepath.Base(dir)
 	if s.Name != name {
 		return fmt.Errorf("record %s is of container %q, not %q: left alone", dir, s.Name, name)
+	}
+	if err := removeStaleNetwork(dir, s.Network); err != nil {
+		return err
+	}
+	if s.Cgroup.Empty() {
+		return nil
 	}
 	if err := s.Cgroup.Check(name); err != nil {
 		return fmt.Errorf("record %s: %w: left alone", dir, err)

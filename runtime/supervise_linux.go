@@ -270,6 +270,11 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 	}
 	s.control.closeWith(&res)
 	s.notify.close()
+	if err := s.removeNetwork(); err != nil {
+		s.log.WithError(err).Warn("remove network; keeping the record so that the next containerctl command tries again")
+		_ = rec.abandon()
+		return
+	}
 	if err := s.cgroup.Destroy(); err != nil {
 		s.log.WithError(err).Warn("remove cgroup; keeping the record so that the next containerctl command tries again")
 		_ = rec.abandon()

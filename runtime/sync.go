@@ -49,6 +49,7 @@ type initConfig struct {
 	Hostname     string                 `json:"hostname,omitempty"`
 	Domainname   string                 `json:"domainname,omitempty"`
 	NewNetwork   bool                   `json:"new_network,omitempty"`
+	NetNSPath    string                 `json:"netns_path,omitempty"`
 	NewCgroupNS  bool                   `json:"new_cgroup_ns,omitempty"`
 	Ephemeral    bool                   `json:"ephemeral,omitempty"`
 	Steps        mount.Steps            `json:"steps"`
@@ -81,6 +82,7 @@ func (p *Plan) initConfig(debug bool) *initConfig {
 		ReadonlyRoot:    p.ReadonlyRoot,
 		RootPropagation: p.RootPropagation,
 		Debug:           debug,
+		NetNSPath:       p.NetNSPath,
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime"
+	"github.com/containerctl/containerctl/runtime/network"
 	"github.com/containerctl/containerctl/signals"
 )
 
@@ -57,6 +58,7 @@ type specFlags struct {
 	preserveFDs int
 	allowDevs   bool
 	bundle      string
+	net         network.Config
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -77,6 +79,7 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.o.dropCaps, "drop-capability", nil, "drop a capability from the default set (repeatable, comma list)")
 	fl.BoolVar(&f.o.ephemeral, "ephemeral", false, "run on an overlay of the root whose upper layer is a tmpfs: nothing the container writes survives its stop (as nspawn --ephemeral)")
 	fl.BoolVar(&f.o.privateNetwork, "private-network", false, "give the container its own network namespace with only loopback")
+	f.registerNetwork(fl)
 	fl.StringVar(&f.o.limits.MemoryMax, "memory-max", "", "memory limit, as systemd's MemoryMax= (e.g. 512M, 2G, infinity)")
 	fl.StringVar(&f.o.limits.MemoryHigh, "memory-high", "", "memory throttling point, as MemoryHigh= (cgroup v2 only)")
 	fl.StringVar(&f.o.limits.CPUWeight, "cpu-weight", "", "CPU weight 1..10000, as CPUWeight=")
@@ -131,6 +134,7 @@ func (f *specFlags) build(cmd *cobra.Command, args []string) (*runtime.Container
 	if f.preserveFDs < 0 {
 		return nil, "", fmt.Errorf("%s: --preserve-fds %d: must not be negative", runtime.DisplayName(f.o.name), f.preserveFDs)
 	}
+	f.impliedNetwork()
 	spec, err := buildSpec(f.o)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", runtime.DisplayName(f.o.name), err)
@@ -175,6 +179,7 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 				ListenFDs:                listen,
 				ListenFDNames:            names,
 				AllowUnrestrictedDevices: f.allowDevs,
+				Network:                  f.net,
 				NotifyReady:              f.notifyReady,
 				// The profile's init (NixOS) and --boot start systemd.
 				BootsSystem:     f.bundle == "" && (f.o.boot || len(f.o.command) == 0),
@@ -325,6 +330,7 @@ func statusCommand(stateDir *string) *cobra.Command {
 			if s.Profile != "" {
 				fmt.Printf("  profile:        %s\n", s.Profile)
 			}
+			printNetwork(s.Network)
 			return nil
 		},
 	}

@@ -51,6 +51,7 @@ type options struct {
 	uuid           string
 	privateNetwork bool
 	ephemeral      bool     // an overlay of the root on a tmpfs, as nspawn --ephemeral
+	netnsPath      string   // a network namespace to join instead
 	boot           bool     // find the root's own init, as systemd-nspawn -b
 	addCaps        []string // --capability
 	dropCaps       []string // --drop-capability
@@ -144,7 +145,15 @@ func buildSpec(o options) (*specs.Spec, error) {
 		{Type: specs.IPCNamespace},
 		{Type: specs.CgroupNamespace},
 	}
-	if o.privateNetwork {
+	switch {
+	case o.netnsPath != "" && o.privateNetwork:
+		return nil, fmt.Errorf("--network-namespace-path %s: the container joins that namespace: no other network setting applies", o.netnsPath)
+	case o.netnsPath != "":
+		if !filepath.IsAbs(o.netnsPath) {
+			return nil, fmt.Errorf("--network-namespace-path %s: not an absolute path", o.netnsPath)
+		}
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: o.netnsPath})
+	case o.privateNetwork:
 		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
 	return &specs.Spec{
@@ -405,7 +414,7 @@ func findBootInit(root string) (string, error) {
 // user's --capability and --drop-capability ("all" for every one).
 func capabilities(o options) ([]string, error) {
 	caps := slices.Clone(security.DefaultCapabilities)
-	if o.privateNetwork {
+	if o.privateNetwork || o.netnsPath != "" {
 		caps = append(caps, "CAP_NET_ADMIN")
 	}
 	for _, c := range o.addCaps {
