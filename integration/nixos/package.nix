@@ -37,7 +37,7 @@ buildGoModule {
     ];
   };
 
-  vendorHash = "sha256-7jbumyLeyVA2kYsougko00Dn67Hd5uyLNfHyRZUlrAY=";
+  vendorHash = "sha256-7+ogRaPPNk/HEi04A/Pwvv2UbB8ABt4jAGxmeNbAqVM=";
 
   subPackages = [ "cmd/containerctl" ];
 
