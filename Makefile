@@ -5,11 +5,15 @@ BIN := bin/containerctl
 # containerctl-nsenter, exec's single-threaded step (runtime/nsenter), in C:
 # a Go process cannot join a mount namespace.
 NSENTER := bin/containerctl-nsenter
+# containerctl-oci, runc's command line on the same engine (for containerd's
+# BinaryName and podman's --runtime): a link to containerctl, which answers
+# to that name.
+OCI := bin/containerctl-oci
 HELPER_CC ?= gcc
 
 .PHONY: build deps test unit fuzz nixos integration demo bench lint clean
 
-build: $(BIN) $(NSENTER)
+build: $(BIN) $(NSENTER) $(OCI)
 
 $(BIN): FORCE
 	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/containerctl
@@ -17,6 +21,9 @@ $(BIN): FORCE
 $(NSENTER): runtime/nsenter/helper/nsenter.c
 	@mkdir -p bin
 	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
+
+$(OCI): $(BIN)
+	ln -sf containerctl $@
 
 FORCE:
 

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -111,4 +112,15 @@ func Propagation(name string) (uintptr, error) {
 		return 0, fmt.Errorf("unknown propagation %q (private, rprivate, slave, rslave, shared, rshared, unbindable, runbindable)", name)
 	}
 	return flags, nil
+}
+
+// OptionNames are the mount options the plan turns into flags, sorted (for
+// containerctl-oci features).
+func OptionNames() []string {
+	names := make([]string, 0, len(options))
+	for n := range options {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

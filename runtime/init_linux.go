@@ -102,8 +102,16 @@ func initContainer(sock *os.File) ([]string, error) {
 	if err := writeMessage(sock, message{Type: msgReady}); err != nil {
 		return r.Created(), fmt.Errorf("report ready: %w", err)
 	}
-	if err := expect(sock, msgGo); err != nil {
+	m, err = readMessage(sock)
+	switch {
+	case err != nil:
 		return r.Created(), fmt.Errorf("wait for the supervisor: %w", err)
+	case m.Type == msgDetach:
+		if err := awaitStart(sock, cfg.ExecFifoFD); err != nil {
+			return nil, err
+		}
+	case m.Type != msgGo:
+		return r.Created(), fmt.Errorf("wait for the supervisor: expected %q, got %q", msgGo, m.Type)
 	}
 	return r.Created(), execInit(cfg, init)
 }
@@ -282,6 +290,29 @@ func expect(sock *os.File, want string) error {
 	}
 	if m.Type != want {
 		return fmt.Errorf("got message %q, want %q", m.Type, want)
+	}
+	return nil
+}
+
+// awaitStart, in a container that an OCI create made, waits for start: the
+// creator is gone, so the child blocks opening its exec FIFO for writing
+// until start opens it for reading (runc's exec.fifo), writes one byte that
+// start reads, and goes on to exec. The FIFO was opened O_PATH before the
+// pivot; it is reopened through the container's /proc.
+func awaitStart(sock *os.File, fifoFD int) error {
+	sock.Close()
+	if fifoFD <= 0 {
+		return errors.New("detached without an exec FIFO")
+	}
+	f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fifoFD), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec FIFO: %w", err)
+	}
+	unix.Close(fifoFD)
+	_, err = f.Write([]byte{0})
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("write exec FIFO: %w", err)
 	}
 	return nil
 }

@@ -69,5 +69,7 @@ type Options struct {
 	// Stdin, Stdout and Stderr are the supervisor's own; the console is
 	// relayed to them.
 	Stdin, Stdout, Stderr *os.File
-	Log                   *logrus.Logger
+	// execFifo and consoleSocket are an OCI create's (see Create).
+	execFifo, consoleSocket *os.File
+	Log                     *logrus.Logger
 }

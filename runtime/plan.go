@@ -80,6 +80,9 @@ type Plan struct {
 	KillSignal  unix.Signal
 	NotifyReady bool
 	BootsSystem bool
+	// Detached is an OCI create's container: no supervisor stays, the
+	// init waits for start (see Create).
+	Detached bool
 	// AllowUnrestrictedDevices accepts a host where no device policy can
 	// be enforced (neither a cgroup2 device filter nor a v1 devices
 	// controller): the guest's CAP_MKNOD then reaches every device.
@@ -114,7 +117,7 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if s == nil || s.Root == nil || s.Process == nil || len(s.Process.Args) == 0 {
 		return nil, fmt.Errorf("%w: needs a root and process args", ErrInvalidSpec)
 	}
-	if err := checkUnsupported(s); err != nil {
+	if err := checkUnsupported(s, opts.execFifo != nil); err != nil {
 		return nil, err
 	}
 	if err := checkOptions(opts); err != nil {
@@ -131,6 +134,7 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		KillSignal:               opts.KillSignal,
 		NotifyReady:              opts.NotifyReady,
 		BootsSystem:              opts.BootsSystem,
+		Detached:                 opts.execFifo != nil,
 		PreserveFDs:              opts.PreserveFDs,
 		AllowUnrestrictedDevices: opts.AllowUnrestrictedDevices,
 	}
@@ -146,24 +150,11 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if err := p.compileNamespaces(s); err != nil {
 		return nil, err
 	}
-	if err := checkHostname(p.Hostname); err != nil {
-		return nil, err
-	}
 	if err := p.compileNetwork(opts.Network); err != nil {
 		return nil, err
 	}
-	if p.Domainname != "" {
-		if err := checkHostname(p.Domainname); err != nil {
-			return nil, fmt.Errorf("domainname: %w", err)
-		}
-	}
-	root := s.Root.Path
-	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("%w: root %q is not an absolute path", ErrInvalidSpec, root)
-	}
-	p.Root = filepath.Clean(root)
-	if p.Root == "/" {
-		return nil, fmt.Errorf("%w: root %s is the host's own root", ErrInvalidSpec, root)
+	if err := p.compileNamesAndRoot(s.Root.Path); err != nil {
+		return nil, err
 	}
 	dir := filepath.Join(p.StateDir, p.Name)
 	p.NotifyPath, p.BootIDPath = filepath.Join(dir, notifyFile), filepath.Join(dir, bootIDFile)
@@ -191,6 +182,26 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return p, nil
+}
+
+// compileNamesAndRoot checks the hostname, the domain name and the root.
+func (p *Plan) compileNamesAndRoot(root string) error {
+	if err := checkHostname(p.Hostname); err != nil {
+		return err
+	}
+	if p.Domainname != "" {
+		if err := checkHostname(p.Domainname); err != nil {
+			return fmt.Errorf("domainname: %w", err)
+		}
+	}
+	if !filepath.IsAbs(root) {
+		return fmt.Errorf("%w: root %q is not an absolute path", ErrInvalidSpec, root)
+	}
+	p.Root = filepath.Clean(root)
+	if p.Root == "/" {
+		return fmt.Errorf("%w: root %s is the host's own root", ErrInvalidSpec, root)
+	}
+	return nil
 }
 
 // compileAnnotations reads containerctl's own annotations.

@@ -80,7 +80,9 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 	if err := s.handshake(rec); err != nil {
 		return s, s.child.failure(err)
 	}
-	s.serve(rec)
+	if !s.p.Detached {
+		s.serve(rec)
+	}
 	return s, nil
 }
 
@@ -170,7 +172,7 @@ func (s *supervisor) makeCgroup(rec *record) error {
 // notify socket and the boot ID.
 func (s *supervisor) prepareHost(rec *record) error {
 	p := s.p
-	undoRoot, err := prepareRoot(p.Root, p.MakeRootParents)
+	undoRoot, err := prepareRoot(p.Root, p.MakeRootParents, !p.Detached)
 	if err != nil {
 		return fmt.Errorf("prepare root: %w", err)
 	}
@@ -201,6 +203,11 @@ func (s *supervisor) prepareHost(rec *record) error {
 			return fmt.Errorf("allocate console: %w", err)
 		}
 		s.onUndo("close console", s.console.Close)
+		if s.opts.consoleSocket != nil {
+			if err := sendConsole(s.opts.consoleSocket, s.console); err != nil {
+				return err
+			}
+		}
 		// Keep a slave open for the container's lifetime: with none
 		// open, reads on the master fail with EIO, as they would each
 		// time the guest closes and reopens its console.

@@ -172,7 +172,12 @@ func LoadPlan(stateDir, name string) (*Plan, error) {
 	if _, err := Load(stateDir, name); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(stateDir, name, planFile))
+	return readPlan(filepath.Join(stateDir, name))
+}
+
+// readPlan reads the plan in the record at dir.
+func readPlan(dir string) (*Plan, error) {
+	b, err := os.ReadFile(filepath.Join(dir, planFile))
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}

@@ -28,7 +28,10 @@ const (
 	msgCgroups = "cgroups"
 	msgReady   = "ready"
 	msgGo      = "go"
-	msgError   = "error"
+	// msgDetach, in place of msgGo, tells an OCI create's child to wait
+	// for "start" on its exec FIFO, with nobody at the socket's end.
+	msgDetach = "detach"
+	msgError  = "error"
 )
 
 type message struct {
@@ -57,8 +60,11 @@ type initConfig struct {
 	Seccomp      *security.Seccomp      `json:"seccomp,omitempty"`
 	Capabilities *security.Capabilities `json:"capabilities,omitempty"`
 	PreserveFDs  int                    `json:"preserve_fds,omitempty"`
-	Sysctl       []Sysctl               `json:"sysctl,omitempty"`
-	ReadonlyRoot bool                   `json:"readonly_root,omitempty"`
+	// ExecFifoFD is the fd of the OCI create's exec FIFO (opened
+	// O_PATH), after the preserved ones; -1 for none.
+	ExecFifoFD   int      `json:"exec_fifo_fd,omitempty"`
+	Sysctl       []Sysctl `json:"sysctl,omitempty"`
+	ReadonlyRoot bool     `json:"readonly_root,omitempty"`
 	// RootPropagation is mount(2) flags; 0 keeps the recursive slave.
 	RootPropagation uintptr `json:"root_propagation,omitempty"`
 	Debug           bool    `json:"debug,omitempty"`

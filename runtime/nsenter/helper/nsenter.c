@@ -54,7 +54,7 @@
 /* The record tags of the instructions (instructions.go). */
 enum {
 	T_PIDFD = 1, T_NSFLAGS, T_UID, T_GID, T_GROUPS, T_CWD, T_ARG, T_ENV,
-	T_CAPBSET, T_NONEWPRIVS, T_SECCOMP, T_PTY,
+	T_CAPBSET, T_NONEWPRIVS, T_SECCOMP, T_PTY, T_DETACH,
 };
 
 struct instr {
@@ -73,6 +73,7 @@ struct instr {
 	struct sock_filter *sc_prog;
 	size_t sc_len;
 	int pty;
+	int detach;
 };
 
 extern char **environ;
@@ -184,6 +185,7 @@ static void record(struct instr *in, uint32_t tag, const char *v, uint32_t len)
 		in->has_seccomp = 1;
 		break;
 	case T_PTY: in->pty = 1; break;
+	case T_DETACH: in->detach = 1; break;
 	default:
 		errno = EINVAL;
 		fail(127, "read instructions: unknown record %u", tag);
@@ -340,8 +342,10 @@ static void __attribute__((noreturn)) child(const struct instr *in)
 	 * the container is before we were cloned into its PID namespace. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fail(127, "prctl PR_SET_DUMPABLE");
-	/* Dies with containerctl exec, whose thread is our parent. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+	/* Dies with containerctl exec, whose thread is our parent; unless
+	 * detached, for containerctl-oci exec --detach, whose caller (a
+	 * subreaper) inherits us. */
+	if (!in->detach && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fail(127, "prctl PR_SET_PDEATHSIG");
 	if (setsid() < 0)
 		fail(127, "setsid");
