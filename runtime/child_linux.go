@@ -54,6 +54,9 @@ func (s *supervisor) startChild() error {
 	if s.opts.execFifo != nil {
 		extra = append(extra, s.opts.execFifo)
 	}
+	if s.opts.consoleSocket != nil {
+		extra = append(extra, s.opts.consoleSocket)
+	}
 	extra = append(extra, end)
 
 	// The parent-death signal belongs to the thread that forks: keep this
@@ -74,7 +77,7 @@ func (s *supervisor) startChild() error {
 	// Our copies: the child has its own now, and the socket must read EOF
 	// once the child is gone.
 	for _, f := range extra {
-		if f != s.opts.execFifo {
+		if f != s.opts.execFifo && f != s.opts.consoleSocket {
 			f.Close()
 		}
 	}
@@ -200,6 +203,9 @@ func (s *supervisor) handshake(rec *record) error {
 	cfg := s.p.initConfig(debug)
 	if s.opts.execFifo != nil {
 		cfg.ExecFifoFD = 3 + s.p.PreserveFDs
+	}
+	if s.opts.consoleSocket != nil {
+		cfg.ConsoleSocketFD = 3 + s.p.PreserveFDs + 1
 	}
 	if err := c.send(message{Type: msgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to init child: %w", err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -124,6 +125,21 @@ func setupRoot(sock *os.File, cfg *initConfig, r *mount.Root) error {
 		logStep = func(s mount.Step) { _ = writeMessage(sock, message{Type: msgLog, Log: s.String()}) }
 	}
 	steps, cgroupSteps := cfg.Steps.Steps, cfg.Steps.Cgroup
+	if cfg.ConsoleSocketFD > 0 {
+		// The terminal is made once devpts is mounted, and becomes our
+		// stdio before the step that binds fd 0 on /dev/console.
+		i := slices.IndexFunc(steps, func(s mount.Step) bool { return s.Target == "/dev/console" })
+		if i < 0 {
+			return errors.New("a terminal without a /dev/console step")
+		}
+		if err := r.Apply(steps[:i], logStep); err != nil {
+			return err
+		}
+		if err := takeTerminal(r, cfg.ConsoleSocketFD); err != nil {
+			return err
+		}
+		steps = steps[i:]
+	}
 	if err := r.Apply(steps, logStep); err != nil {
 		return err
 	}

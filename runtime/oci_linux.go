@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
-	"github.com/containerd/console"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -93,6 +93,15 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 	if err != nil {
 		return -1, err
 	}
+	// A container always gets a cgroup namespace of its own: in the
+	// host's, it would see the host's cgroup tree and could mount v1
+	// hierarchies with a release_agent that runs as host root.
+	// containerd's default spec on a v1 or hybrid host asks for none.
+	if !slices.ContainsFunc(spec.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace }) {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	}
+	allowStandardDevices(spec)
+	cgroupMountsV2(spec)
 	p, err := Compile(&Container{Name: id, Spec: spec, StateDir: stateDir}, opts)
 	if err != nil {
 		return -1, err
@@ -121,6 +130,38 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 		}
 	}
 	return s.child.pid(), nil
+}
+
+// allowStandardDevices adds to the device policy what every container's
+// /dev holds (null, zero, full, random, urandom, tty, console, ptmx and the
+// pts), and mknod of any node, after the spec's own rules, as runc and crun
+// do: podman's spec denies every device and counts on them.
+func allowStandardDevices(spec *specs.Spec) {
+	if spec.Linux.Resources == nil {
+		spec.Linux.Resources = &specs.LinuxResources{}
+	}
+	num := func(n int64) *int64 { return &n }
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: true, Type: "c", Access: "m"}, {Allow: true, Type: "b", Access: "m"},
+	}
+	for _, d := range [][2]int64{{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}} {
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: num(d[0]), Minor: num(d[1]), Access: "rwm"})
+	}
+	rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: num(136), Access: "rwm"})
+	spec.Linux.Resources.Devices = append(spec.Linux.Resources.Devices, rules...)
+}
+
+// cgroupMountsV2 makes a "cgroup" mount (podman's /sys/fs/cgroup, as runc
+// reads it: the host's hierarchies, whichever they are) a cgroup2 one:
+// mounted in the container's cgroup namespace it shows the container's own
+// subtree. On a hybrid host the v1 controllers' files are then not shown,
+// as they are by runc's tmpfs of v1 hierarchies.
+func cgroupMountsV2(spec *specs.Spec) {
+	for i, m := range spec.Mounts {
+		if m.Type == "cgroup" {
+			spec.Mounts[i].Type, spec.Mounts[i].Source = "cgroup2", "cgroup2"
+		}
+	}
 }
 
 // createOptions opens the exec FIFO and connects the console socket.
@@ -172,17 +213,6 @@ func dialConsole(path string) (*os.File, error) {
 		return nil, fmt.Errorf("console socket %s: %w", path, err)
 	}
 	return os.NewFile(uintptr(fd), path), nil
-}
-
-// sendConsole passes the console's master to the caller over its console
-// socket, with SCM_RIGHTS and the master's name as the payload, as runc
-// does.
-func sendConsole(sock *os.File, c console.Console) error {
-	name := c.Name()
-	if err := unix.Sendmsg(int(sock.Fd()), []byte(name), unix.UnixRights(int(c.Fd())), nil, 0); err != nil {
-		return fmt.Errorf("send console to %s: %w", sock.Name(), err)
-	}
-	return nil
 }
 
 // lockOCI locks an OCI record for one command: unlike a supervisor's, no

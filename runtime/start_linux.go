@@ -197,17 +197,13 @@ func (s *supervisor) prepareHost(rec *record) error {
 		}
 		return errors.Join(append(errs, undoRoot())...)
 	})
-	if p.Console != ConsolePipe {
+	// An OCI terminal is made by the child, in the container's devpts.
+	if p.Console != ConsolePipe && s.opts.consoleSocket == nil {
 		var slavePath string
 		if s.console, slavePath, err = console.NewPty(); err != nil {
 			return fmt.Errorf("allocate console: %w", err)
 		}
 		s.onUndo("close console", s.console.Close)
-		if s.opts.consoleSocket != nil {
-			if err := sendConsole(s.opts.consoleSocket, s.console); err != nil {
-				return err
-			}
-		}
 		// Keep a slave open for the container's lifetime: with none
 		// open, reads on the master fail with EIO, as they would each
 		// time the guest closes and reopens its console.

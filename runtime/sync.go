@@ -62,9 +62,13 @@ type initConfig struct {
 	PreserveFDs  int                    `json:"preserve_fds,omitempty"`
 	// ExecFifoFD is the fd of the OCI create's exec FIFO (opened
 	// O_PATH), after the preserved ones; -1 for none.
-	ExecFifoFD   int      `json:"exec_fifo_fd,omitempty"`
-	Sysctl       []Sysctl `json:"sysctl,omitempty"`
-	ReadonlyRoot bool     `json:"readonly_root,omitempty"`
+	ExecFifoFD int `json:"exec_fifo_fd,omitempty"`
+	// ConsoleSocketFD is the OCI caller's console socket, to which the
+	// child sends the master of a terminal it makes in the container's
+	// devpts; 0 for none.
+	ConsoleSocketFD int      `json:"console_socket_fd,omitempty"`
+	Sysctl          []Sysctl `json:"sysctl,omitempty"`
+	ReadonlyRoot    bool     `json:"readonly_root,omitempty"`
 	// RootPropagation is mount(2) flags; 0 keeps the recursive slave.
 	RootPropagation uintptr `json:"root_propagation,omitempty"`
 	Debug           bool    `json:"debug,omitempty"`

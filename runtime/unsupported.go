@@ -76,8 +76,9 @@ func checkLinux(l *specs.Linux) error {
 			return unsupported("linux.devices: %s owned by a user other than root", d.Path)
 		}
 	}
-	if l.Seccomp != nil && (len(l.Seccomp.Flags) > 0 || l.Seccomp.ListenerPath != "" || len(l.Seccomp.Architectures) > 0) {
-		return unsupported("linux.seccomp flags, listenerPath and architectures")
+	// Flags and architectures are the seccomp compiler's (security).
+	if l.Seccomp != nil && (l.Seccomp.ListenerPath != "" || l.Seccomp.ListenerMetadata != "") {
+		return unsupported("linux.seccomp.listenerPath (no seccomp notify)")
 	}
 	return checkResources(l.Resources)
 }
@@ -91,9 +92,9 @@ func checkResources(r *specs.LinuxResources) error {
 		m.Swappiness != nil || m.DisableOOMKiller != nil || m.UseHierarchy != nil || m.CheckBeforeUpdate != nil) {
 		return unsupported("linux.resources.memory: only limit is set")
 	}
-	if c := r.CPU; c != nil && (c.Shares != nil || c.RealtimeRuntime != nil || c.RealtimePeriod != nil ||
+	if c := r.CPU; c != nil && (c.RealtimeRuntime != nil || c.RealtimePeriod != nil ||
 		c.Cpus != "" || c.Mems != "" || c.Idle != nil || c.Burst != nil) {
-		return unsupported("linux.resources.cpu: only quota and period are set (weights go in unified as cpu.weight)")
+		return unsupported("linux.resources.cpu: only shares, quota and period are set")
 	}
 	if c := r.CPU; c != nil && c.Period != nil && c.Quota == nil {
 		return unsupported("linux.resources.cpu.period without a quota")
