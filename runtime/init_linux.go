@@ -78,7 +78,7 @@ func initContainer(sock *os.File) ([]string, error) {
 	cfg := m.Config
 	// Device nodes and mount points get exactly the modes asked for.
 	unix.Umask(0)
-	r, err := mount.Prepare(cfg.Root)
+	r, err := enterUsers(sock, cfg)
 	if err != nil {
 		return nil, err
 	}

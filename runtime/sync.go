@@ -27,8 +27,11 @@ const (
 	msgLog     = "log"
 	msgCgroups = "cgroups"
 	msgReady   = "ready"
-	msgGo      = "go"
-	msgError   = "error"
+	// msgStaged: the supervisor has staged the idmapped mounts; the
+	// child makes its mount namespace (users_linux.go).
+	msgStaged = "staged"
+	msgGo     = "go"
+	msgError  = "error"
 )
 
 type message struct {
@@ -56,10 +59,15 @@ type initConfig struct {
 	Capabilities *security.Capabilities `json:"capabilities,omitempty"`
 	PreserveFDs  int                    `json:"preserve_fds,omitempty"`
 	Debug        bool                   `json:"debug,omitempty"`
+	// Users says the child is in a user namespace of its own, and makes
+	// its mount namespace once the stage is ready, with the root bound
+	// from RootSource there.
+	Users      bool   `json:"users,omitempty"`
+	RootSource string `json:"root_source,omitempty"`
 }
 
 func (p *Plan) initConfig(debug bool) *initConfig {
-	return &initConfig{
+	c := &initConfig{
 		Name:         p.Name,
 		Root:         p.Root,
 		Hostname:     p.Hostname,
@@ -73,6 +81,8 @@ func (p *Plan) initConfig(debug bool) *initConfig {
 		PreserveFDs:  p.PreserveFDs,
 		Debug:        debug,
 	}
+	p.usersConfig(c)
+	return c
 }
 
 // InitError is a failure inside the init child, carried to the supervisor

@@ -62,8 +62,6 @@ func checkProcess(p *specs.Process) error {
 
 func checkLinux(l *specs.Linux) error {
 	switch {
-	case len(l.UIDMappings)+len(l.GIDMappings) > 0:
-		return unsupported("linux.uidMappings and gidMappings")
 	case len(l.Sysctl) > 0:
 		return unsupported("linux.sysctl")
 	case l.RootfsPropagation != "" && l.RootfsPropagation != "rslave" && l.RootfsPropagation != "slave":

@@ -28,11 +28,12 @@ var confFlags = map[string]string{
 	"SYSTEM_PATH":     "path",
 	"ROOT":            "root",
 	"PRIVATE_NETWORK": "private-network",
+	"PRIVATE_USERS":   "private-users",
 }
 
 var confLater = []string{
 	"HOST_BRIDGE", "HOST_PORT", "HOST_ADDRESS", "LOCAL_ADDRESS", "HOST_ADDRESS6",
-	"LOCAL_ADDRESS6", "INTERFACES", "MACVLANS", "PRIVATE_USERS",
+	"LOCAL_ADDRESS6", "INTERFACES", "MACVLANS",
 }
 
 // confLine is one KEY=value of a settings file, and where it stood.
@@ -98,7 +99,7 @@ func applyConfLine(fs *pflag.FlagSet, given map[string]bool, l confLine) error {
 	case l.key == "EXTRA_FLAGS" || l.key == "EXTRA_NSPAWN_FLAGS":
 		return applyExtraFlags(fs, given, strings.Fields(l.value))
 	case slices.Contains(confLater, l.key):
-		if l.value == "" || l.key == "PRIVATE_USERS" && l.value == "no" {
+		if l.value == "" {
 			return nil
 		}
 		return fmt.Errorf("%q: not supported yet", l.value)
@@ -106,6 +107,9 @@ func applyConfLine(fs *pflag.FlagSet, given map[string]bool, l confLine) error {
 	flag, ok := confFlags[l.key]
 	if !ok {
 		return errors.New("unknown key")
+	}
+	if l.key == "PRIVATE_USERS" && strings.TrimSpace(l.value) == "" {
+		return nil
 	}
 	if l.key == "PRIVATE_NETWORK" {
 		on, err := strconv.ParseBool(strings.TrimSpace(l.value))
