@@ -51,8 +51,8 @@ type options struct {
 	setenv         []string
 	uuid           string
 	privateNetwork bool
-	privateUsers   string // --private-users: no, identity, pick, BASE[:COUNT]
-	usersOwnership string // --private-users-ownership: map, chown
+	privateUsers   string   // --private-users: no, identity, pick, BASE[:COUNT]
+	usersOwnership string   // --private-users-ownership: map, chown
 	boot           bool     // find the root's own init, as systemd-nspawn -b
 	addCaps        []string // --capability
 	dropCaps       []string // --drop-capability
