@@ -35,19 +35,11 @@ type mounted struct {
 // nothing mounted here propagates back to the host (systemd mounts "/"
 // shared); then root is bound onto itself, so that it is a mount point that
 // pivot_root accepts (runc's rootfs_linux.go does the same).
-func Prepare(root string) (*Root, error) { return PrepareFrom(root, root) }
-
-// PrepareFrom is Prepare with the root's tree bound from source, another
-// path to it (an idmapped copy, in a user namespace).
-func PrepareFrom(root, source string) (*Root, error) {
+func Prepare(root string) (*Root, error) {
 	if err := mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, "", "make host mounts slave"); err != nil {
 		return nil, err
 	}
-	what := "bind root onto itself"
-	if source != root {
-		what = "bind root from " + source
-	}
-	if err := mount(source, root, "", unix.MS_BIND|unix.MS_REC, "", what); err != nil {
+	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, "", "bind root onto itself"); err != nil {
 		return nil, err
 	}
 	// Open the root only after the bind, so that lookups start on the new

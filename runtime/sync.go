@@ -60,10 +60,9 @@ type initConfig struct {
 	PreserveFDs  int                    `json:"preserve_fds,omitempty"`
 	Debug        bool                   `json:"debug,omitempty"`
 	// Users says the child is in a user namespace of its own, and makes
-	// its mount namespace once the stage is ready, with the root bound
-	// from RootSource there.
-	Users      bool   `json:"users,omitempty"`
-	RootSource string `json:"root_source,omitempty"`
+	// its mount namespace once the stage is ready; Root is then the
+	// staged root.
+	Users bool `json:"users,omitempty"`
 }
 
 func (p *Plan) initConfig(debug bool) *initConfig {

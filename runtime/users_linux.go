@@ -24,7 +24,8 @@ import (
 //     root, in a stage directory in the host's mount namespace;
 //  4. the child makes its mount namespace then, owned by its user
 //     namespace: the staged mounts come to it locked, so that the guest's
-//     root cannot make /nix writable again, and it binds them in place;
+//     root cannot make /nix writable again; it sets up the staged root,
+//     binding the staged trees in place, and pivots into it;
 //  5. once it is ready, the stage goes.
 
 // stageDir is the stage in the container's record directory.
@@ -105,7 +106,9 @@ func (p *Plan) usersConfig(c *initConfig) {
 	}
 	stage := p.stageDir()
 	c.Users = true
-	c.RootSource = filepath.Join(stage, userns.RootName)
+	// The child works on the staged root, which it reaches through the
+	// stage (a directory it may search) wherever the root is.
+	c.Root = filepath.Join(stage, userns.RootName)
 	// The cgroup steps mount cgroup filesystems only, which the child
 	// makes itself in its cgroup namespace.
 	c.Steps.Steps, _ = userns.Rewrite(p.Mounts.Steps, p.Root, stage, p.NewNetwork, p.Users.Ownership)
@@ -149,8 +152,7 @@ func (s *supervisor) unstageUsers() error {
 }
 
 // enterUsers is the child's side of step 4: once the stage is ready, a
-// mount namespace of its own user namespace's, and the root bound from the
-// stage. Only this thread, locked, is in it: unshare(2) gives a thread its
+// mount namespace of its own user namespace's, and the staged root. Only this thread, locked, is in it: unshare(2) gives a thread its
 // own filesystem context, and the init is exec'd from it.
 func enterUsers(sock *os.File, cfg *initConfig) (*mount.Root, error) {
 	if !cfg.Users {
@@ -162,5 +164,5 @@ func enterUsers(sock *os.File, cfg *initConfig) (*mount.Root, error) {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("new mount namespace in the user namespace: %w", err)
 	}
-	return mount.PrepareFrom(cfg.Root, cfg.RootSource)
+	return mount.Prepare(cfg.Root)
 }
