@@ -29,7 +29,10 @@ import (
 //  5. once it is ready, the stage goes.
 
 // stageDir is the stage in the container's record directory.
-func (p *Plan) stageDir() string { return filepath.Join(p.StateDir, p.Name, "userns") }
+func (p *Plan) stageDir() string { return filepath.Join(p.StateDir, p.Name, stageName) }
+
+const stageName = "userns"
+
 
 // prepareUsers is step 1.
 func (s *supervisor) prepareUsers(rec *record) error {
@@ -44,6 +47,10 @@ func (s *supervisor) prepareUsers(rec *record) error {
 	s.onUndo("release the ID range", func() error { lease.Release(); return nil })
 	s.users = lease
 	u.Range = lease.Range
+	s.state.Users = &lease.Range
+	if err := rec.write(s.state); err != nil {
+		return err
+	}
 	s.log.WithField("range", u.Range.String()).Debug("reserved ID range")
 	for _, d := range []string{s.p.StateDir, rec.dir} {
 		if err := os.Chmod(d, 0o711); err != nil {
@@ -165,4 +172,19 @@ func enterUsers(sock *os.File, cfg *initConfig) (*mount.Root, error) {
 		return nil, fmt.Errorf("new mount namespace in the user namespace: %w", err)
 	}
 	return mount.Prepare(cfg.Root)
+}
+
+// removeStaleUsers removes what a dead supervisor's private users left: a
+// stage still mounted, and the locks of its range that no other start has
+// taken since.
+func removeStaleUsers(dir string) error {
+	if err := userns.RemoveStage(filepath.Join(dir, stageName)); err != nil {
+		return err
+	}
+	st, err := readState(dir)
+	if err != nil || st.Users == nil {
+		return nil
+	}
+	userns.Prune(filepath.Dir(dir), *st.Users)
+	return nil
 }

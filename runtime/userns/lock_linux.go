@@ -138,3 +138,11 @@ func (l *Lease) Release() {
 	}
 	l.files = nil
 }
+
+// Prune removes the lock files of r that no running container holds: those
+// a supervisor that was killed left behind.
+func Prune(stateDir string, r Range) {
+	if l, err := lock(stateDir, r); err == nil && l != nil {
+		l.Release()
+	}
+}

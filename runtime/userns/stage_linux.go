@@ -189,3 +189,29 @@ func (st *Stage) Close() error {
 	st.names = nil
 	return errors.Join(errs...)
 }
+
+// RemoveStage removes the stage at dir that a supervisor killed during a
+// start left behind: it unmounts it, then removes its mount points one by
+// one, never recursively. A missing stage is no error.
+func RemoveStage(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", dir, err)
+	}
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("unmount stage %s: %w", dir, err)
+	}
+	// Read again: the entries of the directory under the stage's mount.
+	if entries, err = os.ReadDir(dir); err != nil {
+		return fmt.Errorf("stage %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		errs = append(errs, os.Remove(filepath.Join(dir, e.Name())))
+	}
+	errs = append(errs, os.Remove(dir))
+	return errors.Join(errs...)
+}
