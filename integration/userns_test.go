@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The private users tests start containers with --private-users, whose
@@ -365,4 +366,28 @@ func TestBootPrivateUsers(t *testing.T) {
 		t.Errorf("a DynamicUser service printed %q, want a dynamic uid and hi", lines)
 	}
 	b.requireCleanHalt()
+}
+
+// TestPrivateUsersSupervisorKilled: when the supervisor is killed, what
+// cleans up after it also frees the range: its lock file goes with the
+// record.
+func TestPrivateUsersSupervisorKilled(t *testing.T) {
+	fx := newFixture(t)
+	c := fx.startShell(t, "echo UP; exec "+bb+" sleep 600", "--private-users=pick")
+	c.waitLine("UP", startTimeout)
+	c.findInit()
+	base, _ := usersRange(t, c.initPID)
+	lock := filepath.Join(stateDir, "userns-"+strconv.Itoa(base)+".lock")
+	if !exists(lock) {
+		t.Fatalf("%s missing while the container runs", lock)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-c.done
+	for _, p := range []string{filepath.Join(stateDir, fx.name), lock} {
+		if !waitAbsent(p, 3*time.Second) {
+			t.Errorf("%s still exists 3s after the supervisor was killed", p)
+		}
+	}
 }
