@@ -365,6 +365,16 @@ func TestBootPrivateUsers(t *testing.T) {
 	if len(lines) < 2 || lines[0] == "0" || lines[len(lines)-1] != "hi" {
 		t.Errorf("a DynamicUser service printed %q, want a dynamic uid and hi", lines)
 	}
+	// login enters the user namespace: its shell is the guest's root, whom
+	// the guest's systemd answers.
+	s := startOnPty(t, nil, "login", b.name)
+	s.expect("#", 30*time.Second)
+	s.send("echo LOGIN-$((6*7)) $(id -u) $(cat /proc/self/uid_map) $(systemctl is-system-running); exit")
+	want := fmt.Sprintf("LOGIN-42 0 0 %d 65536 running", base)
+	s.expect(want, 30*time.Second)
+	if got := s.wait(startTimeout); got != 0 {
+		t.Errorf("login exit status %d, want 0", got)
+	}
 	b.requireCleanHalt()
 }
 
