@@ -33,7 +33,6 @@ func (p *Plan) stageDir() string { return filepath.Join(p.StateDir, p.Name, stag
 
 const stageName = "userns"
 
-
 // prepareUsers is step 1.
 func (s *supervisor) prepareUsers(rec *record) error {
 	u := s.p.Users
