@@ -3,6 +3,8 @@
 package integration
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -320,13 +322,29 @@ func TestPrivateUsersChown(t *testing.T) {
 	}
 }
 
-// TestPrivateUsersPickConcurrent: two containers picking at the same moment
-// get disjoint ranges.
+// firstPick is the range containerctl tries first for a name: a hash of
+// it, as runtime/userns's Candidates (restated here, so that the test can
+// find two names that want the same range).
+func firstPick(name string) int {
+	const first, last, size = 0x00080000, 0x6FFF0000, 0x10000
+	sum := sha256.Sum256([]byte("containerctl-userns:" + name))
+	return first + int(binary.BigEndian.Uint64(sum[:8])%((last-first)/size))*size
+}
+
+// TestPrivateUsersPickConcurrent: two containers whose names want the same
+// range, started at the same moment, get disjoint ranges; each is the
+// first it wants or the next free one.
 func TestPrivateUsersPickConcurrent(t *testing.T) {
 	a, b := newFixture(t), newFixture(t)
-	b.name = a.name[:len(a.name)-1] + "x"
-	if b.name == a.name {
-		b.name = a.name[:len(a.name)-1] + "y"
+	prefix := a.name[:len(a.name)-6]
+	seen := map[int]string{}
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("%s%06x", prefix, i)
+		if other, ok := seen[firstPick(name)]; ok {
+			a.name, b.name = other, name
+			break
+		}
+		seen[firstPick(name)] = name
 	}
 	ca := a.startShell(t, "echo UP; exec "+bb+" sleep 600", "--private-users=pick")
 	cb := b.startShell(t, "echo UP; exec "+bb+" sleep 600", "--private-users=pick")
@@ -337,7 +355,57 @@ func TestPrivateUsersPickConcurrent(t *testing.T) {
 	baseA, countA := usersRange(t, ca.initPID)
 	baseB, countB := usersRange(t, cb.initPID)
 	if baseA < baseB+countB && baseB < baseA+countA {
-		t.Errorf("ranges %d+%d and %d+%d overlap", baseA, countA, baseB, countB)
+		t.Errorf("%s and %s, which both want %d: ranges %d+%d and %d+%d overlap", a.name, b.name, firstPick(a.name), baseA, countA, baseB, countB)
+	}
+	if want := firstPick(a.name); baseA != want && baseB != want {
+		t.Errorf("neither %s nor %s got %d, the range both want first (got %d, %d)", a.name, b.name, want, baseA, baseB)
+	}
+}
+
+// TestPrivateUsersFixed: an explicit range is the one mapped, identity maps
+// the host's own IDs, and a range that overlaps a running container's is
+// refused before anything is made.
+func TestPrivateUsersFixed(t *testing.T) {
+	fx := newFixture(t)
+	c := fx.startShell(t, "echo UP; exec "+bb+" sleep 600", "--private-users=1048576:65536")
+	c.waitLine("UP", startTimeout)
+	c.findInit()
+	if base, count := usersRange(t, c.initPID); base != 1048576 || count != 65536 {
+		t.Errorf("--private-users=1048576:65536: uid_map %d+%d", base, count)
+	}
+	other := newFixture(t)
+	r := ctl(t, "run", other.name, "--root", other.root, "--store", other.store, "--private-users=1100000:100", "--console=pipe", "--", bb, "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "taken") {
+		t.Errorf("a range inside a running container's: exit %d, stderr %q; want refused as taken", r.code, r.stderr)
+	}
+	if exists(filepath.Join(stateDir, other.name)) || exists(filepath.Join(stateDir, "userns-1114112.lock")) {
+		t.Errorf("the refused start left its record or a lock")
+	}
+	id := newFixture(t)
+	ci := id.startShell(t, "echo UP; exec "+bb+" sleep 600", "--private-users=identity")
+	ci.waitLine("UP", startTimeout)
+	ci.findInit()
+	if base, count := usersRange(t, ci.initPID); base != 0 || count != 65536 {
+		t.Errorf("--private-users=identity: uid_map %d+%d, want 0+65536", base, count)
+	}
+}
+
+// TestPrivateUsersFailedStart: a start that fails in the child leaves no
+// stage mounted and no lock behind.
+func TestPrivateUsersFailedStart(t *testing.T) {
+	fx := newFixture(t)
+	before := readFileT(t, "/proc/self/mountinfo")
+	r := ctl(t, "run", fx.name, "--root", fx.root, "--store", fx.store, "--private-users=pick", "--console=pipe", "--", "/no/such/init")
+	if r.code == 0 || !strings.Contains(r.stderr, "/no/such/init") {
+		t.Fatalf("run with a missing init: exit %d, stderr %q; want it refused", r.code, r.stderr)
+	}
+	if lock := filepath.Join(stateDir, "userns-"+strconv.Itoa(firstPick(fx.name))+".lock"); exists(lock) {
+		t.Errorf("%s left by a failed start", lock)
+	}
+	for _, l := range nonEmptyLines(readFileT(t, "/proc/self/mountinfo")) {
+		if strings.Contains(l, filepath.Join(stateDir, fx.name)) && !strings.Contains(before, l) {
+			t.Errorf("a failed start left a mount: %s", l)
+		}
 	}
 }
 
