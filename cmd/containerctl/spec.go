@@ -393,8 +393,11 @@ func parseBind(s string, readOnly bool) (specs.Mount, error) {
 			case "rbind":
 			case "norbind":
 				opts[0] = "bind"
+			case "idmap":
+				// nspawn's (NixOS adds it under privateUsers): with
+				// --private-users every bind is idmapped.
 			default:
-				return specs.Mount{}, fmt.Errorf("unknown option %q (rbind, norbind)", o)
+				return specs.Mount{}, fmt.Errorf("unknown option %q (rbind, norbind, idmap)", o)
 			}
 		}
 	}
