@@ -24,9 +24,14 @@ type Stage struct {
 // stages there what staged lists, idmapped through the user namespace
 // usernsFD, which maps r. The stage is a private mount of its own, so that
 // nothing mounted in it reaches the host's other mount namespaces, and its
-// unmounting does not reach the child's copy.
+// unmounting does not reach the child's copy. It is the range's root's
+// alone: no host user reaches the container's root through it.
 func MakeStage(dir string, staged []Staged, usernsFD int, r Range) (_ *Stage, retErr error) {
-	if err := os.Mkdir(dir, 0o711); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("stage %s: %w", dir, err)
+	}
+	if err := os.Chown(dir, int(r.Base), int(r.Base)); err != nil {
+		_ = os.Remove(dir)
 		return nil, fmt.Errorf("stage %s: %w", dir, err)
 	}
 	st := &Stage{dir: dir}
