@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -56,4 +57,24 @@ func compileUsers(s *specs.Spec) (*userns.Users, error) {
 		mode = userns.Identity
 	}
 	return &userns.Users{Mode: mode, Range: r, Ownership: own}, nil
+}
+
+// stageDir is the stage in the container's record directory.
+func (p *Plan) stageDir() string { return filepath.Join(p.StateDir, p.Name, stageName) }
+
+const stageName = "userns"
+
+// usersConfig rewrites the child's mount steps for step 4.
+func (p *Plan) usersConfig(c *initConfig) {
+	if p.Users == nil {
+		return
+	}
+	stage := p.stageDir()
+	c.Users = true
+	// The child works on the staged root, which it reaches through the
+	// stage (a directory it may search) wherever the root is.
+	c.Root = filepath.Join(stage, userns.RootName)
+	// The cgroup steps mount cgroup filesystems only, which the child
+	// makes itself in its cgroup namespace.
+	c.Steps.Steps, _ = userns.Rewrite(p.Mounts.Steps, p.Root, stage, p.NewNetwork, p.Users.Ownership)
 }

@@ -28,11 +28,6 @@ import (
 //     binding the staged trees in place, and pivots into it;
 //  5. once it is ready, the stage goes.
 
-// stageDir is the stage in the container's record directory.
-func (p *Plan) stageDir() string { return filepath.Join(p.StateDir, p.Name, stageName) }
-
-const stageName = "userns"
-
 // prepareUsers is step 1.
 func (s *supervisor) prepareUsers(rec *record) error {
 	u := s.p.Users
@@ -103,21 +98,6 @@ func (p *Plan) userMaps(a *syscall.SysProcAttr) {
 	// until it takes the namespace's own root's: then its exec gives it
 	// the namespace's capabilities.
 	a.Credential = &syscall.Credential{Uid: 0, Gid: 0}
-}
-
-// usersConfig rewrites the child's mount steps for step 4.
-func (p *Plan) usersConfig(c *initConfig) {
-	if p.Users == nil {
-		return
-	}
-	stage := p.stageDir()
-	c.Users = true
-	// The child works on the staged root, which it reaches through the
-	// stage (a directory it may search) wherever the root is.
-	c.Root = filepath.Join(stage, userns.RootName)
-	// The cgroup steps mount cgroup filesystems only, which the child
-	// makes itself in its cgroup namespace.
-	c.Steps.Steps, _ = userns.Rewrite(p.Mounts.Steps, p.Root, stage, p.NewNetwork, p.Users.Ownership)
 }
 
 // stageUsers is step 3; the stage is removed by unstageUsers, or by the
