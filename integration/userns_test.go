@@ -469,3 +469,55 @@ func TestPrivateUsersSupervisorKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivateUsersReload: reload's switch-to-configuration runs in the user
+// namespace, as its root; a restart from a profile that cannot be
+// switched to gets the same range again.
+func TestPrivateUsersReload(t *testing.T) {
+	fx := newFixture(t)
+	for _, a := range []string{"id", "readlink", "tr"} {
+		_ = os.Symlink("busybox", filepath.Join(fx.root, "bin", a))
+	}
+	fx.setInitArgs(t, "-halt", "obey")
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe", "--private-users=pick"}})
+	c.ready()
+	base, _ := usersRange(t, c.initPID)
+	next := fx.addSystem(t, "#!/bin/sh\necho \"uid=$(id -u) map=$(tr -s ' ' < /proc/self/uid_map) userns=$(readlink /proc/self/ns/user) init_userns=$(readlink /proc/1/ns/user)\" > /run/switched\n")
+	if r := ctl(t, "reload", fx.name, "--path", next); r.code != 0 {
+		t.Fatalf("reload --path: exit %d, stderr %q", r.code, r.stderr)
+	}
+	ran := ctl(t, "exec", fx.name, "--", "cat", "/run/switched").stdout
+	f := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimSpace(ran), " ") {
+		k, v, _ := strings.Cut(kv, "=")
+		f[k] = v
+	}
+	if f["uid"] != "0" || f["userns"] == "" || f["userns"] != f["init_userns"] {
+		t.Errorf("switch-to-configuration ran as %q; want uid 0 in PID 1's user namespace", ran)
+	}
+	plain := fx.addSystem(t, "")
+	if r := ctl(t, "reload", fx.name, "--path", plain, "--restart-if-needed"); r.code != 0 {
+		t.Fatalf("reload --restart-if-needed: exit %d, stderr %q", r.code, r.stderr)
+	}
+	pid := waitNewInit(t, fx.name, c.initPID)
+	if again, _ := usersRange(t, pid); again != base {
+		t.Errorf("after the restart the range starts at %d, want %d again", again, base)
+	}
+}
+
+// waitNewInit waits for the container's recorded init to be another than
+// old, and returns it.
+func waitNewInit(t *testing.T, name string, old int) int {
+	t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		if r := ctl(t, "status", name, "--json"); r.code == 0 {
+			if st := decodeOne(t, r.stdout); st.PID != 0 && st.PID != old {
+				return st.PID
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: no new init within %v", name, startTimeout)
+	return 0
+}
