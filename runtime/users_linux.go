@@ -122,6 +122,9 @@ func (s *supervisor) stageUsers() error {
 	if st.Shifted {
 		s.log.WithField("range", p.Users.Range.String()).Info("the root cannot be idmapped; its owners are shifted into the range")
 	}
+	for _, src := range st.Plain {
+		s.log.Warnf("bind source %s cannot be idmapped; bound as it is, its files owned by nobody inside", src)
+	}
 	return s.child.send(message{Type: msgStaged})
 }
 

@@ -18,6 +18,9 @@ type Stage struct {
 	// Shifted says the root was not idmapped but shifted (Chown): the
 	// files the guest creates are owned on disk by the range.
 	Shifted bool
+	// Plain are the binds' sources the kernel would not idmap, bound as
+	// they are (Chown): their files are nobody's inside.
+	Plain []string
 }
 
 // MakeStage makes dir (in a directory the range's root may search) and
@@ -81,6 +84,7 @@ func (st *Stage) add(s Staged, usernsFD int, r Range) error {
 		st.Shifted = true
 		tree, err = plainTree(s)
 	case errors.As(err, &nomap) && s.Optional:
+		st.Plain = append(st.Plain, s.Source)
 		tree, err = plainTree(s)
 	}
 	if err != nil {
