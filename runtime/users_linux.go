@@ -45,7 +45,7 @@ func (s *supervisor) prepareUsers(rec *record) error {
 	if err := rec.write(s.state); err != nil {
 		return err
 	}
-	s.log.WithField("range", u.Range.String()).Debug("reserved ID range")
+	s.log.WithField("range", u.Range.String()).Infof("user namespace: host IDs %d-%d are the guest's 0-%d", u.Range.Base, u.Range.End()-1, u.Range.Count-1)
 	for _, d := range []string{s.p.StateDir, rec.dir} {
 		if err := os.Chmod(d, 0o711); err != nil {
 			return fmt.Errorf("let the container's root reach its stage: %w", err)
