@@ -74,7 +74,8 @@ func (p *Plan) usersConfig(c *initConfig) {
 	// The child works on the staged root, which it reaches through the
 	// stage (a directory it may search) wherever the root is.
 	c.Root = filepath.Join(stage, userns.RootName)
-	// The cgroup steps mount cgroup filesystems only, which the child
-	// makes itself in its cgroup namespace.
+	// Only these steps bind or make devices: the cgroup steps mount
+	// cgroup filesystems, which the child makes itself in its cgroup
+	// namespace.
 	c.Steps.Steps, _ = userns.Rewrite(p.Mounts.Steps, p.Root, stage, p.NewNetwork, p.Users.Ownership)
 }
