@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -140,9 +141,21 @@ func (l *Lease) Release() {
 }
 
 // Prune removes the lock files of r that no running container holds: those
-// a supervisor that was killed left behind.
+// a supervisor that was killed left behind. A supervisor that was just
+// killed may still hold them for a moment after its record's lock is
+// free (its files are closed one by one as it exits), so a held lock is
+// tried again for a second; one held longer is another container's, which
+// removes it when it stops.
 func Prune(stateDir string, r Range) {
-	if l, err := lock(stateDir, r); err == nil && l != nil {
-		l.Release()
+	for i := 0; i < 50; i++ {
+		l, err := lock(stateDir, r)
+		if err != nil {
+			return
+		}
+		if l != nil {
+			l.Release()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
