@@ -122,6 +122,7 @@ func (s *supervisor) childCommand(extra []*os.File, cloned bool) *exec.Cmd {
 			CgroupFD:    s.cgroup.FD(),
 		},
 	}
+	s.p.userMaps(cmd.SysProcAttr)
 	if s.console != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.slave, s.slave, s.slave
 		cmd.SysProcAttr.Setctty = true
@@ -210,6 +211,9 @@ func (s *supervisor) handshake(rec *record) error {
 	if err := c.send(message{Type: msgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to init child: %w", err)
 	}
+	if err := s.stageUsers(); err != nil {
+		return err
+	}
 	// The child sets up the root while it joins the v1 hierarchies.
 	if err := s.cgroup.Add(c.pid(), c.cloned); err != nil {
 		return fmt.Errorf("cgroup: %w", err)
@@ -218,6 +222,9 @@ func (s *supervisor) handshake(rec *record) error {
 		return fmt.Errorf("send cgroups to init child: %w", err)
 	}
 	if err := s.await(msgReady); err != nil {
+		return err
+	}
+	if err := s.unstageUsers(); err != nil {
 		return err
 	}
 	// Listen before the record shows the init, so that a stop that finds

@@ -210,7 +210,10 @@ func execInstructions(p *Plan, u execUser, o ExecOptions) (nsenter.Instructions,
 	for _, ns := range []struct {
 		on   bool
 		flag uint32
-	}{{p.NewUTS, unix.CLONE_NEWUTS}, {p.NewIPC, unix.CLONE_NEWIPC}, {p.NewNetwork || p.NetNSPath != "", unix.CLONE_NEWNET}, {p.NewCgroupNS, unix.CLONE_NEWCGROUP}} {
+	}{{p.NewUTS, unix.CLONE_NEWUTS}, {p.NewIPC, unix.CLONE_NEWIPC}, {p.NewNetwork || p.NetNSPath != "", unix.CLONE_NEWNET}, {p.NewCgroupNS, unix.CLONE_NEWCGROUP},
+		// One setns(2) through the pidfd enters the user namespace
+		// first and the others as its root (setns(2)).
+		{p.Users != nil, unix.CLONE_NEWUSER}} {
 		if ns.on {
 			flags |= ns.flag
 		}

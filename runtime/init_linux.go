@@ -85,11 +85,7 @@ func initContainer(sock *os.File) ([]string, error) {
 	}
 	// Device nodes and mount points get exactly the modes asked for.
 	unix.Umask(0)
-	prepare := mount.Prepare
-	if cfg.Ephemeral {
-		prepare = mount.PrepareEphemeral
-	}
-	r, err := prepare(cfg.Root)
+	r, err := enterUsers(sock, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/containerctl/containerctl/mount"
 	"github.com/containerctl/containerctl/runtime/network"
 	"github.com/containerctl/containerctl/runtime/security"
+	"github.com/containerctl/containerctl/runtime/userns"
 )
 
 // Plan is a container's spec compiled once, checked and complete: every
@@ -88,6 +89,11 @@ type Plan struct {
 	// controller): the guest's CAP_MKNOD then reaches every device.
 	AllowUnrestrictedDevices bool
 
+	// Users is the container's user namespace, nil for none (the
+	// guest's root is the host's). A pick's range is filled in by the
+	// start that reserves it.
+	Users *userns.Users `json:",omitempty"`
+
 	// Layout is the host's cgroup hierarchies, and Cgroup where the
 	// container's cgroup goes in them and what it may use.
 	Layout cgroup.Layout
@@ -123,6 +129,7 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if err := checkOptions(opts); err != nil {
 		return nil, err
 	}
+	var err error
 	p := &Plan{
 		Name:                     c.Name,
 		StateDir:                 c.stateDir(),
@@ -150,6 +157,11 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if err := p.compileNamespaces(s); err != nil {
 		return nil, err
 	}
+	users, err := compileUsers(s)
+	if err != nil {
+		return nil, err
+	}
+	p.Users = users
 	if err := p.compileNetwork(opts.Network); err != nil {
 		return nil, err
 	}
@@ -174,7 +186,6 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if !path.IsAbs(p.Process.Cwd) {
 		return nil, fmt.Errorf("%w: process.cwd %q is not an absolute path", ErrInvalidSpec, p.Process.Cwd)
 	}
-	var err error
 	if p.Seccomp, err = security.CompileSeccomp(s.Linux.Seccomp); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
@@ -310,6 +321,8 @@ func (p *Plan) compileNamespaces(s *specs.Spec) error {
 			p.NewNetwork = true
 		case specs.CgroupNamespace:
 			p.NewCgroupNS = true
+		case specs.UserNamespace:
+			// compileUsers reads its maps.
 		default:
 			return unsupported("linux.namespaces: a new %s namespace", ns.Type)
 		}

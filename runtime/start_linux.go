@@ -16,6 +16,7 @@ import (
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
 	"github.com/containerctl/containerctl/runtime/network"
+	"github.com/containerctl/containerctl/runtime/userns"
 )
 
 // supervisor is a started container and what watches it.
@@ -41,6 +42,10 @@ type supervisor struct {
 	control *controlServer
 	child   *child
 	net     *network.Net // the container's network, once set up
+	// users holds the ID range of a container with private users, and
+	// stage its idmapped mounts during the start (users_linux.go).
+	users *userns.Lease
+	stage *userns.Stage
 	// console, when the container has one: the pseudo-terminal's master,
 	// our copy of its slave, and the output copier's end.
 	console  console.Console
@@ -69,6 +74,9 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 		return s, err
 	}
 	if err := s.prepareHost(rec); err != nil {
+		return s, err
+	}
+	if err := s.prepareUsers(rec); err != nil {
 		return s, err
 	}
 	if err := s.startChild(); err != nil {

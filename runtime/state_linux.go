@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime/network"
+	"github.com/containerctl/containerctl/runtime/userns"
 )
 
 // State is the record of a running container, kept in
@@ -45,6 +46,9 @@ type State struct {
 	// InitExecd says the init child has exec'd the init: until then PID
 	// runs containerctl's own binary, which nothing may enter (exec).
 	InitExecd bool `json:"init_execd,omitempty"`
+	// Users is the ID range of a container with private users, whose
+	// locks whoever cleans up after its supervisor removes.
+	Users *userns.Range `json:"users,omitempty"`
 }
 
 // record is a container's state directory, locked by its live supervisor.
@@ -220,6 +224,9 @@ func cleanStale(dir string) error {
 	if err := removeStaleCgroups(dir); err != nil {
 		// Keep the record, the only list of these cgroups, for the
 		// next command to try again.
+		return err
+	}
+	if err := removeStaleUsers(dir); err != nil {
 		return err
 	}
 	(&record{dir: dir}).clear()

@@ -283,4 +283,7 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 	if err := rec.release(); err != nil {
 		s.log.WithError(err).Warn("remove state record")
 	}
+	// Once the guest's processes are gone with its cgroup: the range is
+	// free again.
+	s.users.Release()
 }

@@ -27,7 +27,10 @@ const (
 	msgLog     = "log"
 	msgCgroups = "cgroups"
 	msgReady   = "ready"
-	msgGo      = "go"
+	// msgStaged: the supervisor has staged the idmapped mounts; the
+	// child makes its mount namespace (users_linux.go).
+	msgStaged = "staged"
+	msgGo     = "go"
 	// msgDetach, in place of msgGo, tells an OCI create's child to wait
 	// for "start" on its exec FIFO, with nobody at the socket's end.
 	msgDetach = "detach"
@@ -72,10 +75,14 @@ type initConfig struct {
 	// RootPropagation is mount(2) flags; 0 keeps the recursive slave.
 	RootPropagation uintptr `json:"root_propagation,omitempty"`
 	Debug           bool    `json:"debug,omitempty"`
+	// Users says the child is in a user namespace of its own, and makes
+	// its mount namespace once the stage is ready; Root is then the
+	// staged root.
+	Users bool `json:"users,omitempty"`
 }
 
 func (p *Plan) initConfig(debug bool) *initConfig {
-	return &initConfig{
+	c := &initConfig{
 		Name:            p.Name,
 		Root:            p.Root,
 		Hostname:        p.Hostname,
@@ -94,6 +101,8 @@ func (p *Plan) initConfig(debug bool) *initConfig {
 		Debug:           debug,
 		NetNSPath:       p.NetNSPath,
 	}
+	p.usersConfig(c)
+	return c
 }
 
 // InitError is a failure inside the init child, carried to the supervisor

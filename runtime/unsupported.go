@@ -56,8 +56,6 @@ func checkProcess(p *specs.Process) error {
 
 func checkLinux(l *specs.Linux) error {
 	switch {
-	case len(l.UIDMappings)+len(l.GIDMappings) > 0:
-		return unsupported("linux.uidMappings and gidMappings")
 	case l.MountLabel != "":
 		return unsupported("linux.mountLabel")
 	case l.IntelRdt != nil:

@@ -92,6 +92,9 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", runtime.DefaultStopTimeout, "how long a halt may take before the container is killed")
 	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many fds from 3 on to the init (as runc's --preserve-fds); socket-activated fds (LISTEN_FDS) are passed without it")
 	fl.StringVar(&f.bundle, "oci-bundle", "", "run an OCI bundle's config.json as it is written (as nspawn --oci-bundle); only the flags of how to run it (console, stop and kill, fds) apply")
+	fl.StringVarP(&f.o.privateUsers, "private-users", "U", "no", "user namespace: no (the guest's root is the host's), identity (0-65535 as themselves), pick (a free 65536-ID range, stable for NAME) or BASE[:COUNT]")
+	fl.Lookup("private-users").NoOptDefVal = "pick" // -U, as nspawn's
+	fl.StringVar(&f.o.usersOwnership, "private-users-ownership", "map", "how the root's files come to be owned by the range: map (idmapped mounts; the files on disk keep their owners) or chown (shift the root's owners once where it cannot be idmapped)")
 	fl.BoolVar(&f.allowDevs, "allow-unrestricted-devices", false, "start even where no device policy can be enforced (no cgroup2 device filter, no v1 devices controller): the guest can then use every device of the host")
 }
 

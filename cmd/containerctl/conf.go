@@ -21,13 +21,13 @@ import (
 const defaultConfigDir = "/etc/containers"
 
 // confFlags are the keys of NAME.conf, with NixOS's names, and the run
-// flag each sets. A key a later feature will execute (networking, private
-// users) is refused when set, so that a file written for NixOS's nspawn
-// never quietly gets less than it asks for.
+// flag each sets. Any other key is refused, so that a file written for
+// NixOS's nspawn never quietly gets less than it asks for.
 var confFlags = map[string]string{
 	"SYSTEM_PATH":     "path",
 	"ROOT":            "root",
 	"PRIVATE_NETWORK": "private-network",
+	"PRIVATE_USERS":   "private-users",
 	// As NixOS's container@ script passes them to nspawn.
 	"HOST_ADDRESS":           "host-address",
 	"LOCAL_ADDRESS":          "local-address",
@@ -48,8 +48,6 @@ var confLists = map[string]struct{ sep, flag string }{
 // confVeth are the keys that give a container a veth: NixOS's guest
 // expects its side as eth0 (container@'s init renames host0).
 var confVeth = []string{"HOST_ADDRESS", "LOCAL_ADDRESS", "HOST_ADDRESS6", "LOCAL_ADDRESS6", "HOST_BRIDGE"}
-
-var confLater = []string{"PRIVATE_USERS"}
 
 // confLine is one KEY=value of a settings file, and where it stood.
 type confLine struct {
@@ -124,11 +122,6 @@ func applyConfLine(fs *pflag.FlagSet, given map[string]bool, l confLine) error {
 	switch {
 	case l.key == "EXTRA_FLAGS" || l.key == "EXTRA_NSPAWN_FLAGS":
 		return applyExtraFlags(fs, given, strings.Fields(l.value))
-	case slices.Contains(confLater, l.key):
-		if l.value == "" || l.key == "PRIVATE_USERS" && l.value == "no" {
-			return nil
-		}
-		return fmt.Errorf("%q: not supported yet", l.value)
 	}
 	if list, ok := confLists[l.key]; ok {
 		for _, item := range strings.Split(l.value, list.sep) {

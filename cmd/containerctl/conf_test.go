@@ -77,13 +77,30 @@ func TestApplyConfErrors(t *testing.T) {
 		{"BOGUS=1\n", "foo.conf:1: BOGUS: unknown key"},
 		{"\n\nnot a line\n", "foo.conf:3: want KEY=value"},
 		{"PRIVATE_NETWORK=maybe\n", `foo.conf:1: PRIVATE_NETWORK: "maybe": want 0 or 1`},
-		{"PRIVATE_USERS=pick\n", "PRIVATE_USERS"},
 		{"EXTRA_FLAGS=--no-such-flag\n", "not a flag of run"},
 		{"EXTRA_FLAGS=--memory-max\n", "no value"},
 	} {
 		_, err := confCommand(t, tt.conf)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("applyConf(%q) = %v, want one line containing %q", tt.conf, err, tt.want)
+		}
+	}
+}
+
+func TestApplyConfPrivateUsers(t *testing.T) {
+	for _, tt := range []struct {
+		conf string
+		args []string
+		want string
+	}{
+		{"PRIVATE_USERS=pick\n", nil, "pick"},
+		{"PRIVATE_USERS=524288:65536\n", nil, "524288:65536"},
+		{"PRIVATE_USERS=\n", nil, "no"},
+		{"PRIVATE_USERS=pick\n", []string{"--private-users=no"}, "no"},
+	} {
+		f, err := confCommand(t, tt.conf, tt.args...)
+		if err != nil || f.o.privateUsers != tt.want {
+			t.Errorf("applyConf(%q, %q) = %v, --private-users %q; want %q", tt.conf, tt.args, err, f.o.privateUsers, tt.want)
 		}
 	}
 }

@@ -337,8 +337,8 @@ static void cloexec_from(int lowest)
 static void __attribute__((noreturn)) child(const struct instr *in)
 {
 	/* Not dumpable until the exec. This does not keep out a tracer with
-	 * CAP_SYS_PTRACE over us (the guest's root has it, there being no
-	 * user namespace): what keeps us safe is that main confined us as
+	 * CAP_SYS_PTRACE over us (the guest's root has it, without a user
+	 * namespace; with one, we are its root): what keeps us safe is that main confined us as
 	 * the container is before we were cloned into its PID namespace. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fail(127, "prctl PR_SET_DUMPABLE");
@@ -404,6 +404,17 @@ int main(void)
 	if (setns(in.pidfd, (int)in.nsflags) < 0)
 		fail(127, "setns (Linux 5.8 or later is needed)");
 	close(in.pidfd);
+	/* In a user namespace (the kernel joins it first, and the others as
+	 * its root), our IDs are still the host's root's, which its maps
+	 * leave out: what we make (the terminal) would be nobody's inside.
+	 * Become its root, keeping the capabilities setns gave; the
+	 * command's own IDs come in become_user. */
+	if (in.nsflags & CLONE_NEWUSER) {
+		if (setgroups(0, NULL) < 0)
+			fail(127, "setgroups in the user namespace");
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			fail(127, "become the user namespace's root");
+	}
 	confine(&in);
 	/* A fork (no new stack) whose parent is ours, containerctl. */
 	long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
