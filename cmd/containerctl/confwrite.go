@@ -11,7 +11,7 @@ import (
 
 // confKeyOf is the settings file's own key for a run flag, where NixOS has
 // one; every other flag goes into EXTRA_FLAGS.
-var confKeyOf = map[string]string{"path": "SYSTEM_PATH", "root": "ROOT", "private-network": "PRIVATE_NETWORK"}
+var confKeyOf = map[string]string{"path": "SYSTEM_PATH", "root": "ROOT", "private-network": "PRIVATE_NETWORK", "private-users": "PRIVATE_USERS"}
 
 // confText is NAME.conf for the run flags set in fs (skip names flags that
 // are not run's), in NixOS's keys. It is read back, as run will read it,

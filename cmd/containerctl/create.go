@@ -30,10 +30,16 @@ flags given, checked as run checks them, with NixOS's keys (SYSTEM_PATH,
 ROOT, PRIVATE_NETWORK, EXTRA_FLAGS), as nixos-container create does. Where
 systemd runs, it installs container@.service when the host has none, and
 with --auto-start enables container@NAME.service, which starts it at boot.
-It refuses a NAME that already has a settings file.`,
+It refuses a NAME that already has a settings file. Unlike run, create
+gives the container private users by default (PRIVATE_USERS=pick: its
+root is an unprivileged user on the host); --private-users=no turns that
+off.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if err := defaultPrivateUsers(cmd); err != nil {
+				return err
+			}
 			if _, _, err := f.build(cmd, args); err != nil {
 				return err
 			}

@@ -93,6 +93,16 @@ func quoteWord(a string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`).Replace(a) + `"`
 }
 
+// defaultPrivateUsers makes --private-users=pick the default of unit and
+// create: a declared container's root is nobody on the host unless told
+// otherwise (--private-users=no).
+func defaultPrivateUsers(cmd *cobra.Command) error {
+	if cmd.Flags().Changed("private-users") {
+		return nil
+	}
+	return cmd.Flags().Set("private-users", "pick")
+}
+
 // changedFlags are the run flags given on the command line, as flags again,
 // for the unit's ExecStart.
 func changedFlags(fs *pflag.FlagSet, skip ...string) []string {
@@ -131,7 +141,10 @@ runs systemd-nspawn: Type=notify with --notify-ready, a halt on stop whose
 TimeoutStopSec outlasts --stop-timeout, Delegate=yes below machine.slice,
 Restart=on-failure and RestartForceExitStatus=133 for a guest's reboot, and
 ExecReload=containerctl reload NAME. The flags are checked as run checks
-them. Install it with: containerctl unit foo > /etc/systemd/system/container-foo.service`,
+them. Unlike run, the unit gives the container private users by default
+(--private-users=pick, as systemd's systemd-nspawn@.service runs -U): its
+root is an unprivileged user on the host. --private-users=no turns that
+off. Install it with: containerctl unit foo > /etc/systemd/system/container-foo.service`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bin, err := os.Executable()
 			if err == nil {
@@ -149,6 +162,9 @@ them. Install it with: containerctl unit foo > /etc/systemd/system/container-foo
 			}
 			if len(args) == 0 {
 				return fmt.Errorf("unit: want NAME, or --template")
+			}
+			if err := defaultPrivateUsers(cmd); err != nil {
+				return err
 			}
 			c, _, err := f.build(cmd, args)
 			if err != nil {

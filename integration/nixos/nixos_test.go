@@ -162,10 +162,12 @@ type unitCase struct {
 var unitCases = []unitCase{
 	{
 		name: "profile", container: "web",
-		options: `{ path = "/nix/var/nix/profiles/containers/web"; privateUsers = "no"; }`,
+		// privateUsers is left to its default, pick (run's is no, so the
+		// conf file must say it).
+		options: `{ path = "/nix/var/nix/profiles/containers/web"; }`,
 		// unit.nix always gives --stop-timeout, so that its TimeoutStopSec
 		// never rests on containerctl's default.
-		flags: []string{"--path=/nix/var/nix/profiles/containers/web", "--stop-timeout=180s"},
+		flags: []string{"--path=/nix/var/nix/profiles/containers/web", "--stop-timeout=180s", "--private-users=pick"},
 		extra: sections{"Unit": {"RequiresMountsFor": nil}, "Service": {"TimeoutStartSec": {"1min"}}},
 	},
 	{
@@ -176,7 +178,7 @@ var unitCases = []unitCase{
 			bindMounts."/data" = { hostPath = "@DIR@/data"; mountPoint = "/data"; isReadOnly = false; };
 			bindMounts."/etc/ssl" = { hostPath = null; mountPoint = "/etc/ssl"; isReadOnly = true; };
 		}`,
-		flags: []string{"--root=@DIR@/my root $HOME 100%", "--auto-start", "--stop-timeout=90s", "--bind=@DIR@/data:/data", "--bind-ro=/etc/ssl"},
+		flags: []string{"--root=@DIR@/my root $HOME 100%", "--auto-start", "--stop-timeout=90s", "--bind=@DIR@/data:/data", "--bind-ro=/etc/ssl", "--private-users=no"},
 		extra: sections{
 			"Unit":    {"RequiresMountsFor": {"@DIR@/data", "/etc/ssl"}, "Wants": {"network.target"}, "After": {"network.target"}},
 			"Service": {"TimeoutStartSec": {"5min"}},
@@ -190,7 +192,7 @@ var unitCases = []unitCase{
 			tasksMax = 512; ioWeight = 300;
 		}`,
 		flags: []string{"--private-network", "--memory-max=512M", "--memory-high=400M", "--cpu-quota=50%",
-			"--cpu-weight=200", "--tasks-max=512", "--io-weight=300", "--stop-timeout=0s"},
+			"--cpu-weight=200", "--tasks-max=512", "--io-weight=300", "--stop-timeout=0s", "--private-users=no"},
 		extra: sections{"Unit": {"RequiresMountsFor": nil}, "Service": {"TimeoutStartSec": {"1min"}}},
 	},
 	{
@@ -202,7 +204,7 @@ var unitCases = []unitCase{
 			extraFlags = [ "--bind-ro=/srv/b:/b" "--hostname=web" "--capability=CAP_NET_ADMIN" "--setenv=A=1" ];
 		}`,
 		flags: []string{"--bind-ro=/srv/a:/a", "--bind-ro=/srv/b:/b", "--hostname=web",
-			"--capability=CAP_NET_ADMIN", "--setenv=A=1", "--stop-timeout=1h1m1s"},
+			"--capability=CAP_NET_ADMIN", "--setenv=A=1", "--stop-timeout=1h1m1s", "--private-users=no"},
 		extra: sections{"Unit": {"RequiresMountsFor": {"/srv/a"}}, "Service": {"TimeoutStartSec": {"1min"}}},
 	},
 }

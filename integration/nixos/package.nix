@@ -37,7 +37,7 @@ buildGoModule {
     ];
   };
 
-  vendorHash = "sha256-7+ogRaPPNk/HEi04A/Pwvv2UbB8ABt4jAGxmeNbAqVM=";
+  vendorHash = "sha256-vsVgGqtJwO5lMdow/q2+r+CAWIVUTz/eW8f7cSRURCU=";
 
   subPackages = [ "cmd/containerctl" ];
 

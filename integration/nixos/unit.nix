@@ -134,7 +134,8 @@ let
     ++ optionalFlag "local-address" o.localAddress
     ++ optionalFlag "network-bridge" o.hostBridge
     ++ map (p: { name = "port"; value = portString p; }) o.forwardPorts
-    ++ optional (privateUsers != "no") { name = "private-users"; value = privateUsers; }
+    # Always given: "no" too, since unit and create default to pick.
+    ++ [ { name = "private-users"; value = privateUsers; } ]
     ++ map bindFlag (attrValues o.bindMounts)
     ++ optionalFlag "memory-max" o.memoryMax
     ++ optionalFlag "memory-high" o.memoryHigh
