@@ -93,7 +93,7 @@ clean:
 	rm -rf bin
 
 # The Debian packages the tests need; .ci/run calls this on a new machine.
-DEPS := busybox-static util-linux debootstrap gcc libc6-dev nix-bin
+DEPS := busybox-static util-linux debootstrap gcc libc6-dev nix-bin containerd podman conmon runc
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)

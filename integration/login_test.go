@@ -29,6 +29,12 @@ type ptySession struct {
 // size (nil for the default) as its controlling terminal and stdio.
 func startOnPty(t *testing.T, size *console.WinSize, args ...string) *ptySession {
 	t.Helper()
+	return startProgramOnPty(t, size, ctlBin, args...)
+}
+
+// startProgramOnPty starts program with args on a new pseudo-terminal.
+func startProgramOnPty(t *testing.T, size *console.WinSize, program string, args ...string) *ptySession {
+	t.Helper()
 	master, slavePath, err := console.NewPty()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +48,7 @@ func startOnPty(t *testing.T, size *console.WinSize, args ...string) *ptySession
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &ptySession{t: t, master: master, done: make(chan struct{}), cmd: exec.Command(ctlBin, args...)}
+	s := &ptySession{t: t, master: master, done: make(chan struct{}), cmd: exec.Command(program, args...)}
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = slave, slave, slave
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := s.cmd.Start(); err != nil {

@@ -19,7 +19,9 @@ const stateDir = "/run/containerctl"
 
 var (
 	// ctlBin and initBin are the binaries under test, built by TestMain.
-	ctlBin  string
+	ctlBin string
+	// ociBin is containerctl-oci, a link to ctlBin.
+	ociBin  string
 	initBin string
 
 	// tracked records every directory and testinit copy the tests made, so
@@ -119,13 +121,26 @@ func buildBinaries(dir string) error {
 			return fmt.Errorf("CONTAINERCTL_BIN: %w", err)
 		}
 		ctlBin = abs
-		return nil
+		return linkOCI()
 	}
 	ctlBin = filepath.Join(dir, "containerctl")
 	if err := build(ctlBin, "./cmd/containerctl"); err != nil {
 		return err
 	}
-	return buildHelper(modRoot, dir)
+	if err := buildHelper(modRoot, dir); err != nil {
+		return err
+	}
+	return linkOCI()
+}
+
+// linkOCI makes containerctl-oci, the link to containerctl that answers
+// runc's command line (as make build does), beside the binary under test.
+func linkOCI() error {
+	ociBin = filepath.Join(filepath.Dir(ctlBin), "containerctl-oci")
+	if _, err := os.Lstat(ociBin); err == nil {
+		return nil
+	}
+	return os.Symlink(filepath.Base(ctlBin), ociBin)
 }
 
 // buildHelper builds exec's C helper, containerctl-nsenter, beside
