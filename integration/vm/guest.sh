@@ -38,11 +38,13 @@ journals() {
 }
 
 progress() { echo "vm-test: $*" >/dev/console; }
-result() { # result ok|fail NAME DETAIL...
-	local st=$1 name=$2
+result() { # result ok|fail NAME DETAIL...: one line, whatever DETAIL holds
+	local st=$1 name=$2 detail
 	shift 2
-	echo "$st $name $*" >>"$R/results"
-	progress "$st $name $*"
+	detail=$*
+	detail=${detail//$'\n'/ | }
+	echo "$st $name $detail" >>"$R/results"
+	progress "$st $name $detail"
 }
 evidence() { cat >>"$R/evidence/$1"; }
 timing() { echo "$1 $2" >>"$R/timings"; }

@@ -67,6 +67,7 @@ mirror=${mirror:-http://deb.debian.org/debian}
 parent=$(dirname "$dir")
 mkdir -p "$parent"
 tmp=$(mktemp -d "$parent/.$(basename "$dir").tmp.XXXXXX")
+chmod 755 "$tmp"
 root=$tmp/root
 mkdir -m 755 "$root"
 cleanup() {
@@ -146,7 +147,9 @@ EOF
 ln -sf /etc/systemd/system/vm-test.service "$root/etc/systemd/system/multi-user.target.wants/vm-test.service"
 
 # The containers' roots. Fake Nix store hashes, 32 characters as Nix's.
-mkdir -p "$root/var/lib/containers"
+# /var/lib/containers is 0700, as on NixOS: no host user reaches a setuid
+# file a guest plants in its root.
+mkdir -m 700 "$root/var/lib/containers"
 cp -a "$debian_root" "$root/var/lib/containers/foo"
 bb=/nix/store/0bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-busybox
 deb=/nix/store/0ddddddddddddddddddddddddddddddd-debian
