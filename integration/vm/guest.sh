@@ -91,14 +91,23 @@ restarted() {
 	[[ ${P[ActiveState]} == active && ${P[NRestarts]} -gt $nr && $pid != 0 && $pid != "$old" ]]
 }
 
-# leftovers NAME ROOT CGROUP: what of a stopped container remains: processes
-# whose root is ROOT, its record, its unit's cgroup.
+# nsof PID: the PID and mount namespaces of a container's init, into NS,
+# for leftovers to look for once the container has stopped.
+nsof() {
+	NS=($(readlink "/proc/$1/ns/pid" "/proc/$1/ns/mnt"))
+	NS=("${NS[@]//[/\\[}") # as find -lname patterns: pid:\[4026531836]
+}
+
+# leftovers NAME CGROUP: what of a container remains: processes in the
+# namespaces nsof found, its record, its unit's cgroup. (A process's
+# /proc/PID/root says nothing from outside its mount namespace.)
 leftovers() {
 	local left
-	left=$(find /proc -mindepth 2 -maxdepth 2 -name root -lname "$2*" 2>/dev/null)
-	[[ -n $left ]] && echo "processes with root $2: $left"
+	left=$(find /proc -mindepth 3 -maxdepth 3 \( -path '/proc/*/ns/pid' -lname "${NS[0]:-none}" \) -o \
+		\( -path '/proc/*/ns/mnt' -lname "${NS[1]:-none}" \) 2>/dev/null)
+	[[ -n $left ]] && echo "processes in ${NS[*]}: ${left//$'\n'/ }"
 	[[ -e /run/containerctl/$1 ]] && echo "record /run/containerctl/$1 remains"
-	[[ -n $3 && -d /sys/fs/cgroup$3 ]] && echo "cgroup $3 remains"
+	[[ -n $2 && -d /sys/fs/cgroup$2 ]] && echo "cgroup $2 remains"
 	return 0
 }
 
@@ -196,6 +205,13 @@ check_foo() {
 		result fail cgroup "unit cgroup $cg; supervisor (pid $mainpid) in $scg; guest PID 1 ($pid1) in $pcg; memory.max 268435456 on ${lcg:-no cgroup below the unit}, pids.max there ${limit[1]:-?} (want 512); new cgroups outside the unit: ${bad[*]:-none}"
 	fi
 	comm -13 /run/cg-before /run/cg-during | evidence cgroup
+	# The stop check's detector, on the running container: it must see it.
+	local seen
+	nsof "$pid1"
+	seen=$(leftovers foo "$cg")
+	if [[ $seen != *"processes in pid:"* || $seen != *"record "* || $seen != *"cgroup $cg"* ]]; then
+		result fail leftovers-detector "while foo runs, the leftover check sees only: ${seen:-nothing}"
+	fi
 
 	# A reboot inside the guest: exit 133, the unit restarts it.
 	local nr=${P[NRestarts]} inv=${P[InvocationID]}
@@ -225,6 +241,7 @@ check_foo() {
 	fi
 
 	# The halt: RTMIN+3, the guest's shutdown in the journal, nothing left.
+	nsof "$NEWPID"
 	t0=$EPOCHREALTIME
 	systemctl stop container@foo
 	took=$(since "$t0")
@@ -232,7 +249,7 @@ check_foo() {
 	props container@foo
 	find /sys/fs/cgroup -type d | sort >/run/cg-after
 	local left extra
-	left=$(leftovers foo /var/lib/containers/foo "$cg")
+	left=$(leftovers foo "$cg")
 	extra=$(comm -13 /run/cg-before /run/cg-after | grep -vx '/sys/fs/cgroup/machine.slice')
 	journalctl -b -u container@foo --no-pager -o cat | tail -n 60 >/run/foo-journal
 	if [[ ${P[ActiveState]} == inactive && ${P[Result]} == success && -z $left$extra ]] &&
@@ -292,12 +309,13 @@ check_hung() {
 		return
 	fi
 	local cg=${P[ControlGroup]}
+	nsof "$(initpid hung)"
 	t0=$EPOCHREALTIME
 	systemctl stop container-hung
 	took=$(since "$t0")
 	timing stop-hung "$took"
 	props container-hung
-	left=$(leftovers hung /var/lib/containers/hung "$cg")
+	left=$(leftovers hung "$cg")
 	journalctl -b -u container-hung --no-pager -o cat >/run/hung-journal
 	# containerctl kills the init at its 10 s stop timeout, well within
 	# the unit's TimeoutStopSec (25 s): systemd never has to kill it.
