@@ -5,11 +5,15 @@ BIN := bin/containerctl
 # containerctl-nsenter, exec's single-threaded step (runtime/nsenter), in C:
 # a Go process cannot join a mount namespace.
 NSENTER := bin/containerctl-nsenter
+# containerctl-oci, runc's command line on the same engine (for containerd's
+# BinaryName and podman's --runtime): a link to containerctl, which answers
+# to that name.
+OCI := bin/containerctl-oci
 HELPER_CC ?= gcc
 
-.PHONY: build deps test unit fuzz integration demo bench lint clean
+.PHONY: build deps test unit fuzz nixos integration demo bench lint clean
 
-build: $(BIN) $(NSENTER)
+build: $(BIN) $(NSENTER) $(OCI)
 
 $(BIN): FORCE
 	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/containerctl
@@ -18,12 +22,15 @@ $(NSENTER): runtime/nsenter/helper/nsenter.c
 	@mkdir -p bin
 	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
 
+$(OCI): $(BIN)
+	ln -sf containerctl $@
+
 FORCE:
 
 # Unit tests everywhere; the integration tests start real containers and need
 # root (with CONTAINERCTL_INTEGRATION=1, as in CI, a missing prerequisite
 # fails them instead of skipping).
-test: lint unit fuzz integration
+test: lint unit fuzz nixos integration
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
@@ -43,6 +50,12 @@ fuzz:
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg >/tmp/containerctl-fuzz.log 2>&1 || { cat /tmp/containerctl-fuzz.log; exit 1; }; \
 	done
+
+# nixos checks the NixOS module (integration/nixos) with Nix alone: every
+# .nix file parses, and the unit and NAME.conf it writes for a container are
+# what containerctl makes of the same options. Needs nix-bin, not root.
+nixos:
+	$(GO) test -count=1 -v ./integration/nixos/
 
 # The VM tests (integration/vm: a systemd host under qemu, about 2 minutes
 # once its image is cached) are their own package, so that they run beside
@@ -83,7 +96,7 @@ clean:
 	rm -rf bin
 
 # The Debian packages the tests need; .ci/run calls this on a new machine.
-DEPS := busybox-static util-linux debootstrap gcc libc6-dev qemu-system-x86 e2fsprogs
+DEPS := busybox-static util-linux debootstrap gcc libc6-dev nix-bin qemu-system-x86 e2fsprogs
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)

@@ -78,23 +78,11 @@ func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
 			ws = append(ws, write{h, "memory.limit_in_bytes", strconv.FormatInt(*r.Memory.Limit, 10)})
 		}
 	}
-	if r.CPU != nil && r.CPU.Quota != nil {
-		h, err := need("cpu", "CPU quota (CPUQuota)")
-		if err != nil {
-			return nil, err
-		}
-		period := uint64(cpuPeriod)
-		if r.CPU.Period != nil {
-			period = *r.CPU.Period
-		}
-		if h == UnifiedKey {
-			ws = append(ws, write{h, "cpu.max", fmt.Sprintf("%s %d", v2Max(*r.CPU.Quota), period)})
-		} else {
-			ws = append(ws,
-				write{h, "cpu.cfs_period_us", strconv.FormatUint(period, 10)},
-				write{h, "cpu.cfs_quota_us", strconv.FormatInt(*r.CPU.Quota, 10)})
-		}
+	cw, err := cpuWrites(r.CPU, need)
+	if err != nil {
+		return nil, err
 	}
+	ws = append(ws, cw...)
 	if r.Pids != nil && r.Pids.Limit != nil {
 		h, err := need("pids", "task limit (TasksMax)")
 		if err != nil {
@@ -214,4 +202,55 @@ func deviceWrites(l Layout, rules []specs.LinuxDeviceCgroup) (writes, error) {
 		ws = append(ws, write{h.Key, file, v})
 	}
 	return ws, nil
+}
+
+// cpuWrites places the CPU quota and shares.
+func cpuWrites(c *specs.LinuxCPU, need func(ctrl, what string) (string, error)) (writes, error) {
+	var ws writes
+	if c == nil {
+		return nil, nil
+	}
+	if c.Quota != nil {
+		h, err := need("cpu", "CPU quota (CPUQuota)")
+		if err != nil {
+			return nil, err
+		}
+		period := uint64(cpuPeriod)
+		if c.Period != nil {
+			period = *c.Period
+		}
+		if h == UnifiedKey {
+			ws = append(ws, write{h, "cpu.max", fmt.Sprintf("%s %d", v2Max(*c.Quota), period)})
+		} else {
+			ws = append(ws,
+				write{h, "cpu.cfs_period_us", strconv.FormatUint(period, 10)},
+				write{h, "cpu.cfs_quota_us", strconv.FormatInt(*c.Quota, 10)})
+		}
+	}
+	if c.Shares != nil {
+		h, err := need("cpu", "CPU shares")
+		if err != nil {
+			return nil, err
+		}
+		if h == UnifiedKey {
+			ws = append(ws, write{h, "cpu.weight", strconv.FormatUint(SharesToWeight(*c.Shares), 10)})
+		} else {
+			ws = append(ws, write{h, "cpu.shares", strconv.FormatUint(*c.Shares, 10)})
+		}
+	}
+	return ws, nil
+}
+
+// SharesToWeight maps v1's cpu.shares (2..262144) onto cgroup v2's
+// cpu.weight (1..10000), as runc and crun do: 1024 becomes 39.
+func SharesToWeight(shares uint64) uint64 {
+	switch {
+	case shares == 0:
+		return 100
+	case shares < 2:
+		shares = 2
+	case shares > 262144:
+		shares = 262144
+	}
+	return 1 + ((shares-2)*9999)/262142
 }

@@ -122,3 +122,11 @@ func TestDeviceProgramShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestSharesToWeight(t *testing.T) {
+	for _, tt := range []struct{ shares, want uint64 }{{0, 100}, {1, 1}, {2, 1}, {1024, 39}, {262144, 10000}, {1 << 20, 10000}} {
+		if got := SharesToWeight(tt.shares); got != tt.want {
+			t.Errorf("SharesToWeight(%d) = %d, want %d", tt.shares, got, tt.want)
+		}
+	}
+}

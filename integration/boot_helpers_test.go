@@ -133,13 +133,15 @@ type bootOpts struct {
 	store string   // --store; "" for none
 	flags []string // run flags besides --boot
 	env   []string // extra environment of the supervisor
+	users bool     // the guest has a user namespace of its own, which guest commands enter
 }
 
 // booted is a `containerctl run --boot`, with its guest's PID 1 found.
 type booted struct {
 	*container
 	started time.Time
-	pid     int // the guest's PID 1 on the host, from containerctl status
+	pid     int  // the guest's PID 1 on the host, from containerctl status
+	users   bool // enter the guest's user namespace too
 }
 
 // startBoot starts `containerctl run NAME --boot` and finds the guest's PID 1;
@@ -153,7 +155,7 @@ func startBoot(t *testing.T, o bootOpts) *booted {
 		name = containerName(t)
 	}
 	fx := &fixture{dir: t.TempDir(), name: name, root: o.root, store: o.store}
-	b := &booted{started: time.Now()}
+	b := &booted{started: time.Now(), users: o.users}
 	b.container = fx.start(t, runOpts{flags: append([]string{"--boot"}, o.flags...), env: o.env})
 	t.Cleanup(b.diagnose)
 	b.findInit()
@@ -194,7 +196,12 @@ func statusPID(t *testing.T, name string) int {
 func (b *booted) guest(timeout time.Duration, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	argv := append([]string{"-t", strconv.Itoa(b.pid), "-m", "-u", "-i", "-p", "-C", "-r", "-w"}, args...)
+	argv := []string{"-t", strconv.Itoa(b.pid), "-m", "-u", "-i", "-p", "-C", "-r", "-w"}
+	if b.users {
+		// As the guest's root: its systemd answers only its own.
+		argv = append(argv, "-U")
+	}
+	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, "nsenter", argv...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

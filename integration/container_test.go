@@ -904,6 +904,34 @@ func TestConsole(t *testing.T) {
 	}
 }
 
+// TestConsoleLogLines: where the console and the supervisor's log share one
+// stream, as a unit's stdout and stderr share its journal, a log line never
+// glues onto a console line that lacks its newline (a login prompt).
+func TestConsoleLogLines(t *testing.T) {
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{
+		flags:   []string{"--console=read-only"},
+		wrap:    []string{"bash", "-c", `exec "$@" 2>&1`, "one-stream"},
+		command: []string{"/bin/sh", "-c", "printf 'vm login: '; exec sleep 1000"},
+	})
+	deadline := time.Now().Add(startTimeout)
+	for !strings.Contains(c.stdout.String(), "vm login: ") {
+		if time.Now().After(deadline) || c.exited() {
+			t.Fatalf("no prompt on the console\noutput: %q", c.stdout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctl(t, "stop", c.name, "--timeout", "1s")
+	c.wait(startTimeout)
+	out := c.stdout.String()
+	if strings.Contains(out, "vm login: containerctl") {
+		t.Errorf("a log line glued onto the prompt:\n%s", out)
+	}
+	if !strings.Contains(out, "vm login: \ncontainerctl: ") {
+		t.Errorf("want the prompt's line ended before the next log line, got:\n%q", out)
+	}
+}
+
 // TestBindsAndTmpfs: --bind is writable, --bind-ro is not, --tmpfs is a
 // fresh tmpfs.
 func TestBindsAndTmpfs(t *testing.T) {

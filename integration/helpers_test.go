@@ -238,6 +238,7 @@ type runOpts struct {
 	wrap    []string   // a command that execs containerctl, given as its last arguments
 	root    string     // pass --root root instead of fx.root
 	files   []*os.File // the supervisor's fds from 3 on
+	bundle  string     // run this OCI bundle (no --store, no --root)
 }
 
 // container is one running `containerctl run`.
@@ -260,6 +261,8 @@ func (fx *fixture) start(t *testing.T, o runOpts) *container {
 	t.Helper()
 	args := []string{"run", fx.name, "--store", fx.store, "--log-level", "debug"}
 	switch {
+	case o.bundle != "":
+		args = []string{"run", fx.name, "--log-level", "debug", "--oci-bundle", o.bundle}
 	case o.root != "":
 		args = append(args, "--root", o.root)
 	case !o.noRoot:

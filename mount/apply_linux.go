@@ -23,6 +23,9 @@ type Root struct {
 	// filesystem of the container's own (tmpfs, proc, devpts) goes with
 	// it; what is made through a bind is on the host.
 	mounted []mounted
+	// ephemeral: the root is an overlay whose writes go to a tmpfs
+	// (PrepareEphemeral).
+	ephemeral bool
 }
 
 type mounted struct {
@@ -83,7 +86,10 @@ func apply(root *os.File, rootPath string, s Step) error {
 			return err
 		}
 		defer dir.Close()
-		return mountOn(s.Source, dir, display, s.FSType, s.Flags, s.Data, s.FSType)
+		if err := mountOn(s.Source, dir, display, s.FSType, s.Flags, s.Data, s.FSType); err != nil {
+			return err
+		}
+		return propagate(root, s, display)
 	case Bind:
 		return bind(root, s, display)
 	case Device:
@@ -151,7 +157,24 @@ func bind(root *os.File, s Step, display string) error {
 	if err := mountOn(source, target, display, "", unix.MS_BIND|s.Flags&unix.MS_REC, "", what); err != nil {
 		return err
 	}
-	return setAttrs(root, s.Target, display, s.Flags, what)
+	if err := setAttrs(root, s.Target, display, s.Flags, what); err != nil {
+		return err
+	}
+	return propagate(root, s, display)
+}
+
+// propagate gives a mount the propagation its options asked for, on the
+// mount just made (reopened, so that the path is looked up anew).
+func propagate(root *os.File, s Step, display string) error {
+	if s.Propagation == 0 {
+		return nil
+	}
+	fd, err := pathrs.OpenatInRoot(root, s.Target)
+	if err != nil {
+		return &Error{Op: "open", Target: display, Err: err}
+	}
+	defer fd.Close()
+	return mountOn("", fd, display, "", s.Propagation, "", "propagation")
 }
 
 // bindSource returns the path to bind for source, and what it is. A file

@@ -14,7 +14,12 @@ import (
 
 // Created lists the paths inside the root that Apply created (mount
 // points, bind targets, nodes), in order.
-func (r *Root) Created() []string { return r.created }
+func (r *Root) Created() []string {
+	if r.ephemeral {
+		return nil
+	}
+	return r.created
+}
 
 // missing lists the paths a step may create: its target and the target's
 // parents that do not exist yet, outermost first. An entry that exists,

@@ -1,6 +1,8 @@
 package mount
 
 import (
+	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -82,8 +84,7 @@ var options = map[string]struct {
 
 // ParseOptions splits OCI mount options into mount(2) flags and the data
 // string passed to the filesystem ("mode=755,size=64k"). Propagation options
-// (rprivate, rslave, ...) are not supported per mount: every mount inside
-// the container is a slave of the host's, set once on "/".
+// (rprivate, rslave, ...) are taken out before (splitPropagation).
 func ParseOptions(opts []string) (flags uintptr, data string) {
 	var rest []string
 	for _, o := range opts {
@@ -98,3 +99,46 @@ func ParseOptions(opts []string) (flags uintptr, data string) {
 
 // bindAttrs are the flags a bind mount takes after it is made.
 const bindAttrs = msRdonly | msNosuid | msNodev | msNoexec
+
+// propagations are the propagation options of mounts and of the root.
+var propagations = map[string]uintptr{
+	"private": msPrivate, "rprivate": msPrivate | msRec, "slave": msSlave, "rslave": msSlave | msRec,
+	"shared": msShared, "rshared": msShared | msRec, "unbindable": msUnbindable, "runbindable": msUnbindable | msRec,
+}
+
+// splitPropagation takes a mount's propagation option (the last wins) out
+// of its options.
+func splitPropagation(opts []string) (rest []string, prop uintptr) {
+	for _, o := range opts {
+		if p, ok := propagations[o]; ok {
+			prop = p
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return rest, prop
+}
+
+// Propagation is the mount(2) flags of a root propagation as the spec's
+// linux.rootfsPropagation names it; "" is 0.
+func Propagation(name string) (uintptr, error) {
+	flags, ok := propagations[name]
+	if name == "" {
+		flags, ok = 0, true
+	}
+	if !ok {
+		return 0, fmt.Errorf("unknown propagation %q (private, rprivate, slave, rslave, shared, rshared, unbindable, runbindable)", name)
+	}
+	return flags, nil
+}
+
+// OptionNames are the mount options the plan turns into flags, sorted (for
+// containerctl-oci features).
+func OptionNames() []string {
+	names := make([]string, 0, len(options))
+	for n := range options {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

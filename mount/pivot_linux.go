@@ -43,3 +43,25 @@ func PivotRoot(root string) error {
 	}
 	return nil
 }
+
+// FinishRoot, after the pivot, makes the root read-only (root.readonly) and
+// gives it the propagation asked for (linux.rootfsPropagation; 0 keeps the
+// recursive slave that Prepare made). Only the root mount is made
+// read-only: the mounts on it keep their own flags.
+func FinishRoot(readonly bool, propagation uintptr) error {
+	if readonly {
+		err := unix.MountSetattr(unix.AT_FDCWD, "/", 0, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+		if err == unix.ENOSYS {
+			err = unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, "")
+		}
+		if err != nil {
+			return &Error{Op: "mount", What: "read-only root", Target: "/", Err: err}
+		}
+	}
+	if propagation != 0 {
+		if err := mount("", "/", "", propagation, "", "root propagation"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

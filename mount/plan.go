@@ -122,7 +122,8 @@ func Plan(spec *specs.Spec, host Host) (Steps, error) {
 
 // specMount compiles one of the spec's mounts.
 func specMount(m specs.Mount) (entry, error) {
-	flags, data := ParseOptions(m.Options)
+	opts, prop := splitPropagation(m.Options)
+	flags, data := ParseOptions(opts)
 	isBind := m.Type == "bind" || flags&msBind != 0
 	name := fmt.Sprintf("mount %s on %s", m.Type, m.Destination)
 	if m.Type == "" {
@@ -143,7 +144,7 @@ func specMount(m specs.Mount) (entry, error) {
 		if source == "" {
 			source = m.Type
 		}
-		s := Step{Kind: Mount, Source: source, Target: target, FSType: m.Type, Flags: flags, Data: data}
+		s := Step{Kind: Mount, Source: source, Target: target, FSType: m.Type, Flags: flags, Data: data, Propagation: prop}
 		return entry{Step: s, name: name, cgroup: m.Type == "cgroup2" || m.Type == "cgroup"}, nil
 	}
 	if !path.IsAbs(m.Source) {
@@ -160,7 +161,7 @@ func specMount(m specs.Mount) (entry, error) {
 			return entry{}, refuse(name, "a bind over %s could give the container the host's %s; only a %s filesystem goes there", api.dir, api.dir, api.fs)
 		}
 	}
-	s := Step{Kind: Bind, Source: m.Source, Target: target, Flags: flags & (msRec | bindAttrs)}
+	s := Step{Kind: Bind, Source: m.Source, Target: target, Flags: flags & (msRec | bindAttrs), Propagation: prop}
 	return entry{Step: s, name: name, bind: true}, nil
 }
 

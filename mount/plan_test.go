@@ -180,3 +180,27 @@ func TestPlanAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecMountPropagation: podman's binds carry "rprivate", its cgroup
+// mount too; the option becomes the mount's own propagation, set after it
+// is made, never data for the filesystem or a recursive bind.
+func TestSpecMountPropagation(t *testing.T) {
+	for _, tt := range []struct {
+		m     specs.Mount
+		flags uintptr
+		prop  uintptr
+	}{
+		{specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/tmp/hosts", Options: []string{"bind", "rprivate"}}, 0, msPrivate | msRec},
+		{specs.Mount{Destination: "/data", Type: "bind", Source: "/srv", Options: []string{"rbind", "ro", "slave"}}, msRec | msRdonly, msSlave},
+		{specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"rprivate", "nosuid", "ro"}}, msNosuid | msRdonly, msPrivate | msRec},
+	} {
+		e, err := specMount(tt.m)
+		if err != nil {
+			t.Fatalf("specMount(%v) = %v", tt.m, err)
+		}
+		if e.Step.Flags != tt.flags || e.Step.Propagation != tt.prop || e.Step.Data != "" {
+			t.Errorf("specMount(%v) = flags %s, propagation %s, data %q; want %s, %s and none",
+				tt.m.Options, FlagString(e.Step.Flags), FlagString(e.Step.Propagation), e.Step.Data, FlagString(tt.flags), FlagString(tt.prop))
+		}
+	}
+}

@@ -40,6 +40,10 @@ type Step struct {
 	// the new mount (and its submounts) after binding.
 	Flags uintptr
 	Data  string
+	// Propagation, for Mount and Bind, is the mount's own propagation
+	// (MS_PRIVATE, MS_SLAVE, MS_SHARED or MS_UNBINDABLE, with MS_REC),
+	// set after it is made; 0 leaves the slave it is born as.
+	Propagation uintptr `json:",omitempty"`
 	// Mode, Major and Minor describe a Device (Mode includes the file type).
 	Mode         uint32
 	Major, Minor uint32

@@ -51,6 +51,12 @@ func (s *supervisor) startChild() error {
 	for i := 0; i < s.p.PreserveFDs; i++ {
 		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
 	}
+	if s.opts.execFifo != nil {
+		extra = append(extra, s.opts.execFifo)
+	}
+	if s.opts.consoleSocket != nil {
+		extra = append(extra, s.opts.consoleSocket)
+	}
 	extra = append(extra, end)
 
 	// The parent-death signal belongs to the thread that forks: keep this
@@ -71,7 +77,9 @@ func (s *supervisor) startChild() error {
 	// Our copies: the child has its own now, and the socket must read EOF
 	// once the child is gone.
 	for _, f := range extra {
-		f.Close()
+		if f != s.opts.execFifo && f != s.opts.consoleSocket {
+			f.Close()
+		}
 	}
 	if err != nil {
 		goruntime.UnlockOSThread()
@@ -105,7 +113,7 @@ func (s *supervisor) childCommand(extra []*os.File, cloned bool) *exec.Cmd {
 			// The container dies with its supervisor, however the
 			// supervisor dies: the kernel kills its PID 1, and with it
 			// the PID namespace.
-			Pdeathsig: unix.SIGKILL,
+			Pdeathsig: pdeathsig(s.p.Detached),
 			Setsid:    true,
 			// Inside the container's cgroup2 cgroup from its first
 			// instruction, so that nothing it does escapes; the v1
@@ -114,6 +122,7 @@ func (s *supervisor) childCommand(extra []*os.File, cloned bool) *exec.Cmd {
 			CgroupFD:    s.cgroup.FD(),
 		},
 	}
+	s.p.userMaps(cmd.SysProcAttr)
 	if s.console != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.slave, s.slave, s.slave
 		cmd.SysProcAttr.Setctty = true
@@ -122,6 +131,15 @@ func (s *supervisor) childCommand(extra []*os.File, cloned bool) *exec.Cmd {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.opts.Stdin, s.opts.Stdout, s.opts.Stderr
 	}
 	return cmd
+}
+
+// pdeathsig is SIGKILL, but none for an OCI create's init, which outlives
+// its creator: its caller, a subreaper, inherits it.
+func pdeathsig(detached bool) syscall.Signal {
+	if detached {
+		return 0
+	}
+	return unix.SIGKILL
 }
 
 // cloneFlags are the namespaces the init child is cloned into. The cgroup
@@ -183,8 +201,18 @@ func (c *child) failure(err error) error {
 func (s *supervisor) handshake(rec *record) error {
 	c := s.child
 	debug := s.log.Logger.IsLevelEnabled(logrus.DebugLevel)
-	if err := c.send(message{Type: msgConfig, Config: s.p.initConfig(debug)}); err != nil {
+	cfg := s.p.initConfig(debug)
+	if s.opts.execFifo != nil {
+		cfg.ExecFifoFD = 3 + s.p.PreserveFDs
+	}
+	if s.opts.consoleSocket != nil {
+		cfg.ConsoleSocketFD = 3 + s.p.PreserveFDs + 1
+	}
+	if err := c.send(message{Type: msgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to init child: %w", err)
+	}
+	if err := s.stageUsers(); err != nil {
+		return err
 	}
 	// The child sets up the root while it joins the v1 hierarchies.
 	if err := s.cgroup.Add(c.pid(), c.cloned); err != nil {
@@ -196,19 +224,35 @@ func (s *supervisor) handshake(rec *record) error {
 	if err := s.await(msgReady); err != nil {
 		return err
 	}
+	if err := s.unstageUsers(); err != nil {
+		return err
+	}
 	// Listen before the record shows the init, so that a stop that finds
 	// it can reach us; it is served once the container runs.
 	var err error
-	if s.control, err = listenControl(rec.controlPath()); err != nil {
-		return err
+	if !s.p.Detached {
+		if s.control, err = listenControl(rec.controlPath()); err != nil {
+			return err
+		}
+		s.onUndo("close control socket", func() error { s.control.close(); return nil })
 	}
-	s.onUndo("close control socket", func() error { s.control.close(); return nil })
 	s.state.PID = c.pid()
 	if s.state.InitStartTime, err = nsenter.StartTime(c.pid()); err != nil {
 		return fmt.Errorf("init child: %w", err)
 	}
 	if err := rec.write(s.state); err != nil {
 		return err
+	}
+	if s.p.Detached {
+		// The init waits for start on its FIFO; the plan is kept for
+		// exec and delete.
+		if err := rec.writePlan(s.p); err != nil {
+			return err
+		}
+		if err := c.send(message{Type: msgDetach}); err != nil {
+			return fmt.Errorf("detach init child: %w", err)
+		}
+		return nil
 	}
 	if err := c.send(message{Type: msgGo}); err != nil {
 		return fmt.Errorf("release init child: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -59,6 +60,12 @@ type controlServer struct {
 func listenControl(path string) (*controlServer, error) {
 	l, err := net.Listen("unix", path)
 	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	// Root's alone whatever the umask: a container with private users
+	// has its record directory searchable (users_linux.go).
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	s := &controlServer{l: l, requests: make(chan stopRequest), profiles: make(chan profileRequest), done: make(chan struct{})}

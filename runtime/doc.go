@@ -20,6 +20,9 @@
 // one JSON message a packet (sync.go):
 //
 //	supervisor → child  config    what the child needs of the Plan
+//	supervisor → child  staged    (private users only) the root and binds
+//	                              are idmapped and staged: the child makes
+//	                              its mount namespace (users_linux.go)
 //	supervisor → child  cgroups   the child is in every hierarchy now; it
 //	                              makes its cgroup namespace and mounts
 //	                              the cgroup filesystem
@@ -28,10 +31,20 @@
 //	child               exec(2)   its end is close-on-exec: the supervisor
 //	                              reads EOF on success, or an error
 //
+// Before the config goes, the supervisor gives a private network its links,
+// addresses, routes and port forwards from outside, into the child's new
+// network namespace (package network): the child waits for the config, so
+// the init never runs without them.
+//
 // An error in the child travels back as data (InitError, with its errno and
 // kind) and always wins over what it caused in the supervisor. Each step of
 // a start is undone by the one that made it when a later one fails, so a
 // failed start leaves nothing behind (start_linux.go).
+//
+// With private users (package userns), the child is cloned into a new user
+// namespace with the others but the mount namespace, its maps written
+// before it runs; the host's root stages what it mounts for it, so that the
+// kernel locks those mounts' flags in the child's namespace.
 //
 // Exec enters a running container with its recorded plan: a sealed copy of
 // the C helper containerctl-nsenter joins the init's namespaces (a Go

@@ -19,6 +19,10 @@ type ExecOptions struct {
 	// for root); Workdir an absolute path inside the container ("" for /).
 	User    string
 	Workdir string
+	// GID and Groups, when GID is set, replace the user's group and
+	// supplementary groups (an OCI process.user).
+	GID    *uint32
+	Groups []uint32
 	// Env are NAME=VALUE added to the clean environment (see execEnv).
 	Env []string
 	// TTY gives the command a pseudo-terminal of the container's, relayed

@@ -51,36 +51,56 @@ func Exec(stateDir, name string, o ExecOptions) (status int, retErr error) {
 	if err != nil {
 		return -1, err
 	}
-	p, err := LoadPlan(stateDir, name)
-	if err != nil {
+	if _, err := Load(stateDir, name); err != nil {
 		return -1, err
 	}
-	if st.InitStartTime == 0 {
-		return -1, fmt.Errorf("its record has no init start time (started by an older containerctl): stop and run it again")
-	}
-	pidfd, err := nsenter.OpenPidFD(st.PID, st.InitStartTime)
-	if errors.Is(err, unix.ESRCH) {
-		return -1, ErrNotRunning
-	}
+	st, pidfd, helper, in, err := prepareExec(stateDir, st, o)
 	if err != nil {
 		return -1, err
 	}
 	defer pidfd.Close()
+	return runExec(st, pidfd, helper, in, o, o.Log.WithField("container", name))
+}
+
+// prepareExec finds the running container's init and makes the helper's
+// instructions.
+func prepareExec(stateDir string, st State, o ExecOptions) (State, *os.File, string, nsenter.Instructions, error) {
+	var in nsenter.Instructions
+	p, err := readPlan(filepath.Join(stateDir, st.Name))
+	if err != nil {
+		return st, nil, "", in, err
+	}
+	if st.InitStartTime == 0 {
+		return st, nil, "", in, fmt.Errorf("its record has no init start time (started by an older containerctl): stop and run it again")
+	}
+	pidfd, err := nsenter.OpenPidFD(st.PID, st.InitStartTime)
+	if errors.Is(err, unix.ESRCH) {
+		return st, nil, "", in, ErrNotRunning
+	}
+	if err != nil {
+		return st, nil, "", in, err
+	}
+	fail := func(err error) (State, *os.File, string, nsenter.Instructions, error) {
+		pidfd.Close()
+		return st, nil, "", in, err
+	}
 	u, err := containerUser(st.PID, o.User)
 	if err != nil {
-		return -1, err
+		return fail(err)
+	}
+	if o.GID != nil {
+		u.GID, u.Groups = *o.GID, o.Groups
 	}
 	helper := o.Helper
 	if helper == "" {
 		if helper, err = nsenter.FindHelper(); err != nil {
-			return -1, err
+			return fail(err)
 		}
 	}
-	in, err := execInstructions(p, u, o)
-	if err != nil {
-		return -1, err
+	if in, err = execInstructions(p, u, o); err != nil {
+		return fail(err)
 	}
-	return runExec(st, pidfd, helper, in, o, o.Log.WithField("container", name))
+	return st, pidfd, helper, in, nil
 }
 
 // runExec makes the exec's cgroup, starts the command, relays its terminal
@@ -190,7 +210,10 @@ func execInstructions(p *Plan, u execUser, o ExecOptions) (nsenter.Instructions,
 	for _, ns := range []struct {
 		on   bool
 		flag uint32
-	}{{p.NewUTS, unix.CLONE_NEWUTS}, {p.NewIPC, unix.CLONE_NEWIPC}, {p.NewNetwork, unix.CLONE_NEWNET}, {p.NewCgroupNS, unix.CLONE_NEWCGROUP}} {
+	}{{p.NewUTS, unix.CLONE_NEWUTS}, {p.NewIPC, unix.CLONE_NEWIPC}, {p.NewNetwork || p.NetNSPath != "", unix.CLONE_NEWNET}, {p.NewCgroupNS, unix.CLONE_NEWCGROUP},
+		// One setns(2) through the pidfd enters the user namespace
+		// first and the others as its root (setns(2)).
+		{p.Users != nil, unix.CLONE_NEWUSER}} {
 		if ns.on {
 			flags |= ns.flag
 		}

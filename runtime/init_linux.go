@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/network"
 )
 
 // InitCommand is the hidden subcommand that runs the init child. main
@@ -76,9 +78,14 @@ func initContainer(sock *os.File) ([]string, error) {
 		return nil, fmt.Errorf("expected config, got %q", m.Type)
 	}
 	cfg := m.Config
+	if cfg.NetNSPath != "" {
+		if err := network.Join(cfg.NetNSPath); err != nil {
+			return nil, err
+		}
+	}
 	// Device nodes and mount points get exactly the modes asked for.
 	unix.Umask(0)
-	r, err := mount.Prepare(cfg.Root)
+	r, err := enterUsers(sock, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +99,16 @@ func initContainer(sock *os.File) ([]string, error) {
 	if err := writeMessage(sock, message{Type: msgReady}); err != nil {
 		return r.Created(), fmt.Errorf("report ready: %w", err)
 	}
-	if err := expect(sock, msgGo); err != nil {
+	m, err = readMessage(sock)
+	switch {
+	case err != nil:
 		return r.Created(), fmt.Errorf("wait for the supervisor: %w", err)
+	case m.Type == msgDetach:
+		if err := awaitStart(sock, cfg.ExecFifoFD); err != nil {
+			return nil, err
+		}
+	case m.Type != msgGo:
+		return r.Created(), fmt.Errorf("wait for the supervisor: expected %q, got %q", msgGo, m.Type)
 	}
 	return r.Created(), execInit(cfg, init)
 }
@@ -106,6 +121,21 @@ func setupRoot(sock *os.File, cfg *initConfig, r *mount.Root) error {
 		logStep = func(s mount.Step) { _ = writeMessage(sock, message{Type: msgLog, Log: s.String()}) }
 	}
 	steps, cgroupSteps := cfg.Steps.Steps, cfg.Steps.Cgroup
+	if cfg.ConsoleSocketFD > 0 {
+		// The terminal is made once devpts is mounted, and becomes our
+		// stdio before the step that binds fd 0 on /dev/console.
+		i := slices.IndexFunc(steps, func(s mount.Step) bool { return s.Target == "/dev/console" })
+		if i < 0 {
+			return errors.New("a terminal without a /dev/console step")
+		}
+		if err := r.Apply(steps[:i], logStep); err != nil {
+			return err
+		}
+		if err := takeTerminal(r, cfg.ConsoleSocketFD); err != nil {
+			return err
+		}
+		steps = steps[i:]
+	}
 	if err := r.Apply(steps, logStep); err != nil {
 		return err
 	}
@@ -143,6 +173,12 @@ func setupRoot(sock *os.File, cfg *initConfig, r *mount.Root) error {
 			return err
 		}
 	}
+	if err := writeSysctls(cfg.Sysctl); err != nil {
+		return err
+	}
+	if err := setRlimits(cfg.Process.Rlimits); err != nil {
+		return err
+	}
 	if adj := cfg.Process.OOMScoreAdj; adj != nil {
 		// Through the host's /proc, still ours before the pivot.
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
@@ -158,8 +194,15 @@ func enterRoot(cfg *initConfig) (string, error) {
 	if err := mount.PivotRoot(cfg.Root); err != nil {
 		return "", err
 	}
-	unix.Umask(0o022)
-	if err := cfg.Capabilities.Apply(); err != nil {
+	if err := mount.FinishRoot(cfg.ReadonlyRoot, cfg.RootPropagation); err != nil {
+		return "", err
+	}
+	umask := 0o022
+	if cfg.Process.Umask != nil {
+		umask = int(*cfg.Process.Umask)
+	}
+	unix.Umask(umask)
+	if err := cfg.Capabilities.ApplyBounding(); err != nil {
 		return "", err
 	}
 	init, err := lookInit(cfg.Process.Args[0], cfg.Process.Env, cfg.Process.Cwd)
@@ -178,9 +221,12 @@ func enterRoot(cfg *initConfig) (string, error) {
 	return init, nil
 }
 
-// execInit closes every fd not meant for the init, installs no_new_privs
-// and the seccomp filter (last, so that none of our own set-up is
-// filtered) and execs the init.
+// execInit closes every fd not meant for the init, installs no_new_privs,
+// takes the spec's user and capability sets, and execs the init. The
+// seccomp filter comes as late as it can, so that little of our own set-up
+// is filtered: last with no_new_privs, else before the user and capability
+// change, since without no_new_privs installing it takes CAP_SYS_ADMIN,
+// which the user may not keep.
 func execInit(cfg *initConfig, init string) error {
 	// 0, 1, 2 and the preserved fds stay; the sync socket is already
 	// close-on-exec.
@@ -192,8 +238,18 @@ func execInit(cfg *initConfig, init string) error {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
-	if err := cfg.Seccomp.Install(); err != nil {
+	if !cfg.Process.NoNewPrivileges {
+		if err := cfg.Seccomp.Install(); err != nil {
+			return err
+		}
+	}
+	if err := setIdentity(cfg.Process.User, cfg.Capabilities); err != nil {
 		return err
+	}
+	if cfg.Process.NoNewPrivileges {
+		if err := cfg.Seccomp.Install(); err != nil {
+			return err
+		}
 	}
 	if err := unix.Exec(init, cfg.Process.Args, cfg.Process.Env); err != nil {
 		return &InitNotFoundError{Path: init, Err: fmt.Errorf("exec: %w", err)}
@@ -246,6 +302,29 @@ func expect(sock *os.File, want string) error {
 	}
 	if m.Type != want {
 		return fmt.Errorf("got message %q, want %q", m.Type, want)
+	}
+	return nil
+}
+
+// awaitStart, in a container that an OCI create made, waits for start: the
+// creator is gone, so the child blocks opening its exec FIFO for writing
+// until start opens it for reading (runc's exec.fifo), writes one byte that
+// start reads, and goes on to exec. The FIFO was opened O_PATH before the
+// pivot; it is reopened through the container's /proc.
+func awaitStart(sock *os.File, fifoFD int) error {
+	sock.Close()
+	if fifoFD <= 0 {
+		return errors.New("detached without an exec FIFO")
+	}
+	f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fifoFD), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec FIFO: %w", err)
+	}
+	unix.Close(fifoFD)
+	_, err = f.Write([]byte{0})
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("write exec FIFO: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/containerctl/containerctl/runtime/network"
 	"github.com/containerctl/containerctl/signals"
 )
 
@@ -61,8 +62,14 @@ type Options struct {
 	// AllowUnrestrictedDevices starts the container even where no device
 	// policy can be enforced (see Plan).
 	AllowUnrestrictedDevices bool
+	// Network is the container's private network beyond loopback (a veth,
+	// addresses, forwards, interfaces moved in), which needs a network
+	// namespace of its own in the spec, or a namespace to join.
+	Network network.Config
 	// Stdin, Stdout and Stderr are the supervisor's own; the console is
 	// relayed to them.
 	Stdin, Stdout, Stderr *os.File
-	Log                   *logrus.Logger
+	// execFifo and consoleSocket are an OCI create's (see Create).
+	execFifo, consoleSocket *os.File
+	Log                     *logrus.Logger
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/network"
 	"github.com/containerctl/containerctl/runtime/security"
+	"github.com/containerctl/containerctl/runtime/userns"
 )
 
 // Plan is a container's spec compiled once, checked and complete: every
@@ -28,12 +30,22 @@ type Plan struct {
 	// clean; MakeRootParents allows its missing parents to be created.
 	Root            string
 	MakeRootParents bool
-	Hostname        string
-	Domainname      string
+	// Ephemeral runs the container on an overlay of Root whose upper
+	// layer is a tmpfs, from the spec's EphemeralAnnotation: nothing it
+	// writes survives it.
+	Ephemeral  bool
+	Hostname   string
+	Domainname string
 	// NewNetwork and NewCgroupNS say which namespaces beyond mount, PID,
 	// UTS and IPC the container gets (UTS and IPC are new when the spec
 	// asks, mount and PID always).
 	NewUTS, NewIPC, NewNetwork, NewCgroupNS bool
+	// NetNSPath is a network namespace the init child joins instead
+	// (nspawn's --network-namespace-path).
+	NetNSPath string `json:",omitempty"`
+	// Network is what the supervisor makes of the container's network
+	// namespace before the init runs (nil for loopback only).
+	Network *network.Plan `json:",omitempty"`
 	// Mounts are the mount steps: the spec's mounts, the runtime's own
 	// files under /run/host, devices, masks and read-only paths.
 	Mounts mount.Steps
@@ -52,6 +64,13 @@ type Plan struct {
 	// init (socket activation, runc's --preserve-fds); every other fd is
 	// closed before the init runs.
 	PreserveFDs int
+	// Sysctl are linux.sysctl's values, each of a namespace of the
+	// container's own; ReadonlyRoot and RootPropagation are root.readonly
+	// and linux.rootfsPropagation (mount(2) flags; 0 keeps the default,
+	// a recursive slave of the host's).
+	Sysctl          []Sysctl
+	ReadonlyRoot    bool
+	RootPropagation uintptr
 	// HostFiles are the host paths of the runtime's own files in the
 	// record directory (the notify socket, the boot ID), which the mount
 	// steps bind into the container.
@@ -62,10 +81,18 @@ type Plan struct {
 	KillSignal  unix.Signal
 	NotifyReady bool
 	BootsSystem bool
+	// Detached is an OCI create's container: no supervisor stays, the
+	// init waits for start (see Create).
+	Detached bool
 	// AllowUnrestrictedDevices accepts a host where no device policy can
 	// be enforced (neither a cgroup2 device filter nor a v1 devices
 	// controller): the guest's CAP_MKNOD then reaches every device.
 	AllowUnrestrictedDevices bool
+
+	// Users is the container's user namespace, nil for none (the
+	// guest's root is the host's). A pick's range is filled in by the
+	// start that reserves it.
+	Users *userns.Users `json:",omitempty"`
 
 	// Layout is the host's cgroup hierarchies, and Cgroup where the
 	// container's cgroup goes in them and what it may use.
@@ -80,6 +107,9 @@ type Process struct {
 	Cwd             string   `json:"cwd"`
 	NoNewPrivileges bool     `json:"no_new_privileges,omitempty"`
 	OOMScoreAdj     *int     `json:"oom_score_adj,omitempty"`
+	User            User     `json:"user"`
+	Umask           *uint32  `json:"umask,omitempty"`
+	Rlimits         []Rlimit `json:"rlimits,omitempty"`
 }
 
 // compile checks the parts of a spec that need nothing of the host and
@@ -93,12 +123,13 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if s == nil || s.Root == nil || s.Process == nil || len(s.Process.Args) == 0 {
 		return nil, fmt.Errorf("%w: needs a root and process args", ErrInvalidSpec)
 	}
-	if err := checkUnsupported(s); err != nil {
+	if err := checkUnsupported(s, opts.execFifo != nil); err != nil {
 		return nil, err
 	}
 	if err := checkOptions(opts); err != nil {
 		return nil, err
 	}
+	var err error
 	p := &Plan{
 		Name:                     c.Name,
 		StateDir:                 c.stateDir(),
@@ -110,6 +141,7 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		KillSignal:               opts.KillSignal,
 		NotifyReady:              opts.NotifyReady,
 		BootsSystem:              opts.BootsSystem,
+		Detached:                 opts.execFifo != nil,
 		PreserveFDs:              opts.PreserveFDs,
 		AllowUnrestrictedDevices: opts.AllowUnrestrictedDevices,
 	}
@@ -125,21 +157,16 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	if err := p.compileNamespaces(s); err != nil {
 		return nil, err
 	}
-	if err := checkHostname(p.Hostname); err != nil {
+	users, err := compileUsers(s)
+	if err != nil {
 		return nil, err
 	}
-	if p.Domainname != "" {
-		if err := checkHostname(p.Domainname); err != nil {
-			return nil, fmt.Errorf("domainname: %w", err)
-		}
+	p.Users = users
+	if err := p.compileNetwork(opts.Network); err != nil {
+		return nil, err
 	}
-	root := s.Root.Path
-	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("%w: root %q is not an absolute path", ErrInvalidSpec, root)
-	}
-	p.Root = filepath.Clean(root)
-	if p.Root == "/" {
-		return nil, fmt.Errorf("%w: root %s is the host's own root", ErrInvalidSpec, root)
+	if err := p.compileNamesAndRoot(s.Root.Path); err != nil {
+		return nil, err
 	}
 	dir := filepath.Join(p.StateDir, p.Name)
 	p.NotifyPath, p.BootIDPath = filepath.Join(dir, notifyFile), filepath.Join(dir, bootIDFile)
@@ -150,11 +177,15 @@ func compile(c *Container, opts Options) (*Plan, error) {
 		NoNewPrivileges: s.Process.NoNewPrivileges,
 		OOMScoreAdj:     s.Process.OOMScoreAdj,
 	}
-	p.Profile = c.Spec.Annotations[ProfileAnnotation]
+	if err := p.compileAnnotations(s.Annotations); err != nil {
+		return nil, err
+	}
+	if err := p.compileProcessAndRoot(s); err != nil {
+		return nil, err
+	}
 	if !path.IsAbs(p.Process.Cwd) {
 		return nil, fmt.Errorf("%w: process.cwd %q is not an absolute path", ErrInvalidSpec, p.Process.Cwd)
 	}
-	var err error
 	if p.Seccomp, err = security.CompileSeccomp(s.Linux.Seccomp); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
@@ -164,9 +195,66 @@ func compile(c *Container, opts Options) (*Plan, error) {
 	return p, nil
 }
 
+// compileNamesAndRoot checks the hostname, the domain name and the root.
+func (p *Plan) compileNamesAndRoot(root string) error {
+	if err := checkHostname(p.Hostname); err != nil {
+		return err
+	}
+	if p.Domainname != "" {
+		if err := checkHostname(p.Domainname); err != nil {
+			return fmt.Errorf("domainname: %w", err)
+		}
+	}
+	if !filepath.IsAbs(root) {
+		return fmt.Errorf("%w: root %q is not an absolute path", ErrInvalidSpec, root)
+	}
+	p.Root = filepath.Clean(root)
+	if p.Root == "/" {
+		return fmt.Errorf("%w: root %s is the host's own root", ErrInvalidSpec, root)
+	}
+	return nil
+}
+
+// compileAnnotations reads containerctl's own annotations.
+func (p *Plan) compileAnnotations(a map[string]string) error {
+	p.Profile = a[ProfileAnnotation]
+	switch e := a[EphemeralAnnotation]; e {
+	case "", "false":
+	case "true":
+		p.Ephemeral = true
+	default:
+		return fmt.Errorf("%w: annotation %s=%q: want true or false", ErrInvalidSpec, EphemeralAnnotation, e)
+	}
+	return nil
+}
+
+// compileNetwork compiles the network beyond loopback, which needs a
+// network namespace of the container's own.
+func (p *Plan) compileNetwork(c network.Config) error {
+	if c.Empty() {
+		return nil
+	}
+	if p.NetNSPath != "" {
+		return fmt.Errorf("%w: network namespace %s: the container joins it, no other network setting applies", ErrInvalidSpec, p.NetNSPath)
+	}
+	if !p.NewNetwork {
+		return fmt.Errorf("%w: network settings need a private network (a network namespace of the container's own)", ErrInvalidSpec)
+	}
+	n, err := network.Compile(p.Name, c)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	p.Network = n
+	return nil
+}
+
 // ProfileAnnotation names, in a spec, the system profile whose init the
 // process is (PROFILE/init), for reload.
 const ProfileAnnotation = "org.containerctl.profile"
+
+// EphemeralAnnotation, "true" in a spec, runs the container on an overlay
+// of its root whose upper layer is a tmpfs (nspawn's --ephemeral).
+const EphemeralAnnotation = "org.containerctl.ephemeral"
 
 // checkOptions refuses supervisor settings that make no sense, rather than
 // quietly replacing them.
@@ -208,6 +296,14 @@ func (p *Plan) compileNamespaces(s *specs.Spec) error {
 	}
 	seen := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" && ns.Type == specs.NetworkNamespace {
+			if !filepath.IsAbs(ns.Path) {
+				return fmt.Errorf("%w: network namespace %s: not an absolute path", ErrInvalidSpec, ns.Path)
+			}
+			p.NetNSPath = filepath.Clean(ns.Path)
+			seen[ns.Type] = true
+			continue
+		}
 		if ns.Path != "" {
 			return unsupported("linux.namespaces: joining the %s namespace at %s", ns.Type, ns.Path)
 		}
@@ -225,6 +321,8 @@ func (p *Plan) compileNamespaces(s *specs.Spec) error {
 			p.NewNetwork = true
 		case specs.CgroupNamespace:
 			p.NewCgroupNS = true
+		case specs.UserNamespace:
+			// compileUsers reads its maps.
 		default:
 			return unsupported("linux.namespaces: a new %s namespace", ns.Type)
 		}

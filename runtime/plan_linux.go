@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/network"
 )
 
 // Compile checks a container's spec and options against this host and
@@ -37,6 +38,16 @@ func Compile(c *Container, opts Options) (*Plan, error) {
 	p.Cgroup.AllowUnrestrictedDevices = p.AllowUnrestrictedDevices
 	if err := p.checkStateDir(); err != nil {
 		return nil, err
+	}
+	if p.Network != nil {
+		if err := network.Check(p.Network); err != nil {
+			return nil, err
+		}
+	}
+	if p.NetNSPath != "" {
+		if err := network.CheckNamespace(p.NetNSPath); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
 	}
 	spec, err := p.resolveBinds(c.Spec)
 	if err != nil {

@@ -100,14 +100,33 @@ func TestCompileRefuses(t *testing.T) {
 		want   string
 		is     error
 	}{
-		{"user", func(s *specs.Spec, o *Options) { s.Process.User.UID = 1000 }, "process.user", ErrUnsupported},
-		{"rlimits", func(s *specs.Spec, o *Options) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE"}} }, "process.rlimits", ErrUnsupported},
-		{"sysctl", func(s *specs.Spec, o *Options) { s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"} }, "linux.sysctl", ErrUnsupported},
 		{"user namespace", func(s *specs.Spec, o *Options) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		}, "user namespace", ErrUnsupported},
 		{"namespace path", func(s *specs.Spec, o *Options) { s.Linux.Namespaces[2].Path = "/proc/1/ns/uts" }, "joining the uts namespace", ErrUnsupported},
-		{"read-only root", func(s *specs.Spec, o *Options) { s.Root.Readonly = true }, "root.readonly", ErrUnsupported},
+		{"username", func(s *specs.Spec, o *Options) { s.Process.User.Username = "nobody" }, "process.user.username", ErrUnsupported},
+		{"umask beyond 0777", func(s *specs.Spec, o *Options) { m := uint32(0o1777); s.Process.User.Umask = &m }, "umask", ErrInvalidSpec},
+		{"rlimit unknown", func(s *specs.Spec, o *Options) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOPE"}} }, "RLIMIT_NOPE", ErrInvalidSpec},
+		{"rlimit soft above hard", func(s *specs.Spec, o *Options) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 2048, Hard: 1024}}
+		}, "RLIMIT_NOFILE soft limit", ErrInvalidSpec},
+		{"rlimit twice", func(s *specs.Spec, o *Options) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1, Hard: 1}, {Type: "RLIMIT_NOFILE", Soft: 1, Hard: 1}}
+		}, "twice", ErrInvalidSpec},
+		{"sysctl of the host", func(s *specs.Spec, o *Options) { s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/x"} }, "kernel.core_pattern", ErrInvalidSpec},
+		{"net sysctl without a network namespace", func(s *specs.Spec, o *Options) { s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"} }, "host's namespace", ErrInvalidSpec},
+		{"sysctl with ..", func(s *specs.Spec, o *Options) { s.Linux.Sysctl = map[string]string{"net/../kernel/core_pattern": "x"} }, "not a sysctl name", ErrInvalidSpec},
+		{"ephemeral not a boolean", func(s *specs.Spec, o *Options) {
+			s.Annotations = map[string]string{EphemeralAnnotation: "yes"}
+		}, EphemeralAnnotation, ErrInvalidSpec},
+		{"network without a namespace", func(s *specs.Spec, o *Options) { o.Network.Veth = true }, "need a private network", ErrInvalidSpec},
+		{"network namespace not a file", func(s *specs.Spec, o *Options) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/etc/hostname"})
+		}, "not a network namespace", ErrInvalidSpec},
+		{"network namespace and a veth", func(s *specs.Spec, o *Options) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/self/ns/net"})
+			o.Network.Veth = true
+		}, "no other network setting", ErrInvalidSpec},
 		{"hooks", func(s *specs.Spec, o *Options) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true"}}} }, "hooks", ErrUnsupported},
 		{"ambient caps", func(s *specs.Spec, o *Options) { s.Process.Capabilities.Ambient = []string{"CAP_CHOWN"} }, "ambient", ErrInvalidSpec},
 		{"permitted beyond bounding", func(s *specs.Spec, o *Options) { s.Process.Capabilities.Permitted = []string{"CAP_CHOWN"} }, "permitted", ErrInvalidSpec},
@@ -123,7 +142,6 @@ func TestCompileRefuses(t *testing.T) {
 		{"host root", func(s *specs.Spec, o *Options) { s.Root.Path = "/tmp/.." }, "host's own root", ErrInvalidSpec},
 		{"relative cwd", func(s *specs.Spec, o *Options) { s.Process.Cwd = "tmp" }, "process.cwd", ErrInvalidSpec},
 		{"negative stop timeout", func(s *specs.Spec, o *Options) { o.StopTimeout = -1 }, "stop timeout", nil},
-		{"umask", func(s *specs.Spec, o *Options) { s.Process.User.Umask = new(uint32) }, "umask", ErrUnsupported},
 		{"bind over the root", func(s *specs.Spec, o *Options) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/../..", Type: "bind", Source: "/usr", Options: []string{"rbind"}})
 		}, "the container's root directory", ErrInvalidSpec},

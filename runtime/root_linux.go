@@ -16,7 +16,7 @@ import (
 // filepath-securejoin), so a link such as root/etc -> /etc cannot make us
 // write to the host's /etc. It returns a function that removes what it
 // created, for a start that fails.
-func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
+func prepareRoot(root string, makeParents, etc bool) (_ func() error, retErr error) {
 	// What was created, in order, each with how to remove it. Inside the
 	// root, removal goes through the same handles that created, never
 	// through a path: a path such as ROOT/etc/os-release would follow a
@@ -61,6 +61,9 @@ func prepareRoot(root string, makeParents bool) (_ func() error, retErr error) {
 		return nil, fmt.Errorf("create root %s: %w", root, err)
 	}
 
+	if !etc {
+		return undo, nil
+	}
 	more, err := prepareEtc(root)
 	created = append(created, more...)
 	if err != nil {

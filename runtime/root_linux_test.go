@@ -10,13 +10,13 @@ import (
 func TestPrepareRootCreatesAndUndoes(t *testing.T) {
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "a", "b", "root")
-	if _, err := prepareRoot(root, false); err == nil {
-		t.Fatalf("prepareRoot(%s, false) with a missing parent = nil error, want one", root)
+	if _, err := prepareRoot(root, false, true); err == nil {
+		t.Fatalf("prepareRoot(%s, false, true) with a missing parent = nil error, want one", root)
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "a")); !os.IsNotExist(err) {
 		t.Fatalf("a failed prepareRoot left %s behind", filepath.Join(tmp, "a"))
 	}
-	undo, err := prepareRoot(root, true)
+	undo, err := prepareRoot(root, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestPrepareRootKeepsExisting(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "etc", "os-release"), []byte("ID=test\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	undo, err := prepareRoot(root, false)
+	undo, err := prepareRoot(root, false, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestPrepareRootDoesNotFollowLinksOut(t *testing.T) {
 		if err := os.Symlink(target, filepath.Join(root, "etc")); err != nil {
 			t.Fatal(err)
 		}
-		if undo, err := prepareRoot(root, false); err == nil {
+		if undo, err := prepareRoot(root, false, true); err == nil {
 			_ = undo()
 		}
 		if _, err := os.Lstat(filepath.Join(hostEtc, "os-release")); !os.IsNotExist(err) {
@@ -113,7 +113,7 @@ func TestPrepareRootUndoDoesNotFollowLinksOut(t *testing.T) {
 	if err := os.Symlink("../../usr/lib", filepath.Join(root, "etc")); err != nil {
 		t.Fatal(err)
 	}
-	undo, err := prepareRoot(root, false)
+	undo, err := prepareRoot(root, false, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/mount"
+	"github.com/containerctl/containerctl/runtime/network"
+	"github.com/containerctl/containerctl/runtime/userns"
 )
 
 // supervisor is a started container and what watches it.
@@ -39,12 +41,20 @@ type supervisor struct {
 	notify  *notifier
 	control *controlServer
 	child   *child
+	net     *network.Net // the container's network, once set up
+	// users holds the ID range of a container with private users, and
+	// stage its idmapped mounts during the start (users_linux.go).
+	users *userns.Lease
+	stage *userns.Stage
 	// console, when the container has one: the pseudo-terminal's master,
 	// our copy of its slave, and the output copier's end.
 	console  console.Console
 	slave    *os.File
 	copied   chan struct{}
 	terminal console.Console // the supervisor's own, in raw mode
+	// restoreLog gives the log its own output back, when it shared the
+	// console's stream (consoleLines).
+	restoreLog func()
 }
 
 // start runs the steps of a start in order: take the signals, make the
@@ -66,13 +76,21 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 	if err := s.prepareHost(rec); err != nil {
 		return s, err
 	}
+	if err := s.prepareUsers(rec); err != nil {
+		return s, err
+	}
 	if err := s.startChild(); err != nil {
 		return s, err
+	}
+	if err := s.setupNetwork(rec); err != nil {
+		return s, s.child.failure(err)
 	}
 	if err := s.handshake(rec); err != nil {
 		return s, s.child.failure(err)
 	}
-	s.serve(rec)
+	if !s.p.Detached {
+		s.serve(rec)
+	}
 	return s, nil
 }
 
@@ -162,7 +180,7 @@ func (s *supervisor) makeCgroup(rec *record) error {
 // notify socket and the boot ID.
 func (s *supervisor) prepareHost(rec *record) error {
 	p := s.p
-	undoRoot, err := prepareRoot(p.Root, p.MakeRootParents)
+	undoRoot, err := prepareRoot(p.Root, p.MakeRootParents, !p.Detached)
 	if err != nil {
 		return fmt.Errorf("prepare root: %w", err)
 	}
@@ -187,7 +205,8 @@ func (s *supervisor) prepareHost(rec *record) error {
 		}
 		return errors.Join(append(errs, undoRoot())...)
 	})
-	if p.Console != ConsolePipe {
+	// An OCI terminal is made by the child, in the container's devpts.
+	if p.Console != ConsolePipe && s.opts.consoleSocket == nil {
 		var slavePath string
 		if s.console, slavePath, err = console.NewPty(); err != nil {
 			return fmt.Errorf("allocate console: %w", err)

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/cgroup"
+	"github.com/containerctl/containerctl/runtime/network"
+	"github.com/containerctl/containerctl/runtime/userns"
 )
 
 // State is the record of a running container, kept in
@@ -35,12 +37,18 @@ type State struct {
 	// Cgroup is the container's cgroups, for whoever cleans up after a
 	// supervisor that died.
 	Cgroup cgroup.Record `json:"cgroup"`
+	// Network is what the container's network made on the host, for
+	// whoever cleans up after a supervisor that died, and for status.
+	Network *network.Record `json:"network,omitempty"`
 	// InitStartTime is the init's start time (/proc/PID/stat field 22),
 	// written with PID: exec checks that the pid still names that process.
 	InitStartTime uint64 `json:"init_start_time,omitempty"`
 	// InitExecd says the init child has exec'd the init: until then PID
 	// runs containerctl's own binary, which nothing may enter (exec).
 	InitExecd bool `json:"init_execd,omitempty"`
+	// Users is the ID range of a container with private users, whose
+	// locks whoever cleans up after its supervisor removes.
+	Users *userns.Range `json:"users,omitempty"`
 }
 
 // record is a container's state directory, locked by its live supervisor.
@@ -168,7 +176,12 @@ func LoadPlan(stateDir, name string) (*Plan, error) {
 	if _, err := Load(stateDir, name); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(stateDir, name, planFile))
+	return readPlan(filepath.Join(stateDir, name))
+}
+
+// readPlan reads the plan in the record at dir.
+func readPlan(dir string) (*Plan, error) {
+	b, err := os.ReadFile(filepath.Join(dir, planFile))
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
@@ -213,6 +226,9 @@ func cleanStale(dir string) error {
 		// next command to try again.
 		return err
 	}
+	if err := removeStaleUsers(dir); err != nil {
+		return err
+	}
 	(&record{dir: dir}).clear()
 	return os.Remove(dir)
 }
@@ -222,12 +238,18 @@ func cleanStale(dir string) error {
 // container or a host cgroup is refused, never acted on.
 func removeStaleCgroups(dir string) error {
 	s, err := readState(dir)
-	if err != nil || s.Cgroup.Empty() {
+	if err != nil || s.Cgroup.Empty() && s.Network == nil {
 		return nil
 	}
 	name := filepath.Base(dir)
 	if s.Name != name {
 		return fmt.Errorf("record %s is of container %q, not %q: left alone", dir, s.Name, name)
+	}
+	if err := removeStaleNetwork(dir, s.Network); err != nil {
+		return err
+	}
+	if s.Cgroup.Empty() {
+		return nil
 	}
 	if err := s.Cgroup.Check(name); err != nil {
 		return fmt.Errorf("record %s: %w: left alone", dir, err)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -173,10 +174,18 @@ func (s *supervisor) relayConsole() {
 	if s.p.Console != ConsolePassive {
 		out = s.opts.Stdout
 	}
+	newline := "\r\n"
 	if _, err := console.ConsoleFromFile(s.opts.Stdout); err != nil {
 		// Not a terminal (a unit's journal, a pipe): plain "\n" line
 		// ends, not the terminal's "\r\n".
 		_ = console.ClearONLCR(s.console.Fd())
+		newline = "\n"
+	}
+	if logOut, ok := s.log.Logger.Out.(*os.File); ok && out != io.Discard && sameStream(s.opts.Stdout, logOut) {
+		lines := newConsoleLines(out, newline)
+		out = lines.console()
+		s.log.Logger.SetOutput(lines.log())
+		s.restoreLog = func() { s.log.Logger.SetOutput(logOut) }
 	}
 	s.copied = make(chan struct{})
 	go func() {
@@ -221,6 +230,16 @@ func (s *supervisor) drainConsole(out io.Writer) {
 	}
 }
 
+// sameStream says whether a and b write to one file, as a unit's stdout
+// and stderr both reach its journal stream.
+func sameStream(a, b *os.File) bool {
+	var sa, sb unix.Stat_t
+	if unix.Fstat(int(a.Fd()), &sa) != nil || unix.Fstat(int(b.Fd()), &sb) != nil {
+		return false
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
 func (s *supervisor) resize() {
 	if s.terminal != nil {
 		_ = s.console.ResizeFrom(s.terminal)
@@ -245,9 +264,17 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 			_ = s.terminal.Reset()
 		}
 		s.console.Close()
+		if s.restoreLog != nil {
+			s.restoreLog()
+		}
 	}
 	s.control.closeWith(&res)
 	s.notify.close()
+	if err := s.removeNetwork(); err != nil {
+		s.log.WithError(err).Warn("remove network; keeping the record so that the next containerctl command tries again")
+		_ = rec.abandon()
+		return
+	}
 	if err := s.cgroup.Destroy(); err != nil {
 		s.log.WithError(err).Warn("remove cgroup; keeping the record so that the next containerctl command tries again")
 		_ = rec.abandon()
@@ -256,4 +283,7 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 	if err := rec.release(); err != nil {
 		s.log.WithError(err).Warn("remove state record")
 	}
+	// Once the guest's processes are gone with its cgroup: the range is
+	// free again.
+	s.users.Release()
 }

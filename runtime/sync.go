@@ -27,8 +27,14 @@ const (
 	msgLog     = "log"
 	msgCgroups = "cgroups"
 	msgReady   = "ready"
-	msgGo      = "go"
-	msgError   = "error"
+	// msgStaged: the supervisor has staged the idmapped mounts; the
+	// child makes its mount namespace (users_linux.go).
+	msgStaged = "staged"
+	msgGo     = "go"
+	// msgDetach, in place of msgGo, tells an OCI create's child to wait
+	// for "start" on its exec FIFO, with nobody at the socket's end.
+	msgDetach = "detach"
+	msgError  = "error"
 )
 
 type message struct {
@@ -49,30 +55,54 @@ type initConfig struct {
 	Hostname     string                 `json:"hostname,omitempty"`
 	Domainname   string                 `json:"domainname,omitempty"`
 	NewNetwork   bool                   `json:"new_network,omitempty"`
+	NetNSPath    string                 `json:"netns_path,omitempty"`
 	NewCgroupNS  bool                   `json:"new_cgroup_ns,omitempty"`
+	Ephemeral    bool                   `json:"ephemeral,omitempty"`
 	Steps        mount.Steps            `json:"steps"`
 	Process      Process                `json:"process"`
 	Seccomp      *security.Seccomp      `json:"seccomp,omitempty"`
 	Capabilities *security.Capabilities `json:"capabilities,omitempty"`
 	PreserveFDs  int                    `json:"preserve_fds,omitempty"`
-	Debug        bool                   `json:"debug,omitempty"`
+	// ExecFifoFD is the fd of the OCI create's exec FIFO (opened
+	// O_PATH), after the preserved ones; -1 for none.
+	ExecFifoFD int `json:"exec_fifo_fd,omitempty"`
+	// ConsoleSocketFD is the OCI caller's console socket, to which the
+	// child sends the master of a terminal it makes in the container's
+	// devpts; 0 for none.
+	ConsoleSocketFD int      `json:"console_socket_fd,omitempty"`
+	Sysctl          []Sysctl `json:"sysctl,omitempty"`
+	ReadonlyRoot    bool     `json:"readonly_root,omitempty"`
+	// RootPropagation is mount(2) flags; 0 keeps the recursive slave.
+	RootPropagation uintptr `json:"root_propagation,omitempty"`
+	Debug           bool    `json:"debug,omitempty"`
+	// Users says the child is in a user namespace of its own, and makes
+	// its mount namespace once the stage is ready; Root is then the
+	// staged root.
+	Users bool `json:"users,omitempty"`
 }
 
 func (p *Plan) initConfig(debug bool) *initConfig {
-	return &initConfig{
-		Name:         p.Name,
-		Root:         p.Root,
-		Hostname:     p.Hostname,
-		Domainname:   p.Domainname,
-		NewNetwork:   p.NewNetwork,
-		NewCgroupNS:  p.NewCgroupNS,
-		Steps:        p.Mounts,
-		Process:      p.Process,
-		Seccomp:      p.Seccomp,
-		Capabilities: p.Capabilities,
-		PreserveFDs:  p.PreserveFDs,
-		Debug:        debug,
+	c := &initConfig{
+		Name:            p.Name,
+		Root:            p.Root,
+		Hostname:        p.Hostname,
+		Domainname:      p.Domainname,
+		NewNetwork:      p.NewNetwork,
+		NewCgroupNS:     p.NewCgroupNS,
+		Ephemeral:       p.Ephemeral,
+		Steps:           p.Mounts,
+		Process:         p.Process,
+		Seccomp:         p.Seccomp,
+		Capabilities:    p.Capabilities,
+		PreserveFDs:     p.PreserveFDs,
+		Sysctl:          p.Sysctl,
+		ReadonlyRoot:    p.ReadonlyRoot,
+		RootPropagation: p.RootPropagation,
+		Debug:           debug,
+		NetNSPath:       p.NetNSPath,
 	}
+	p.usersConfig(c)
+	return c
 }
 
 // InitError is a failure inside the init child, carried to the supervisor

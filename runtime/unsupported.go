@@ -8,16 +8,17 @@ import (
 // runtime does not execute yet. Each is a request for something (an
 // identity, a limit, a label, a hook) that would otherwise silently not
 // happen.
-func checkUnsupported(s *specs.Spec) error {
+func checkUnsupported(s *specs.Spec, detached bool) error {
 	if s.Windows != nil || s.Solaris != nil || s.VM != nil || s.ZOS != nil {
 		return unsupported("a spec for another platform (windows, solaris, vm, zos)")
 	}
-	if s.Root.Readonly {
-		return unsupported("root.readonly")
+	// An OCI create runs the hooks of the host's namespaces (Create,
+	// Start, Delete); the supervisor runs none.
+	if h := s.Hooks; h != nil && (len(h.CreateContainer)+len(h.StartContainer) > 0) {
+		return unsupported("hooks.createContainer and hooks.startContainer (hooks run in the container's namespaces)")
 	}
-	if h := s.Hooks; h != nil && (len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+
-		len(h.StartContainer)+len(h.Poststart)+len(h.Poststop) > 0) {
-		return unsupported("hooks")
+	if h := s.Hooks; h != nil && !detached && (len(h.Prestart)+len(h.CreateRuntime)+len(h.Poststart)+len(h.Poststop) > 0) {
+		return unsupported("hooks (run them through containerctl-oci)")
 	}
 	if err := checkProcess(s.Process); err != nil {
 		return err
@@ -34,16 +35,9 @@ func checkUnsupported(s *specs.Spec) error {
 }
 
 func checkProcess(p *specs.Process) error {
-	u := p.User
 	switch {
-	case u.UID != 0 || u.GID != 0 || len(u.AdditionalGids) > 0 || u.Username != "":
-		return unsupported("process.user: the init runs as root")
-	case u.Umask != nil:
-		return unsupported("process.user.umask")
 	case p.ConsoleSize != nil:
 		return unsupported("process.consoleSize")
-	case len(p.Rlimits) > 0:
-		return unsupported("process.rlimits")
 	case p.ApparmorProfile != "":
 		return unsupported("process.apparmorProfile")
 	case p.SelinuxLabel != "":
@@ -62,12 +56,6 @@ func checkProcess(p *specs.Process) error {
 
 func checkLinux(l *specs.Linux) error {
 	switch {
-	case len(l.UIDMappings)+len(l.GIDMappings) > 0:
-		return unsupported("linux.uidMappings and gidMappings")
-	case len(l.Sysctl) > 0:
-		return unsupported("linux.sysctl")
-	case l.RootfsPropagation != "" && l.RootfsPropagation != "rslave" && l.RootfsPropagation != "slave":
-		return unsupported("linux.rootfsPropagation %q (the root is always a recursive slave of the host's)", l.RootfsPropagation)
 	case l.MountLabel != "":
 		return unsupported("linux.mountLabel")
 	case l.IntelRdt != nil:
@@ -86,8 +74,9 @@ func checkLinux(l *specs.Linux) error {
 			return unsupported("linux.devices: %s owned by a user other than root", d.Path)
 		}
 	}
-	if l.Seccomp != nil && (len(l.Seccomp.Flags) > 0 || l.Seccomp.ListenerPath != "" || len(l.Seccomp.Architectures) > 0) {
-		return unsupported("linux.seccomp flags, listenerPath and architectures")
+	// Flags and architectures are the seccomp compiler's (security).
+	if l.Seccomp != nil && (l.Seccomp.ListenerPath != "" || l.Seccomp.ListenerMetadata != "") {
+		return unsupported("linux.seccomp.listenerPath (no seccomp notify)")
 	}
 	return checkResources(l.Resources)
 }
@@ -101,9 +90,9 @@ func checkResources(r *specs.LinuxResources) error {
 		m.Swappiness != nil || m.DisableOOMKiller != nil || m.UseHierarchy != nil || m.CheckBeforeUpdate != nil) {
 		return unsupported("linux.resources.memory: only limit is set")
 	}
-	if c := r.CPU; c != nil && (c.Shares != nil || c.RealtimeRuntime != nil || c.RealtimePeriod != nil ||
+	if c := r.CPU; c != nil && (c.RealtimeRuntime != nil || c.RealtimePeriod != nil ||
 		c.Cpus != "" || c.Mems != "" || c.Idle != nil || c.Burst != nil) {
-		return unsupported("linux.resources.cpu: only quota and period are set (weights go in unified as cpu.weight)")
+		return unsupported("linux.resources.cpu: only shares, quota and period are set")
 	}
 	if c := r.CPU; c != nil && c.Period != nil && c.Quota == nil {
 		return unsupported("linux.resources.cpu.period without a quota")

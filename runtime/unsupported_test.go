@@ -46,7 +46,7 @@ func TestCompileSpecOnly(t *testing.T) {
 	}{
 		{"apparmor", func(s *specs.Spec) { s.Process.ApparmorProfile = "x" }, "process.apparmorProfile"},
 		{"intel rdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} }, "linux.intelRdt"},
-		{"propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "shared" }, "rootfsPropagation"},
+		{"propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "sideways" }, "rootfsPropagation"},
 		{"id-mapped mount", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/m", UIDMappings: []specs.LinuxIDMapping{{Size: 1}}})
 		}, "ID-mapped mount on /m"},

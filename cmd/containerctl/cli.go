@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime"
+	"github.com/containerctl/containerctl/runtime/network"
 	"github.com/containerctl/containerctl/signals"
 )
 
@@ -41,7 +42,8 @@ func run(args []string) error {
 	root.PersistentFlags().StringVar(&configDir, "config-dir", defaultConfigDir, "directory of the containers' settings files, NAME.conf, which run reads (flags win)")
 
 	root.AddCommand(runCommand(&stateDir), specCommand(), stopCommand(&stateDir), listCommand(&stateDir), statusCommand(&stateDir),
-		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir), unitCommand())
+		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir), unitCommand(),
+		createCommand(), updateCommand(&stateDir), destroyCommand(&stateDir), startCommand())
 	root.SetArgs(args)
 	return root.Execute()
 }
@@ -55,6 +57,8 @@ type specFlags struct {
 	killSignal  string
 	preserveFDs int
 	allowDevs   bool
+	bundle      string
+	net         network.Config
 }
 
 func (f *specFlags) register(cmd *cobra.Command) {
@@ -73,7 +77,9 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.notifyReady, "notify-ready", false, "send READY=1 to $NOTIFY_SOCKET only once the guest's init has (as nspawn --notify-ready=yes)")
 	fl.StringArrayVar(&f.o.addCaps, "capability", nil, "keep a capability beyond the default set (repeatable, comma list)")
 	fl.StringArrayVar(&f.o.dropCaps, "drop-capability", nil, "drop a capability from the default set (repeatable, comma list)")
+	fl.BoolVar(&f.o.ephemeral, "ephemeral", false, "run on an overlay of the root whose upper layer is a tmpfs: nothing the container writes survives its stop (as nspawn --ephemeral)")
 	fl.BoolVar(&f.o.privateNetwork, "private-network", false, "give the container its own network namespace with only loopback")
+	f.registerNetwork(fl)
 	fl.StringVar(&f.o.limits.MemoryMax, "memory-max", "", "memory limit, as systemd's MemoryMax= (e.g. 512M, 2G, infinity)")
 	fl.StringVar(&f.o.limits.MemoryHigh, "memory-high", "", "memory throttling point, as MemoryHigh= (cgroup v2 only)")
 	fl.StringVar(&f.o.limits.CPUWeight, "cpu-weight", "", "CPU weight 1..10000, as CPUWeight=")
@@ -85,6 +91,10 @@ func (f *specFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.killSignal, "kill-signal", "SIGRTMIN+3", "signal that asks the init to halt (systemd's SIGRTMIN+3; SIGTERM for most other inits)")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", runtime.DefaultStopTimeout, "how long a halt may take before the container is killed")
 	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass this many fds from 3 on to the init (as runc's --preserve-fds); socket-activated fds (LISTEN_FDS) are passed without it")
+	fl.StringVar(&f.bundle, "oci-bundle", "", "run an OCI bundle's config.json as it is written (as nspawn --oci-bundle); only the flags of how to run it (console, stop and kill, fds) apply")
+	fl.StringVarP(&f.o.privateUsers, "private-users", "U", "no", "user namespace: no (the guest's root is the host's), identity (0-65535 as themselves), pick (a free 65536-ID range, stable for NAME) or BASE[:COUNT]")
+	fl.Lookup("private-users").NoOptDefVal = "pick" // -U, as nspawn's
+	fl.StringVar(&f.o.usersOwnership, "private-users-ownership", "map", "how the root's files come to be owned by the range: map (idmapped mounts; the files on disk keep their owners) or chown (shift the root's owners once where it cannot be idmapped)")
 	fl.BoolVar(&f.allowDevs, "allow-unrestricted-devices", false, "start even where no device policy can be enforced (no cgroup2 device filter, no v1 devices controller): the guest can then use every device of the host")
 }
 
@@ -103,6 +113,20 @@ func (f *specFlags) build(cmd *cobra.Command, args []string) (*runtime.Container
 			return nil, "", fmt.Errorf("%s: --console: %w", runtime.DisplayName(f.o.name), err)
 		}
 	}
+	if f.bundle != "" {
+		spec, err := loadBundle(cmd.LocalFlags(), f.bundle)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", runtime.DisplayName(f.o.name), err)
+		}
+		if f.console == "" && !spec.Process.Terminal {
+			mode = runtime.ConsolePipe
+		}
+		spec.Process.Terminal = mode != runtime.ConsolePipe
+		if len(f.o.command) > 0 {
+			return nil, "", fmt.Errorf("%s: --oci-bundle: the bundle's process.args are the command", runtime.DisplayName(f.o.name))
+		}
+		return &runtime.Container{Name: f.o.name, Spec: spec}, mode, runtime.ValidateName(f.o.name)
+	}
 	f.o.terminal = mode != runtime.ConsolePipe
 	if mode == runtime.ConsoleInteractive {
 		f.o.term = os.Getenv("TERM")
@@ -113,6 +137,7 @@ func (f *specFlags) build(cmd *cobra.Command, args []string) (*runtime.Container
 	if f.preserveFDs < 0 {
 		return nil, "", fmt.Errorf("%s: --preserve-fds %d: must not be negative", runtime.DisplayName(f.o.name), f.preserveFDs)
 	}
+	f.impliedNetwork()
 	spec, err := buildSpec(f.o)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", runtime.DisplayName(f.o.name), err)
@@ -157,10 +182,11 @@ SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 				ListenFDs:                listen,
 				ListenFDNames:            names,
 				AllowUnrestrictedDevices: f.allowDevs,
+				Network:                  f.net,
 				NotifyReady:              f.notifyReady,
 				// The profile's init (NixOS) and --boot start systemd.
-				BootsSystem:     f.o.boot || len(f.o.command) == 0,
-				MakeRootParents: f.o.root == "",
+				BootsSystem:     f.bundle == "" && (f.o.boot || len(f.o.command) == 0),
+				MakeRootParents: f.bundle == "" && f.o.root == "",
 				Stdin:           os.Stdin,
 				Stdout:          os.Stdout,
 				Stderr:          os.Stderr,
@@ -221,12 +247,24 @@ func stopCommand(stateDir *string) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "stop NAME",
-		Short: "Halt a running container and wait until it has exited",
+		Short: "Halt a running container and wait until it has exited (through its unit when one runs it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if err := runtime.ValidateName(name); err != nil {
 				return err
+			}
+			if st, err := runtime.Load(*stateDir, name); err == nil {
+				if u := runningUnit(name, st.SupervisorPID); u != "" {
+					if cmd.Flags().Changed("timeout") {
+						log.WithField("container", name).Warnf("--timeout: stopping through %s, whose TimeoutStopSec applies", u)
+					}
+					if _, err := systemctl("stop", u); err != nil {
+						return fmt.Errorf("%s: %w", name, err)
+					}
+					fmt.Printf("%s: stopped through %s\n", name, u)
+					return nil
+				}
 			}
 			res, err := runtime.Stop(*stateDir, name, timeout)
 			if err != nil {
@@ -295,6 +333,7 @@ func statusCommand(stateDir *string) *cobra.Command {
 			if s.Profile != "" {
 				fmt.Printf("  profile:        %s\n", s.Profile)
 			}
+			printNetwork(s.Network)
 			return nil
 		},
 	}

@@ -21,19 +21,33 @@ import (
 const defaultConfigDir = "/etc/containers"
 
 // confFlags are the keys of NAME.conf, with NixOS's names, and the run
-// flag each sets. A key a later feature will execute (networking, private
-// users) is refused when set, so that a file written for NixOS's nspawn
-// never quietly gets less than it asks for.
+// flag each sets. Any other key is refused, so that a file written for
+// NixOS's nspawn never quietly gets less than it asks for.
 var confFlags = map[string]string{
 	"SYSTEM_PATH":     "path",
 	"ROOT":            "root",
 	"PRIVATE_NETWORK": "private-network",
+	"PRIVATE_USERS":   "private-users",
+	// As NixOS's container@ script passes them to nspawn.
+	"HOST_ADDRESS":           "host-address",
+	"LOCAL_ADDRESS":          "local-address",
+	"HOST_ADDRESS6":          "host-address6",
+	"LOCAL_ADDRESS6":         "local-address6",
+	"HOST_BRIDGE":            "network-bridge",
+	"NETWORK_NAMESPACE_PATH": "network-namespace-path",
 }
 
-var confLater = []string{
-	"HOST_BRIDGE", "HOST_PORT", "HOST_ADDRESS", "LOCAL_ADDRESS", "HOST_ADDRESS6",
-	"LOCAL_ADDRESS6", "INTERFACES", "MACVLANS", "PRIVATE_USERS",
+// confLists are the keys that hold lists, their separator, and the
+// repeatable flag each item sets.
+var confLists = map[string]struct{ sep, flag string }{
+	"HOST_PORT":  {",", "port"},
+	"INTERFACES": {" ", "network-interface"},
+	"MACVLANS":   {" ", "network-macvlan"},
 }
+
+// confVeth are the keys that give a container a veth: NixOS's guest
+// expects its side as eth0 (container@'s init renames host0).
+var confVeth = []string{"HOST_ADDRESS", "LOCAL_ADDRESS", "HOST_ADDRESS6", "LOCAL_ADDRESS6", "HOST_BRIDGE"}
 
 // confLine is one KEY=value of a settings file, and where it stood.
 type confLine struct {
@@ -78,17 +92,28 @@ func applyConf(fs *pflag.FlagSet, dir, name string) error {
 		return err
 	}
 	defer f.Close()
-	lines, err := parseConf(f, file)
+	return applyConfFrom(fs, f, file)
+}
+
+// applyConfFrom sets the run flags the command line did not set from a
+// settings file read from r (file names it in errors).
+func applyConfFrom(fs *pflag.FlagSet, r io.Reader, file string) error {
+	lines, err := parseConf(r, file)
 	if err != nil {
 		return err
 	}
 	// The command line's flags, before the file sets any.
 	given := map[string]bool{}
 	fs.Visit(func(f *pflag.Flag) { given[f.Name] = true })
+	veth := false
 	for _, l := range lines {
 		if err := applyConfLine(fs, given, l); err != nil {
 			return fmt.Errorf("%s:%d: %s: %w", file, l.line, l.key, err)
 		}
+		veth = veth || l.value != "" && slices.Contains(confVeth, l.key)
+	}
+	if veth {
+		return setUnlessGiven(fs, given, "network-veth-name", "eth0")
 	}
 	return nil
 }
@@ -97,15 +122,23 @@ func applyConfLine(fs *pflag.FlagSet, given map[string]bool, l confLine) error {
 	switch {
 	case l.key == "EXTRA_FLAGS" || l.key == "EXTRA_NSPAWN_FLAGS":
 		return applyExtraFlags(fs, given, strings.Fields(l.value))
-	case slices.Contains(confLater, l.key):
-		if l.value == "" || l.key == "PRIVATE_USERS" && l.value == "no" {
-			return nil
+	}
+	if list, ok := confLists[l.key]; ok {
+		for _, item := range strings.Split(l.value, list.sep) {
+			if item = strings.TrimSpace(item); item != "" {
+				if err := setUnlessGiven(fs, given, list.flag, item); err != nil {
+					return err
+				}
+			}
 		}
-		return fmt.Errorf("%q: not supported yet", l.value)
+		return nil
 	}
 	flag, ok := confFlags[l.key]
 	if !ok {
 		return errors.New("unknown key")
+	}
+	if l.value == "" && l.key != "PRIVATE_NETWORK" {
+		return nil // NixOS writes every key, empty when unset
 	}
 	if l.key == "PRIVATE_NETWORK" {
 		on, err := strconv.ParseBool(strings.TrimSpace(l.value))

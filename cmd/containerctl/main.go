@@ -47,6 +47,17 @@ func main() {
 		}
 		os.Exit(0)
 	}
+	if isOCI(os.Args[0]) {
+		if err := runOCI(os.Args[1:]); err != nil {
+			var exit exitStatus
+			if errors.As(err, &exit) {
+				os.Exit(int(exit))
+			}
+			logError(err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if err := run(os.Args[1:]); err != nil {
 		var exit exitStatus
 		if errors.As(err, &exit) {

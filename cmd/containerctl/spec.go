@@ -18,6 +18,7 @@ import (
 	"github.com/containerctl/containerctl/cgroup/limits"
 	"github.com/containerctl/containerctl/runtime"
 	"github.com/containerctl/containerctl/runtime/security"
+	"github.com/containerctl/containerctl/runtime/userns"
 )
 
 const (
@@ -50,6 +51,10 @@ type options struct {
 	setenv         []string
 	uuid           string
 	privateNetwork bool
+	ephemeral      bool     // an overlay of the root on a tmpfs, as nspawn --ephemeral
+	netnsPath      string   // a network namespace to join instead
+	privateUsers   string   // --private-users: no, identity, pick, BASE[:COUNT]
+	usersOwnership string   // --private-users-ownership: map, chown
 	boot           bool     // find the root's own init, as systemd-nspawn -b
 	addCaps        []string // --capability
 	dropCaps       []string // --drop-capability
@@ -100,6 +105,9 @@ func buildSpec(o options) (*specs.Spec, error) {
 		args = []string{path.Join(profile, "init")}
 		annotations[runtime.ProfileAnnotation] = profile
 	}
+	if o.ephemeral {
+		annotations[runtime.EphemeralAnnotation] = "true"
+	}
 	env, err := environment(o)
 	if err != nil {
 		return nil, err
@@ -140,10 +148,25 @@ func buildSpec(o options) (*specs.Spec, error) {
 		{Type: specs.IPCNamespace},
 		{Type: specs.CgroupNamespace},
 	}
-	if o.privateNetwork {
+	switch {
+	case o.netnsPath != "" && o.privateNetwork:
+		return nil, fmt.Errorf("--network-namespace-path %s: the container joins that namespace: no other network setting applies", o.netnsPath)
+	case o.netnsPath != "":
+		if !filepath.IsAbs(o.netnsPath) {
+			return nil, fmt.Errorf("--network-namespace-path %s: not an absolute path", o.netnsPath)
+		}
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: o.netnsPath})
+	case o.privateNetwork:
 		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
-	return &specs.Spec{
+	users, err := privateUsers(o, annotations)
+	if err != nil {
+		return nil, err
+	}
+	if users != nil {
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	}
+	spec := &specs.Spec{
 		Version:  specs.Version,
 		Root:     &specs.Root{Path: root},
 		Hostname: hostname,
@@ -174,7 +197,36 @@ func buildSpec(o options) (*specs.Spec, error) {
 			},
 		},
 		Annotations: annotations,
-	}, nil
+	}
+	if users != nil {
+		spec.Linux.UIDMappings, spec.Linux.GIDMappings = users, users
+	}
+	return spec, nil
+}
+
+// privateUsers reads --private-users and --private-users-ownership into
+// the spec's map (none for pick, which the start makes) and annotations.
+// It returns nil maps and no annotation for no.
+func privateUsers(o options, annotations map[string]string) ([]specs.LinuxIDMapping, error) {
+	u, err := userns.Parse(o.privateUsers)
+	if err != nil {
+		return nil, fmt.Errorf("--private-users: %w", err)
+	}
+	own, err := userns.ParseOwnership(o.usersOwnership)
+	if err != nil {
+		return nil, fmt.Errorf("--private-users-ownership: %w", err)
+	}
+	if u == nil {
+		return nil, nil
+	}
+	if own != userns.Map {
+		annotations[runtime.OwnershipAnnotation] = string(own)
+	}
+	if u.Mode == userns.Pick {
+		annotations[runtime.PrivateUsersAnnotation] = string(userns.Pick)
+		return []specs.LinuxIDMapping{}, nil
+	}
+	return []specs.LinuxIDMapping{{ContainerID: 0, HostID: u.Range.Base, Size: u.Range.Count}}, nil
 }
 
 // limitFlags are the flags of the systemd settings of limits.Limits.
@@ -354,8 +406,11 @@ func parseBind(s string, readOnly bool) (specs.Mount, error) {
 			case "rbind":
 			case "norbind":
 				opts[0] = "bind"
+			case "idmap":
+				// nspawn's (NixOS adds it under privateUsers): with
+				// --private-users every bind is idmapped.
 			default:
-				return specs.Mount{}, fmt.Errorf("unknown option %q (rbind, norbind)", o)
+				return specs.Mount{}, fmt.Errorf("unknown option %q (rbind, norbind, idmap)", o)
 			}
 		}
 	}
@@ -401,7 +456,7 @@ func findBootInit(root string) (string, error) {
 // user's --capability and --drop-capability ("all" for every one).
 func capabilities(o options) ([]string, error) {
 	caps := slices.Clone(security.DefaultCapabilities)
-	if o.privateNetwork {
+	if o.privateNetwork || o.netnsPath != "" {
 		caps = append(caps, "CAP_NET_ADMIN")
 	}
 	for _, c := range o.addCaps {

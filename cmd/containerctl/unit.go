@@ -38,10 +38,10 @@ const stopMargin = 15 * time.Second
 // delegated cgroup below machine.slice, a restart on failure and on the
 // guest's reboot (exit 133), and a reload that activates a new profile.
 func unitOptions(c unitConfig) []*unit.UnitOption {
-	name, root := systemdQuote(c.name), systemdQuote(c.root)
+	name, root := systemdQuote(c.name), pathQuote(c.root)
 	if c.template {
 		// The instance name is systemd's to fill in: not escaped.
-		name, root = "%i", systemdQuote(defaultRootDir)+"/%i"
+		name, root = "%i", pathQuote(defaultRootDir)+"/%i"
 	}
 	run := execLine([]string{c.bin, "run"}) + " " + name + " " + execLine(append([]string{"--notify-ready"}, c.runArgs...))
 	opts := []*unit.UnitOption{
@@ -79,18 +79,40 @@ func execLine(args []string) string {
 }
 
 func systemdQuote(a string) string {
-	a = strings.NewReplacer("%", "%%", "$", "$$").Replace(a)
+	return quoteWord(strings.NewReplacer("%", "%%", "$", "$$").Replace(a))
+}
+
+// pathQuote is a path as RequiresMountsFor= reads it: specifiers (%)
+// expanded, but not $, and white space separating paths.
+func pathQuote(p string) string { return quoteWord(strings.ReplaceAll(p, "%", "%%")) }
+
+func quoteWord(a string) string {
 	if a != "" && !strings.ContainsAny(a, " \t\n\"'\\;") {
 		return a
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`).Replace(a) + `"`
 }
 
+// defaultPrivateUsers makes --private-users=pick the default of unit and
+// create: a declared container's root is nobody on the host unless told
+// otherwise (--private-users=no).
+func defaultPrivateUsers(cmd *cobra.Command) error {
+	if cmd.Flags().Changed("private-users") {
+		return nil
+	}
+	return cmd.Flags().Set("private-users", "pick")
+}
+
 // changedFlags are the run flags given on the command line, as flags again,
 // for the unit's ExecStart.
 func changedFlags(fs *pflag.FlagSet, skip ...string) []string {
 	var out []string
-	fs.Visit(func(f *pflag.Flag) {
+	// VisitAll and Changed rather than Visit: a FlagSet such as cobra's
+	// LocalFlags holds flags set elsewhere, which Visit does not list.
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !f.Changed {
+			return
+		}
 		for _, s := range skip {
 			if f.Name == s {
 				return
@@ -119,7 +141,10 @@ runs systemd-nspawn: Type=notify with --notify-ready, a halt on stop whose
 TimeoutStopSec outlasts --stop-timeout, Delegate=yes below machine.slice,
 Restart=on-failure and RestartForceExitStatus=133 for a guest's reboot, and
 ExecReload=containerctl reload NAME. The flags are checked as run checks
-them. Install it with: containerctl unit foo > /etc/systemd/system/container-foo.service`,
+them. Unlike run, the unit gives the container private users by default
+(--private-users=pick, as systemd's systemd-nspawn@.service runs -U): its
+root is an unprivileged user on the host. --private-users=no turns that
+off. Install it with: containerctl unit foo > /etc/systemd/system/container-foo.service`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bin, err := os.Executable()
 			if err == nil {
@@ -138,10 +163,10 @@ them. Install it with: containerctl unit foo > /etc/systemd/system/container-foo
 			if len(args) == 0 {
 				return fmt.Errorf("unit: want NAME, or --template")
 			}
-			c, _, err := f.build(cmd, args)
-			if err != nil {
+			if err := defaultPrivateUsers(cmd); err != nil {
 				return err
 			}
+			c, _, err := f.build(cmd, args)
 			if err != nil {
 				return err
 			}

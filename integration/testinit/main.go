@@ -87,6 +87,9 @@ func main() {
 		case "catch":
 			catch()
 			return
+		case "echo-server":
+			echoServer(os.Args[2:])
+			return
 		}
 	}
 	if err := run(os.Args[1:]); err != nil {

@@ -37,6 +37,7 @@
 //	11 seccomp    u32 flags, then struct sock_filter (u16 code, u8 jt,
 //	              u8 jf, u32 k) each: the compiled filter to install
 //	12 pty        empty: make a pseudo-terminal
+//	13 detach     empty: no parent-death signal (an OCI exec --detach)
 //
 // Strings carry no NUL. The helper answers with lines, one write each:
 //

@@ -30,6 +30,7 @@ const (
 	TagNoNewPrivs
 	TagSeccomp
 	TagPTY
+	TagDetach
 )
 
 // ErrInvalid is instructions that cannot be encoded or decoded.
@@ -62,6 +63,9 @@ type Instructions struct {
 	NoNewPrivs bool
 	Seccomp    *Seccomp // nil: no filter
 	PTY        bool
+	// Detach: the process outlives the caller (no parent-death signal),
+	// for an OCI exec --detach, whose caller's subreaper inherits it.
+	Detach bool
 }
 
 // MarshalBinary encodes the instructions for the helper.
@@ -124,6 +128,9 @@ func (in *Instructions) MarshalBinary() ([]byte, error) {
 	}
 	if in.PTY {
 		rec(TagPTY, nil)
+	}
+	if in.Detach {
+		rec(TagDetach, nil)
 	}
 	if body.Len() > maxBody {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, body.Len(), maxBody)
@@ -209,6 +216,8 @@ func (in *Instructions) record(tag uint32, v []byte) error {
 		in.Seccomp = s
 	case TagPTY:
 		in.PTY = true
+	case TagDetach:
+		in.Detach = true
 	default:
 		return fmt.Errorf("%w: unknown record %d", ErrInvalid, tag)
 	}

@@ -14,7 +14,7 @@ func TestInstructionsRoundTrip(t *testing.T) {
 		{
 			PidFD: 4, NSFlags: 0x7e020000, UID: 65534, GID: 65534, Groups: []uint32{10, 20},
 			Cwd: "/tmp", Args: []string{"sh", "-c", "exit 7", ""}, Env: []string{"PATH=/bin", "K=V=W"},
-			Bounding: &bset, NoNewPrivs: true, PTY: true,
+			Bounding: &bset, NoNewPrivs: true, PTY: true, Detach: true,
 			Seccomp: &Seccomp{Flags: 2, Program: []Filter{{Code: 0x20, K: 4}, {Code: 0x15, Jt: 1, Jf: 2, K: 0xc000003e}, {Code: 0x6, K: 0x7fff0000}}},
 		},
 	}

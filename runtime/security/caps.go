@@ -24,10 +24,14 @@ var DefaultCapabilities = []string{
 	"CAP_SYS_TTY_CONFIG",
 }
 
-// Capabilities is a compiled capability section: plain data.
+// Capabilities is a compiled capability section: plain data, each set the
+// numbers of its capabilities, ascending.
 type Capabilities struct {
-	// Bounding are the numbers of the bounding set, ascending.
-	Bounding []int `json:"bounding"`
+	Bounding    []int `json:"bounding"`
+	Effective   []int `json:"effective,omitempty"`
+	Permitted   []int `json:"permitted,omitempty"`
+	Inheritable []int `json:"inheritable,omitempty"`
+	Ambient     []int `json:"ambient,omitempty"`
 }
 
 // ParseCapability checks a capability name, with or without its CAP_
@@ -55,44 +59,53 @@ func capNumber(s string) (int, error) {
 	return 0, fmt.Errorf("capability %q: %w", s, ErrUnknownName)
 }
 
-// CompileCapabilities checks the spec's five sets. It executes the bounding
-// set exactly and empties the inheritable and ambient sets; the init runs
-// as root, so after exec its permitted and effective sets are the bounding
-// set (capabilities(7)). Effective and permitted are therefore accepted only
-// when they are the bounding set, and inheritable and ambient only empty.
+// CompileCapabilities checks the spec's five sets, as the init will set
+// them before its exec (capabilities(7) then decides what the exec keeps:
+// a root init gets the bounding set, a non-root one its ambient set). Sets
+// the kernel would refuse are refused here, with the set's name: effective
+// beyond permitted, ambient beyond permitted and inheritable; so is an
+// inheritable set beyond the bounding set, which root would get through
+// exec past the bounding set.
 func CompileCapabilities(c *specs.LinuxCapabilities) (*Capabilities, error) {
 	if c == nil {
 		return nil, nil
 	}
-	bounding, err := capSet("bounding", c.Bounding)
-	if err != nil {
-		return nil, err
-	}
+	var out Capabilities
 	for _, s := range []struct {
 		name  string
 		names []string
-		want  []int
+		to    *[]int
 	}{
-		{"effective", c.Effective, bounding},
-		{"permitted", c.Permitted, bounding},
-		{"inheritable", c.Inheritable, nil},
-		{"ambient", c.Ambient, nil},
+		{"bounding", c.Bounding, &out.Bounding},
+		{"effective", c.Effective, &out.Effective},
+		{"permitted", c.Permitted, &out.Permitted},
+		{"inheritable", c.Inheritable, &out.Inheritable},
+		{"ambient", c.Ambient, &out.Ambient},
 	} {
 		set, err := capSet(s.name, s.names)
 		if err != nil {
 			return nil, err
 		}
-		if !slices.Equal(set, s.want) {
-			if s.want == nil {
-				return nil, fmt.Errorf("process.capabilities.%s: a set that is not empty: %w", s.name, ErrUnsupported)
+		*s.to = set
+	}
+	for _, r := range []struct {
+		set, within []int
+		msg         string
+	}{
+		{out.Effective, out.Permitted, "effective: %s is not in the permitted set"},
+		{out.Inheritable, out.Bounding, "inheritable: %s is not in the bounding set"},
+		{out.Ambient, out.Permitted, "ambient: %s is not in the permitted set"},
+		{out.Ambient, out.Inheritable, "ambient: %s is not in the inheritable set"},
+	} {
+		for _, n := range r.set {
+			if !slices.Contains(r.within, n) {
+				return nil, fmt.Errorf("process.capabilities."+r.msg+": %w", "CAP_"+strings.ToUpper(capability.Cap(n).String()), ErrInvalidSet)
 			}
-			return nil, fmt.Errorf("process.capabilities.%s: a set other than the bounding set: %w", s.name, ErrUnsupported)
 		}
 	}
-	return &Capabilities{Bounding: bounding}, nil
+	return &out, nil
 }
 
-// capSet turns names into sorted, distinct numbers (nil for none).
 func capSet(set string, names []string) ([]int, error) {
 	var nums []int
 	for _, n := range names {

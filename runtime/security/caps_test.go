@@ -66,11 +66,10 @@ func TestCompileCapabilitiesRefuses(t *testing.T) {
 	}{
 		{"unknown bounding", specs.LinuxCapabilities{Bounding: []string{"CAP_NOPE"}}, "process.capabilities.bounding", ErrUnknownName},
 		{"unknown effective", specs.LinuxCapabilities{Bounding: set, Effective: []string{"CAP_NOPE"}, Permitted: set}, "process.capabilities.effective", ErrUnknownName},
-		{"effective smaller", specs.LinuxCapabilities{Bounding: set, Effective: set[:1], Permitted: set}, "process.capabilities.effective", ErrUnsupported},
-		{"effective empty", specs.LinuxCapabilities{Bounding: set, Permitted: set}, "process.capabilities.effective", ErrUnsupported},
-		{"permitted larger", specs.LinuxCapabilities{Bounding: set, Effective: set, Permitted: append(slices.Clone(set), "CAP_KILL")}, "process.capabilities.permitted", ErrUnsupported},
-		{"inheritable", specs.LinuxCapabilities{Bounding: set, Effective: set, Permitted: set, Inheritable: set[:1]}, "process.capabilities.inheritable", ErrUnsupported},
-		{"ambient", specs.LinuxCapabilities{Bounding: set, Effective: set, Permitted: set, Ambient: set[:1]}, "process.capabilities.ambient", ErrUnsupported},
+		{"effective beyond permitted", specs.LinuxCapabilities{Bounding: set, Effective: set, Permitted: set[:1]}, "process.capabilities.effective: CAP_CHOWN", ErrInvalidSet},
+		{"inheritable beyond bounding", specs.LinuxCapabilities{Bounding: set[:1], Inheritable: set}, "process.capabilities.inheritable: CAP_CHOWN", ErrInvalidSet},
+		{"ambient not permitted", specs.LinuxCapabilities{Bounding: set, Inheritable: set, Ambient: set[:1]}, "process.capabilities.ambient: CAP_SYS_ADMIN is not in the permitted", ErrInvalidSet},
+		{"ambient not inheritable", specs.LinuxCapabilities{Bounding: set, Permitted: set, Ambient: set[:1]}, "process.capabilities.ambient: CAP_SYS_ADMIN is not in the inheritable", ErrInvalidSet},
 	} {
 		_, err := CompileCapabilities(&tt.c)
 		if !errors.Is(err, tt.want) || !strings.Contains(fmt.Sprint(err), tt.field) {

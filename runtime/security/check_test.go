@@ -32,7 +32,9 @@ func TestCompileSeccompRefuses(t *testing.T) {
 		{"notify rule", allow(specs.LinuxSyscall{Names: []string{"keyctl"}, Action: specs.ActNotify}), "linux.seccomp.syscalls[0].action", ErrUnsupported},
 		{"errnoRet with kill", allow(specs.LinuxSyscall{Names: []string{"keyctl"}, Action: specs.ActKill, ErrnoRet: uintp(1)}), "linux.seccomp.syscalls[0].action", ErrUnsupported},
 		{"unknown denied name", allow(errnoRule("keyctl"), errnoRule("no_such_call")), "linux.seccomp.syscalls[1].names", ErrUnknownName},
-		{"name in two actions", allow(errnoRule("keyctl"), specs.LinuxSyscall{Names: []string{"keyctl"}, Action: specs.ActKillProcess}), "linux.seccomp.syscalls[1].names", ErrUnsupported},
+		{"name in two actions, the first conditional", allow(
+			specs.LinuxSyscall{Names: []string{"keyctl"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpEqualTo}}},
+			specs.LinuxSyscall{Names: []string{"keyctl"}, Action: specs.ActKillProcess}), "linux.seccomp.syscalls[1].names", ErrUnsupported},
 		{"unknown op", allow(specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 1, Op: "SCMP_CMP_FOO"}}}), "linux.seccomp.syscalls[0].args[0].op", ErrUnsupported},
 		{"arg index 6", allow(specs.LinuxSyscall{Names: []string{"ioctl"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}), "linux.seccomp.syscalls[0].args[0].index", ErrUnsupported},
 		{"listener", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/l.sock"}, "linux.seccomp.listenerPath", ErrUnsupported},
@@ -190,4 +192,61 @@ func TestLongAllowList(t *testing.T) {
 		checkCalls(t, s, []call{{"wait4", auditX86_64, nr, nil, retAllow}})
 	}
 	checkCalls(t, s, []call{{"x86-64 999", auditX86_64, 999, nil, deny}})
+}
+
+// TestCompileSeccompUnknownBothFail: podman's profile fails calls by
+// default with ENOSYS and names ppc's swapcontext among those it fails
+// with EPERM; the name is in no table here, and failing it either way
+// filters no less, so it is left out rather than refused.
+func TestCompileSeccompUnknownBothFail(t *testing.T) {
+	s := mustCompile(t, &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno, DefaultErrnoRet: uintp(38),
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"swapcontext", "bdflush"}, Action: specs.ActErrno, ErrnoRet: uintp(1)},
+			{Names: []string{"getpid"}, Action: specs.ActAllow},
+		},
+	}, "amd64")
+	checkCalls(t, s, []call{
+		{"getpid", auditX86_64, x64Getpid, nil, retAllow},
+		{"keyctl", auditX86_64, 250, nil, retErrno | 38},
+	})
+}
+
+// TestCompileSeccompFirstRuleWins: a name whose first rule has no argument
+// condition keeps that rule's action; a later rule for it is never
+// reached, as with runc (podman allows setns, then fails it).
+func TestCompileSeccompFirstRuleWins(t *testing.T) {
+	s := mustCompile(t, &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno, DefaultErrnoRet: uintp(38),
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"setns", "getpid"}, Action: specs.ActAllow},
+			{Names: []string{"setns", "keyctl"}, Action: specs.ActErrno, ErrnoRet: uintp(1)},
+		},
+	}, "amd64")
+	checkCalls(t, s, []call{
+		{"setns", auditX86_64, 308, nil, retAllow},
+		{"keyctl", auditX86_64, 250, nil, retErrno | 1},
+		{"getpid", auditX86_64, x64Getpid, nil, retAllow},
+	})
+}
+
+// TestCompileSeccompDisjointRules: podman fails socket(AF_NETLINK, *,
+// NETLINK_AUDIT) with EINVAL and allows every other socket call in rules
+// whose conditions cannot overlap the first's, so their order does not
+// matter and they are taken as they are.
+func TestCompileSeccompDisjointRules(t *testing.T) {
+	s := mustCompile(t, &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno, DefaultErrnoRet: uintp(38),
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"socket"}, Action: specs.ActErrno, ErrnoRet: uintp(22), Args: []specs.LinuxSeccompArg{
+				{Index: 0, Value: 16, Op: specs.OpEqualTo}, {Index: 2, Value: 9, Op: specs.OpEqualTo}}},
+			{Names: []string{"socket"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 2, Value: 9, Op: specs.OpNotEqual}}},
+			{Names: []string{"socket"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 16, Op: specs.OpNotEqual}}},
+		},
+	}, "amd64")
+	checkCalls(t, s, []call{
+		{"netlink audit socket", auditX86_64, 41, []uint64{16, 3, 9}, retErrno | 22},
+		{"netlink route socket", auditX86_64, 41, []uint64{16, 3, 0}, retAllow},
+		{"inet socket", auditX86_64, 41, []uint64{2, 1, 9}, retAllow},
+	})
 }

@@ -12,4 +12,7 @@ var (
 	// ErrUnknownName is returned for a syscall or capability name that
 	// is in no table.
 	ErrUnknownName = errors.New("unknown name")
+	// ErrInvalidSet is returned for capability sets the kernel would not
+	// accept together (an effective capability that is not permitted).
+	ErrInvalidSet = errors.New("invalid capability sets")
 )

@@ -120,14 +120,17 @@ func confine() error {
 	if err != nil {
 		return err
 	}
-	if err := c.Apply(); err != nil {
+	if err := c.ApplyBounding(); err != nil {
 		return err
 	}
 	s, err := CompileSeccomp(DefaultSeccomp())
 	if err != nil {
 		return err
 	}
-	return s.Install()
+	if err := s.Install(); err != nil {
+		return err
+	}
+	return c.ApplySets()
 }
 
 // TestInstallAndApply runs the child as root (the filter is installed

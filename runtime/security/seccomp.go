@@ -131,7 +131,7 @@ func check(s *specs.LinuxSeccomp) (*policy, error) {
 		}
 		p.arches[a] = true
 	}
-	actions := map[string]uint32{} // the action of each name seen
+	actions := map[string][]seen{} // the earlier rules of each name
 	for i, sc := range s.Syscalls {
 		r, err := checkRule(i, sc, p.defaultRet, actions)
 		if err != nil {
@@ -142,11 +142,63 @@ func check(s *specs.LinuxSeccomp) (*policy, error) {
 	return p, nil
 }
 
+// seen is an earlier rule of a name: its action and its conditions.
+type seen struct {
+	ret  uint32
+	args []specs.LinuxSeccompArg
+}
+
+// reachable says whether a rule with action ret and conditions args for a
+// name is ever reached after the name's earlier rules, and refuses it where
+// which of two actions applies would depend on the order: an earlier rule
+// with another action whose conditions could match the same call.
+// Conditions that cannot both hold (arg 2 == 9 and arg 2 != 9, as
+// podman's socket rules) are disjoint, and the order does not matter.
+func reachable(earlier []seen, ret uint32, args []specs.LinuxSeccompArg) (bool, error) {
+	for _, e := range earlier {
+		switch {
+		case len(e.args) == 0 && e.ret != ret:
+			return false, nil
+		case len(e.args) == 0:
+			return false, nil // the same action, for every call already
+		case e.ret != ret && !disjoint(e.args, args):
+			return false, fmt.Errorf("an earlier rule with another action may match the same calls: %w", ErrUnsupported)
+		}
+	}
+	return true, nil
+}
+
+// disjoint says whether no call can meet both sets of conditions: one
+// argument compared for equality with a value in one, and for equality
+// with another value or for inequality with that one in the other.
+func disjoint(a, b []specs.LinuxSeccompArg) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Index != y.Index {
+				continue
+			}
+			switch {
+			case x.Op == specs.OpEqualTo && y.Op == specs.OpEqualTo && x.Value != y.Value,
+				x.Op == specs.OpEqualTo && y.Op == specs.OpNotEqual && x.Value == y.Value,
+				x.Op == specs.OpNotEqual && y.Op == specs.OpEqualTo && x.Value == y.Value:
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // checkRule checks syscalls[i]. A name in no table is left out where that
-// filters no less (the rule allows, or does what the default does); else
-// refused, as the kernel may have the call. A name in two rules with
-// different actions is refused: which wins would depend on the runtime.
-func checkRule(i int, sc specs.LinuxSyscall, defaultRet uint32, actions map[string]uint32) (rule, error) {
+// filters no less (the rule allows, does what the default does, or fails
+// the call with an errno where the default fails it with another, as
+// podman's filter has ppc's swapcontext fail with EPERM and the rest with
+// ENOSYS); else refused, as the kernel may have the call. A name in two rules with
+// different actions is refused: which wins would depend on the runtime;
+// unless the earlier rule has no argument conditions, when it takes every
+// call of the name and the later one is left out, as runc and libseccomp
+// do (the first entry that matches is the one in effect; podman's profile
+// allows setns and later fails it for containers without CAP_SYS_ADMIN).
+func checkRule(i int, sc specs.LinuxSyscall, defaultRet uint32, actions map[string][]seen) (rule, error) {
 	field := fmt.Sprintf("linux.seccomp.syscalls[%d]", i)
 	r := rule{}
 	var err error
@@ -155,15 +207,20 @@ func checkRule(i int, sc specs.LinuxSyscall, defaultRet uint32, actions map[stri
 	}
 	for _, n := range sc.Names {
 		if !knownSyscall(n) {
-			if r.ret == retAllow || r.ret == defaultRet {
+			bothFail := r.ret&0xffff0000 == retErrno && defaultRet&0xffff0000 == retErrno
+			if r.ret == retAllow || r.ret == defaultRet || bothFail {
 				continue
 			}
 			return rule{}, fmt.Errorf("%s.names: syscall %q: %w", field, n, ErrUnknownName)
 		}
-		if prev, ok := actions[n]; ok && prev != r.ret {
-			return rule{}, fmt.Errorf("%s.names: syscall %q is in an earlier rule with another action: %w", field, n, ErrUnsupported)
+		reached, err := reachable(actions[n], r.ret, sc.Args)
+		if err != nil {
+			return rule{}, fmt.Errorf("%s.names: syscall %q: %w", field, n, err)
 		}
-		actions[n] = r.ret
+		if !reached {
+			continue // never reached: an earlier rule takes every call
+		}
+		actions[n] = append(actions[n], seen{ret: r.ret, args: sc.Args})
 		r.names = append(r.names, n)
 	}
 	for j, a := range sc.Args {

@@ -54,7 +54,7 @@
 /* The record tags of the instructions (instructions.go). */
 enum {
 	T_PIDFD = 1, T_NSFLAGS, T_UID, T_GID, T_GROUPS, T_CWD, T_ARG, T_ENV,
-	T_CAPBSET, T_NONEWPRIVS, T_SECCOMP, T_PTY,
+	T_CAPBSET, T_NONEWPRIVS, T_SECCOMP, T_PTY, T_DETACH,
 };
 
 struct instr {
@@ -73,6 +73,7 @@ struct instr {
 	struct sock_filter *sc_prog;
 	size_t sc_len;
 	int pty;
+	int detach;
 };
 
 extern char **environ;
@@ -184,6 +185,7 @@ static void record(struct instr *in, uint32_t tag, const char *v, uint32_t len)
 		in->has_seccomp = 1;
 		break;
 	case T_PTY: in->pty = 1; break;
+	case T_DETACH: in->detach = 1; break;
 	default:
 		errno = EINVAL;
 		fail(127, "read instructions: unknown record %u", tag);
@@ -335,13 +337,15 @@ static void cloexec_from(int lowest)
 static void __attribute__((noreturn)) child(const struct instr *in)
 {
 	/* Not dumpable until the exec. This does not keep out a tracer with
-	 * CAP_SYS_PTRACE over us (the guest's root has it, there being no
-	 * user namespace): what keeps us safe is that main confined us as
+	 * CAP_SYS_PTRACE over us (the guest's root has it, without a user
+	 * namespace; with one, we are its root): what keeps us safe is that main confined us as
 	 * the container is before we were cloned into its PID namespace. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fail(127, "prctl PR_SET_DUMPABLE");
-	/* Dies with containerctl exec, whose thread is our parent. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+	/* Dies with containerctl exec, whose thread is our parent; unless
+	 * detached, for containerctl-oci exec --detach, whose caller (a
+	 * subreaper) inherits us. */
+	if (!in->detach && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fail(127, "prctl PR_SET_PDEATHSIG");
 	if (setsid() < 0)
 		fail(127, "setsid");
@@ -400,6 +404,17 @@ int main(void)
 	if (setns(in.pidfd, (int)in.nsflags) < 0)
 		fail(127, "setns (Linux 5.8 or later is needed)");
 	close(in.pidfd);
+	/* In a user namespace (the kernel joins it first, and the others as
+	 * its root), our IDs are still the host's root's, which its maps
+	 * leave out: what we make (the terminal) would be nobody's inside.
+	 * Become its root, keeping the capabilities setns gave; the
+	 * command's own IDs come in become_user. */
+	if (in.nsflags & CLONE_NEWUSER) {
+		if (setgroups(0, NULL) < 0)
+			fail(127, "setgroups in the user namespace");
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			fail(127, "become the user namespace's root");
+	}
 	confine(&in);
 	/* A fork (no new stack) whose parent is ours, containerctl. */
 	long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);

@@ -1,0 +1,139 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// bundle writes an OCI bundle of fx's root: config.json is what
+// `containerctl spec` makes for the command, changed by change.
+func (fx *fixture) bundle(t *testing.T, command []string, change func(*specs.Spec)) string {
+	t.Helper()
+	r := ctl(t, "spec", fx.name, "--root", fx.root, "--store=", "--console=pipe", "--")
+	if r.code != 0 {
+		t.Fatalf("containerctl spec: exit %d: %s", r.code, r.stderr)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal([]byte(r.stdout), &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec.Process.Args = command
+	change(&spec)
+	dir := filepath.Join(fx.dir, "bundle")
+	mustMkdir(t, dir)
+	b, err := json.Marshal(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBundleProcess: a bundle's process.user (uid, gid, additional gids,
+// umask), rlimits, five capability sets, linux.sysctl, root.readonly and
+// rootfsPropagation are what the init gets, seen from inside and, for
+// the identity and the sysctl, from the host, whose own value stays.
+func TestBundleProcess(t *testing.T) {
+	fx := newFixture(t)
+	for _, a := range []string{"id", "grep", "touch", "umask"} {
+		_ = os.Symlink("busybox", filepath.Join(fx.root, "bin", a))
+	}
+	hostShm, err := os.ReadFile("/proc/sys/kernel/shmmni")
+	if err != nil {
+		t.Fatal(err)
+	}
+	umask := uint32(0o027)
+	script := "id; umask; ulimit -Sn; ulimit -Hn; grep ^Cap /proc/self/status; cat /proc/sys/kernel/shmmni; " +
+		"touch /x 2>/dev/null && echo root-writable; touch /tmp/y && echo tmp-writable; cat /proc/self/mountinfo; echo ready; exec sleep 1000"
+	dir := fx.bundle(t, []string{"/bin/sh", "-c", script}, func(s *specs.Spec) {
+		s.Root.Readonly = true
+		s.Process.User = specs.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{5, 7}, Umask: &umask}
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 512, Hard: 1000}}
+		s.Process.Capabilities = &specs.LinuxCapabilities{
+			Bounding:    []string{"CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_CHOWN"},
+			Permitted:   []string{"CAP_NET_BIND_SERVICE", "CAP_KILL"},
+			Effective:   []string{"CAP_NET_BIND_SERVICE"},
+			Inheritable: []string{"CAP_NET_BIND_SERVICE"},
+			Ambient:     []string{"CAP_NET_BIND_SERVICE"},
+		}
+		s.Linux.Sysctl = map[string]string{"kernel.shmmni": "1234"}
+		// The host's "/" may be private (here it is): "shared" is the
+		// propagation that shows whether it was set.
+		s.Linux.RootfsPropagation = "rshared"
+	})
+	c := fx.start(t, runOpts{bundle: dir})
+	c.waitLine("ready", startTimeout)
+	out := c.stdout.String()
+	for _, want := range []string{
+		"uid=1000 gid=1001 groups=5,7\n", "\n0027\n", "\n512\n1000\n",
+		// CAP_NET_BIND_SERVICE is bit 10: a non-root init keeps its ambient set;
+		// the bounding set is CAP_CHOWN (0), CAP_KILL (5) and it.
+		"CapInh:\t0000000000000400\nCapPrm:\t0000000000000400\nCapEff:\t0000000000000400\nCapBnd:\t0000000000000421\nCapAmb:\t0000000000000400\n",
+		"\n1234\n", "tmp-writable\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inside: want %q in the output:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "root-writable") {
+		t.Errorf("inside: the read-only root took a write:\n%s", out)
+	}
+	if root := mountLine(out); !strings.Contains(root, " / ro,") || !strings.Contains(root, " shared:") {
+		t.Errorf("inside: root mount %q, want read-only and shared", root)
+	}
+	c.findInit()
+	status, err := os.ReadFile(filepath.Join("/proc", itoa(c.initPID), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(status), "\nUid:\t1000\t1000\t1000\t1000\n") || !strings.Contains(string(status), "\nGid:\t1001\t1001\t1001\t1001\n") {
+		t.Errorf("host: init's status\n%s\nwant uid 1000 and gid 1001", status)
+	}
+	if now, _ := os.ReadFile("/proc/sys/kernel/shmmni"); string(now) != string(hostShm) {
+		t.Errorf("host: kernel.shmmni = %q, want it unchanged (%q)", now, hostShm)
+	}
+}
+
+// mountLine is the mountinfo line of the root in out.
+func mountLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 5 && f[4] == "/" {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestBundleRefusals: a bundle asking for a sysctl of the host, a flag that
+// would build the spec, or a hard limit above the host's is refused with one
+// line, and nothing is left (the suite's host check).
+func TestBundleRefusals(t *testing.T) {
+	fx := newFixture(t)
+	for _, tt := range []struct {
+		name   string
+		change func(*specs.Spec)
+		flags  []string
+		want   string
+	}{
+		{"host sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/bin/sh"} }, nil, "kernel.core_pattern"},
+		{"spec flag", func(*specs.Spec) {}, []string{"--hostname=x"}, "--hostname builds a spec"},
+		{"rlimit above the hard limit", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1 << 40, Hard: 1 << 40}}
+		}, nil, "RLIMIT_NOFILE"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := fx.bundle(t, []string{"/bin/true"}, tt.change)
+			r := ctl(t, append([]string{"run", fx.name, "--oci-bundle", dir}, tt.flags...)...)
+			if r.code == 0 || !strings.Contains(r.stderr, fx.name+": ") || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("run --oci-bundle: exit %d, stderr %q; want a failure naming %s and %q", r.code, r.stderr, fx.name, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,244 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Net is a container's network once it is set up: netlink handles on both
+// sides and the container's namespace, held open so that interfaces moved
+// in can be moved back before the namespace goes (when its last process
+// exits, the kernel destroys virtual links in it and hands physical ones to
+// the machine's first namespace, not to ours).
+type Net struct {
+	plan *Plan
+	rec  *Record
+	ns   netns.NsHandle
+	host *netlink.Handle
+	in   *netlink.Handle
+}
+
+// Setup makes p for the container whose init child is pid: its links,
+// addresses and routes on both sides, then the port forwards. The caller
+// has written p.Record() (with keep, when set, as NetNS) to its state
+// record first, so that a supervisor killed halfway leaves a list of what
+// to remove. keep is where the container's namespace is bound while
+// interfaces are moved in, so that they outlive a killed supervisor ("" for
+// none). On failure Setup removes what it made.
+func Setup(p *Plan, pid int, keep string) (_ *Net, retErr error) {
+	rec := p.Record()
+	rec.NetNS = keep
+	n := &Net{plan: p, rec: rec, ns: -1}
+	defer func() {
+		if retErr != nil {
+			_ = n.Close()
+		}
+	}()
+	var err error
+	if n.host, err = netlink.NewHandle(); err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	// What a dead supervisor of this container left.
+	if err := Remove(rec); err != nil {
+		return nil, err
+	}
+	if n.ns, err = netns.GetFromPid(pid); err != nil {
+		return nil, fmt.Errorf("network namespace of pid %d: %w", pid, err)
+	}
+	if n.in, err = netlink.NewHandleAt(n.ns); err != nil {
+		return nil, fmt.Errorf("netlink in the container: %w", err)
+	}
+	for _, v := range p.Veths {
+		if err := n.addVeth(v); err != nil {
+			return nil, fmt.Errorf("veth %s: %w", v.Host, err)
+		}
+	}
+	for _, s := range p.Subs {
+		if err := n.addSub(s); err != nil {
+			return nil, fmt.Errorf("%s %s on %s: %w", s.Kind, s.Name, s.Parent, err)
+		}
+	}
+	if len(p.Moves) > 0 && keep != "" {
+		if err := bindNamespace(n.ns, keep); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range p.Moves {
+		if err := n.moveIn(m); err != nil {
+			return nil, fmt.Errorf("move %s into the container: %w", m, err)
+		}
+	}
+	if err := addForwards(p); err != nil {
+		return nil, fmt.Errorf("port forwards: %w", err)
+	}
+	return n, nil
+}
+
+// Close takes the container's network away from the host: the interfaces
+// moved in go back, then the links and the forwards are removed. It is
+// safe on a partly set-up Net.
+func (n *Net) Close() error {
+	var errs []error
+	if n.in != nil {
+		for _, m := range n.plan.Moves {
+			errs = append(errs, n.moveOut(m))
+		}
+	}
+	if n.host != nil {
+		errs = append(errs, Remove(n.rec))
+		n.host.Close()
+	}
+	if n.in != nil {
+		n.in.Close()
+	}
+	if n.ns >= 0 {
+		n.ns.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Net) addVeth(v Veth) error {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = v.Host
+	attrs.HardwareAddr, _ = net.ParseMAC(v.HostMAC)
+	peerMAC, _ := net.ParseMAC(v.PeerMAC)
+	if v.Bridge != "" {
+		br, err := n.host.LinkByName(v.Bridge)
+		if err != nil {
+			return fmt.Errorf("bridge %s: %w", v.Bridge, err)
+		}
+		attrs.MasterIndex = br.Attrs().Index
+	}
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: v.Peer, PeerHardwareAddr: peerMAC, PeerNamespace: netlink.NsFd(n.ns)}
+	if err := n.host.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	host, err := n.host.LinkByName(v.Host)
+	if err != nil {
+		return err
+	}
+	// The kernel takes no alias when it creates a link (rtnl_newlink
+	// ignores IFLA_IFALIAS): set it now. A supervisor killed before
+	// leaves an unmarked veth, which dies with the container's
+	// namespace all the same.
+	if err := n.host.LinkSetAlias(host, Marker(n.plan.Container)); err != nil {
+		return fmt.Errorf("mark: %w", err)
+	}
+	if v.AltName != "" {
+		if err := n.host.LinkAddAltName(host, v.AltName); err != nil {
+			return fmt.Errorf("altname %s: %w", v.AltName, err)
+		}
+	}
+	if err := configure(n.host, host, v.HostAddrs, v.HostRoutes, nil); err != nil {
+		return fmt.Errorf("host side: %w", err)
+	}
+	peer, err := n.in.LinkByName(v.Peer)
+	if err != nil {
+		return fmt.Errorf("container side %s: %w", v.Peer, err)
+	}
+	if err := configure(n.in, peer, v.LocalAddrs, v.LocalRoutes, v.Gateways); err != nil {
+		return fmt.Errorf("container side %s: %w", v.Peer, err)
+	}
+	return nil
+}
+
+// configure brings l up with its addresses, its routes (scope link, on l)
+// and its default routes, through h.
+func configure(h *netlink.Handle, l netlink.Link, addrs, routes []netip.Prefix, gateways []netip.Addr) error {
+	if err := h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	idx := l.Attrs().Index
+	for _, a := range addrs {
+		// No duplicate address detection: the addresses are the
+		// plan's, and a tentative IPv6 address cannot be used for a
+		// second or so after the init starts.
+		addr := &netlink.Addr{IPNet: ipNet(a), Flags: unix.IFA_F_NODAD}
+		if err := h.AddrAdd(l, addr); err != nil {
+			return fmt.Errorf("address %s: %w", a, err)
+		}
+	}
+	for _, r := range routes {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: idx, Dst: ipNet(r), Scope: netlink.SCOPE_LINK}); err != nil {
+			return fmt.Errorf("route to %s: %w", r, err)
+		}
+	}
+	for _, g := range gateways {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: idx, Gw: g.AsSlice()}); err != nil {
+			return fmt.Errorf("default route via %s: %w", g, err)
+		}
+	}
+	return nil
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// addSub makes a macvlan (bridge mode, as nspawn's) or ipvlan (L2) link on
+// a host parent, created right in the container's namespace.
+func (n *Net) addSub(s Sub) error {
+	parent, err := n.host.LinkByName(s.Parent)
+	if err != nil {
+		return err
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.ParentIndex, attrs.Namespace = s.Name, parent.Attrs().Index, netlink.NsFd(n.ns)
+	var l netlink.Link = &netlink.IPVlan{LinkAttrs: attrs, Mode: netlink.IPVLAN_MODE_L2}
+	if s.Kind == "macvlan" {
+		attrs.HardwareAddr, _ = net.ParseMAC(s.MAC)
+		l = &netlink.Macvlan{LinkAttrs: attrs, Mode: netlink.MACVLAN_MODE_BRIDGE}
+	}
+	if err := n.host.LinkAdd(l); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	in, err := n.in.LinkByName(s.Name)
+	if err != nil {
+		return err
+	}
+	if s.AltName != "" {
+		if err := n.in.LinkAddAltName(in, s.AltName); err != nil {
+			return fmt.Errorf("altname %s: %w", s.AltName, err)
+		}
+	}
+	return nil
+}
+
+func (n *Net) moveIn(name string) error {
+	l, err := n.host.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return n.host.LinkSetNsFd(l, int(n.ns))
+}
+
+// moveOut moves an interface back to the host, if it is still in the
+// container.
+func (n *Net) moveOut(name string) error {
+	host, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	return moveBack(n.in, name, host)
+}
+
+func moveBack(in *netlink.Handle, name string, host netns.NsHandle) error {
+	l, err := in.LinkByName(name)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", name, err)
+	}
+	if err := in.LinkSetNsFd(l, int(host)); err != nil {
+		return fmt.Errorf("move %s back to the host: %w", name, err)
+	}
+	return nil
+}
