@@ -216,11 +216,17 @@ check_foo() {
 	# A reboot inside the guest: exit 133, the unit restarts it.
 	local nr=${P[NRestarts]} inv=${P[InvocationID]}
 	timeout 60 containerctl exec foo -- systemctl reboot
-	if restarted container@foo foo "$pid1" "$nr" && [[ ${P[InvocationID]} != "$inv" ]]; then
-		result ok reboot "guest PID 1 $pid1 -> $NEWPID, NRestarts $nr -> ${P[NRestarts]}, active again in ${RESTART_TOOK}s"
+	# Restart=on-failure restarts a success only for
+	# RestartForceExitStatus=133: a restart with no failure logged is the
+	# reboot's 133.
+	local restarted_ok=0 failed
+	restarted container@foo foo "$pid1" "$nr" && [[ ${P[InvocationID]} != "$inv" ]] && restarted_ok=1
+	failed=$(journalctl -b -u container@foo --no-pager -o cat | grep -c 'Failed with result')
+	if [[ $restarted_ok == 1 && $failed == 0 ]]; then
+		result ok reboot "guest PID 1 $pid1 -> $NEWPID, NRestarts $nr -> ${P[NRestarts]}, no failure logged (exit 133), active again in ${RESTART_TOOK}s"
 		timing reboot-foo "$RESTART_TOOK"
 	else
-		result fail reboot "after systemctl reboot in the guest: ActiveState ${P[ActiveState]}, NRestarts $nr -> ${P[NRestarts]}, PID 1 $pid1 -> $NEWPID"
+		result fail reboot "after systemctl reboot in the guest: ActiveState ${P[ActiveState]}, NRestarts $nr -> ${P[NRestarts]}, PID 1 $pid1 -> $NEWPID, $failed failure(s) logged"
 		journal container@foo reboot
 	fi
 	pid1=$NEWPID

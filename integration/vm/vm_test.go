@@ -188,10 +188,7 @@ func bootVM(t *testing.T, qemu, image, share, console string) vmRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout)
 	defer cancel()
-	// At a lower priority: the VM's two emulated CPUs would take both of
-	// this machine's, and the suite's other tests run beside it with
-	// timeouts of their own; the VM's checks have ample margins.
-	cmd := exec.CommandContext(ctx, "nice", "-n", "10", qemu,
+	cmd := exec.CommandContext(ctx, qemu,
 		"-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2", "-m", "2G",
 		"-nic", "none", "-display", "none", "-monitor", "none",
 		"-serial", "file:"+console,
