@@ -34,7 +34,7 @@ trap on_exit EXIT
 
 # journals: every container unit's journal of this boot, for the evidence.
 journals() {
-	journalctl -b -u 'container@*' -u container-hung --no-pager -o short-monotonic >"$R/journal-$stage" 2>&1
+	journalctl -b -u 'container@*' -u container-hung -u container-pu --no-pager -o short-monotonic >"$R/journal-$stage" 2>&1
 }
 
 progress() { echo "vm-test: $*" >/dev/console; }
@@ -132,13 +132,17 @@ stage1() {
 	install -m 755 "$R/bin/hunginit" /var/lib/containers/hung/init
 	containerctl unit hung --root=/var/lib/containers/hung --store= --stop-timeout=10s -- /init \
 		>/etc/systemd/system/container-hung.service
+	# foo's root again, once foo has stopped, with the private users that
+	# containerctl unit gives by default (--private-users=pick).
+	containerctl unit pu --root=/var/lib/containers/foo --boot >/etc/systemd/system/container-pu.service
 	systemctl daemon-reload
-	{ cat /etc/systemd/system/container@.service; echo; cat /etc/systemd/system/container-hung.service; } | evidence units
+	{ cat /etc/systemd/system/container@.service; echo; cat /etc/systemd/system/container-hung.service /etc/systemd/system/container-pu.service; } | evidence units
 	[[ $(</proc/self/mountinfo) == *" - cgroup "* ]] && result fail cgroup2-only "a cgroup v1 hierarchy is mounted"
 	[[ -f /sys/fs/cgroup/cgroup.controllers ]] && result ok cgroup2-only "$(</sys/fs/cgroup/cgroup.controllers)"
 	find /sys/fs/cgroup -type d | sort >/run/cg-before
 
 	check_foo
+	check_private_users
 	check_nix
 	check_hung
 
@@ -264,6 +268,32 @@ check_foo() {
 	else
 		result fail stop "after systemctl stop (${took}s): ActiveState ${P[ActiveState]}, Result ${P[Result]}; left: ${left:-nothing}; new cgroups: ${extra:-none}"
 		journal container@foo stop
+	fi
+}
+
+# check_private_users: a unit's default private users on this kernel (6.1,
+# whose tmpfs cannot be idmapped): the guest boots, is ready, its root is
+# the range's first ID on the host, and it halts.
+check_private_users() {
+	local t0 rc took out pid1 uid=() left cg
+	t0=$EPOCHREALTIME
+	timeout 120 systemctl start container-pu
+	rc=$? took=$(since "$t0")
+	timing start-pu "$took"
+	props container-pu
+	cg=${P[ControlGroup]}
+	pid1=$(initpid pu)
+	[[ $pid1 != 0 ]] && while read -r k v _; do [[ $k == Uid: ]] && uid=($v); done <"/proc/$pid1/status"
+	nsof "$pid1"
+	out=$(timeout 60 containerctl exec pu -- systemctl is-system-running 2>&1)
+	timeout 120 systemctl stop container-pu
+	props container-pu
+	left=$(leftovers pu "$cg")
+	if [[ $rc == 0 && $out =~ ^(running|degraded) && ${uid[0]:-0} -ge 65536 && ${P[Result]} == success && -z $left ]]; then
+		result ok private-users "container-pu (--private-users=pick) ready in ${took}s, guest says $out, its root is host UID ${uid[0]}, stopped cleanly"
+	else
+		result fail private-users "systemctl start container-pu: exit $rc after ${took}s; guest: $out; its root's host UID ${uid[0]:-?} (want the range's, >= 65536); after stop Result ${P[Result]}, left: ${left:-nothing}"
+		journal container-pu private-users
 	fi
 }
 

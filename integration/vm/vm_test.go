@@ -48,6 +48,7 @@ var checks = []struct{ name, what string }{
 	{"reboot", "a reboot in the guest (exit 133) restarts the unit with a new PID 1"},
 	{"crash", "kill -9 of the guest's PID 1 fails the unit, which restarts (Restart=on-failure)"},
 	{"stop", "systemctl stop halts the guest through SIGRTMIN+3 and leaves nothing behind"},
+	{"private-users", "a unit's default private users (--private-users=pick) on a kernel whose tmpfs cannot be idmapped"},
 	{"nix-start", "a NixOS-shaped container (empty root, profile in the store) starts under the template"},
 	{"reload", "systemctl reload activates a new profile without a restart"},
 	{"hung-stop", "an init that ignores SIGRTMIN+3 is killed by containerctl at its stop timeout, not by systemd"},
