@@ -24,8 +24,9 @@ set -x
 # and powers the VM off, rather than leaving the test to its timeout.
 finished=0
 on_exit() {
+	local rc=$?
 	[[ $finished == 1 ]] && return
-	result fail guest.sh "stage $stage ended early (exit $?); see trace-$stage"
+	result fail guest.sh "stage $stage ended early (exit $rc); see trace-$stage"
 	echo done >"$R/stage"
 	sync
 	systemctl poweroff
