@@ -57,8 +57,11 @@ fuzz:
 nixos:
 	$(GO) test -count=1 -v ./integration/nixos/
 
+# The VM tests (integration/vm: a systemd host under qemu, about 2 minutes
+# once its image is cached) are their own package, so that they run beside
+# the rest of the suite rather than after it.
 integration:
-	$(GO) test -count=1 -v -timeout 20m ./integration/
+	$(GO) test -count=1 -v -timeout 20m ./integration/ ./integration/vm/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
@@ -93,7 +96,7 @@ clean:
 	rm -rf bin
 
 # The Debian packages the tests need; .ci/run calls this on a new machine.
-DEPS := busybox-static util-linux debootstrap gcc libc6-dev nix-bin containerd podman conmon runc
+DEPS := busybox-static util-linux debootstrap gcc libc6-dev nix-bin containerd podman conmon runc qemu-system-x86 e2fsprogs
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS)

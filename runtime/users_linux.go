@@ -52,6 +52,11 @@ func (s *supervisor) prepareUsers(rec *record) error {
 		}
 	}
 	root := int(u.Range.Base)
+	// The notify socket is bound in as it is (userns.StageOwn): the
+	// guest's root must own it to connect.
+	if err := os.Chown(s.p.NotifyPath, root, root); err != nil {
+		return fmt.Errorf("give the notify socket to the container's root: %w", err)
+	}
 	if err := s.cgroup.ChownGuest(root, root); err != nil {
 		return fmt.Errorf("cgroup: %w", err)
 	}

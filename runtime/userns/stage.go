@@ -18,6 +18,11 @@ const (
 	// network namespace of its own may not mount one itself, for sysfs
 	// shows the mounter's network namespace.
 	StageSysfs
+	// StageOwn is a file of the supervisor's own, in the container's
+	// record directory beside the stage (the notify socket, the boot
+	// ID), made for the range's root: bound as it is, never idmapped.
+	// Its directory is a tmpfs, which Linux idmaps only from 6.3 on.
+	StageOwn
 )
 
 // Staged is one mount the supervisor makes in the stage directory, in the
@@ -47,7 +52,8 @@ const consoleSource = "/proc/self/fd/0"
 
 // Rewrite is the child's mount steps in a user namespace, and what the
 // supervisor stages for them in stage:
-//   - every bind of a host path comes from its staged, idmapped copy;
+//   - every bind of a host path comes from its staged, idmapped copy (the
+//     supervisor's own files, in the directory of stage, from a plain one);
 //   - a device node, which a user namespace may not create, is bound from
 //     the host's node at the same path (the caller checks that it is the
 //     same device);
@@ -62,7 +68,11 @@ func Rewrite(steps []mount.Step, root, stage string, ownNetwork bool, own Owners
 		switch {
 		case s.Kind == mount.Bind && s.Source != consoleSource:
 			name := strconv.Itoa(len(staged))
-			staged = append(staged, Staged{Kind: StageTree, Name: name, Source: s.Source, Flags: s.Flags, Optional: own == Chown})
+			st := Staged{Kind: StageTree, Name: name, Source: s.Source, Flags: s.Flags, Optional: own == Chown}
+			if d := path.Dir(stage); d != "/" && path.Dir(s.Source) == d {
+				st.Kind, st.Optional = StageOwn, false
+			}
+			staged = append(staged, st)
 			s.Source = path.Join(stage, name)
 		case s.Kind == mount.Device:
 			s = mount.Step{Kind: mount.Bind, Source: s.Target, Target: s.Target}

@@ -74,19 +74,7 @@ func (st *Stage) add(s Staged, usernsFD int, r Range) error {
 		}
 		return nil
 	}
-	tree, err := idmapTree(s, usernsFD)
-	var nomap *IDMapError
-	switch {
-	case errors.As(err, &nomap) && s.Optional && s.Name == RootName:
-		if err := Shift(s.Source, r); err != nil {
-			return err
-		}
-		st.Shifted = true
-		tree, err = plainTree(s)
-	case errors.As(err, &nomap) && s.Optional:
-		st.Plain = append(st.Plain, s.Source)
-		tree, err = plainTree(s)
-	}
+	tree, err := st.tree(s, usernsFD, r)
 	if err != nil {
 		return err
 	}
@@ -108,6 +96,29 @@ func (st *Stage) add(s Staged, usernsFD int, r Range) error {
 		return fmt.Errorf("stage %s on %s: move_mount: %w", s.Source, target, err)
 	}
 	return nil
+}
+
+// tree is the detached tree to stage for s: idmapped, or as it is for the
+// supervisor's own files and, when s is optional, where the kernel will
+// not idmap it (the root then shifted into the range).
+func (st *Stage) tree(s Staged, usernsFD int, r Range) (*os.File, error) {
+	if s.Kind == StageOwn {
+		return plainTree(s)
+	}
+	tree, err := idmapTree(s, usernsFD)
+	var nomap *IDMapError
+	switch {
+	case errors.As(err, &nomap) && s.Optional && s.Name == RootName:
+		if err := Shift(s.Source, r); err != nil {
+			return nil, err
+		}
+		st.Shifted = true
+		return plainTree(s)
+	case errors.As(err, &nomap) && s.Optional:
+		st.Plain = append(st.Plain, s.Source)
+		return plainTree(s)
+	}
+	return tree, err
 }
 
 // idmapTree clones the tree at s.Source, detached, and idmaps it with its

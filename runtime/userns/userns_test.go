@@ -135,4 +135,12 @@ func TestRewrite(t *testing.T) {
 	if _, staged := Rewrite(steps[4:], "/r", "/s", false, Chown); !staged[0].Optional || !staged[1].Optional {
 		t.Errorf("Rewrite(Chown) stages %+v; want every tree optional", staged)
 	}
+	// The supervisor's own files, beside the stage, are bound as they are.
+	own := []mount.Step{{Kind: mount.Bind, Source: "/run/c/foo/notify", Target: "/run/host/notify", Flags: msRdonly}}
+	for _, o := range []Ownership{Map, Chown} {
+		_, staged := Rewrite(own, "/r", "/run/c/foo/userns", false, o)
+		if want := (Staged{Kind: StageOwn, Name: "1", Source: "/run/c/foo/notify", Flags: msRdonly}); staged[1] != want {
+			t.Errorf("Rewrite(notify socket, %s) stages %+v, want %+v", o, staged[1], want)
+		}
+	}
 }
