@@ -174,6 +174,10 @@ func TestBootNotifyReady(t *testing.T) {
 			if tt.wantRunning && !n.has("STOPPING=1") {
 				t.Errorf("no STOPPING=1 on $NOTIFY_SOCKET during the halt; got %q", n.lines.String())
 			}
+			// The halt's own timeout (180 s) and its margin (15 s).
+			if tt.wantRunning && !n.has("EXTEND_TIMEOUT_USEC=195000000") {
+				t.Errorf("no EXTEND_TIMEOUT_USEC=195000000 on $NOTIFY_SOCKET during the halt; got %q", n.lines.String())
+			}
 			t.Logf("notifications: %q", n.lines.String())
 		})
 	}

@@ -157,7 +157,17 @@ func (n *notifier) started() {
 	}
 }
 
-func (n *notifier) stopping() { n.notify("STOPPING=1\nSTATUS=Halting the container.") }
+// stopping tells the service manager that the halt has begun and how long
+// it may take: EXTEND_TIMEOUT_USEC keeps a unit's TimeoutStopSec (the
+// template's follows the default stop timeout) from cutting short a halt
+// given longer, as NixOS's containers were cut at systemd's 90 s.
+func (n *notifier) stopping(timeout time.Duration) {
+	n.notify(fmt.Sprintf("STOPPING=1\nEXTEND_TIMEOUT_USEC=%d\nSTATUS=Halting the container.", (timeout + HaltMargin).Microseconds()))
+}
+
+// HaltMargin is the time beyond a halt's timeout to kill what did not halt
+// and clean up.
+const HaltMargin = 15 * time.Second
 
 // notify sends state to the supervisor's own $NOTIFY_SOCKET, if any
 // (github.com/coreos/go-systemd/v22/daemon).

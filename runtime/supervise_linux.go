@@ -113,7 +113,7 @@ func (s *supervisor) halt(h *halting, why string, timeout time.Duration) {
 	h.start = time.Now()
 	h.res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
 	s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.p.KillSignal), timeout)
-	s.notify.stopping()
+	s.notify.stopping(timeout)
 	if err := s.process().Signal(s.p.KillSignal); err != nil {
 		s.log.WithError(err).Warn("send halt signal")
 	}

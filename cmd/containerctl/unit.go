@@ -11,6 +11,8 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/containerctl/containerctl/runtime"
 )
 
 // unitConfig is what a container's unit says.
@@ -29,8 +31,9 @@ type unitConfig struct {
 // stopMargin is what systemd waits beyond the halt's own timeout before it
 // kills containerctl: time to kill what did not halt and to clean up, so
 // that systemd's default (90 s) never cuts a 180 s halt short, the bug
-// NixOS's containers had.
-const stopMargin = 15 * time.Second
+// NixOS's containers had. A halt given longer than the unit says (in a
+// settings file, under the template) extends it with EXTEND_TIMEOUT_USEC.
+const stopMargin = runtime.HaltMargin
 
 // unitOptions are the unit of one container, container-NAME.service, as
 // NixOS's container@.service runs nspawn: notify, the guest's readiness,
