@@ -78,6 +78,9 @@ func TestImperative(t *testing.T) {
 	if r := cc("destroy", fx.name, "--force"); r.code != 0 {
 		t.Fatalf("destroy --force: exit %d: %s", r.code, r.stderr)
 	}
+	// stop returns once the container has exited; its supervisor may take
+	// a moment more to.
+	c.wait(startTimeout)
 	if !c.exited() || exists(conf) || exists(fx.root) {
 		t.Errorf("after destroy --force: supervisor exited %v, settings left %v, root left %v; want it stopped and both removed", c.exited(), exists(conf), exists(fx.root))
 	}

@@ -146,6 +146,7 @@ stage1() {
 	check_private_users
 	check_nix
 	check_hung
+	check_imperative
 
 	progress "stage 1 done; rebooting the VM"
 	journals
@@ -363,6 +364,41 @@ check_hung() {
 		result fail hung-stop "stop took ${took}s (want 10 s to 25 s); ActiveState ${P[ActiveState]}, Result ${P[Result]} (must not be timeout); left: ${left:-nothing}"
 		journal container-hung hung-stop
 	fi
+}
+
+# check_imperative: containerctl create writes the settings file and, with
+# --auto-start, enables the template's instance; start and stop go through
+# the unit (a stop that systemd did not ask for would leave it failed or
+# restart it); the container runs ephemeral on foo's root (stopped by now)
+# with create's default private users, and foo's root keeps none of its
+# writes.
+check_imperative() {
+	local out1 out2 out3 rc1 rc2 rc3 en act uid=() pid1 wrote
+	out1=$(containerctl create imp --root=/var/lib/containers/foo --boot --ephemeral --auto-start 2>&1)
+	rc1=$?
+	en=$(systemctl is-enabled container@imp 2>&1)
+	out2=$(timeout 120 containerctl start imp 2>&1)
+	rc2=$?
+	act=$(systemctl is-active container@imp)
+	pid1=$(initpid imp)
+	[[ $pid1 != 0 ]] && while read -r k v _; do [[ $k == Uid: ]] && uid=($v); done <"/proc/$pid1/status"
+	timeout 60 containerctl exec imp -- sh -c 'echo x >/etc/imp-written'
+	out3=$(timeout 120 containerctl stop imp 2>&1)
+	rc3=$?
+	props container@imp
+	wrote=no
+	[[ -e /var/lib/containers/foo/etc/imp-written ]] && wrote=yes
+	{ cat /etc/containers/imp.conf; echo "$out1"; echo "$out2"; echo "$out3"; } | evidence imperative
+	if [[ $rc1 == 0 && $en == enabled && $rc2 == 0 && $out2 == *"through container@imp.service"* && $act == active &&
+		${uid[0]:-0} -ge 65536 && $rc3 == 0 && $out3 == *"stopped through container@imp.service"* &&
+		${P[ActiveState]} == inactive && ${P[Result]} == success && $wrote == no ]]; then
+		result ok imperative "create --auto-start enabled container@imp; start and stop went through it (active, then inactive with Result success); its root was host UID ${uid[0]}; foo's root kept none of its writes"
+	else
+		result fail imperative "create: exit $rc1, is-enabled $en; start: exit $rc2 ($out2), is-active $act; host UID ${uid[0]:-?}; stop: exit $rc3 ($out3), then ${P[ActiveState]}/${P[Result]}; write reached foo's root: $wrote"
+		journal container@imp imperative
+	fi
+	# Not started again by the VM's reboot: stage 2 checks container@nix.
+	systemctl disable --quiet container@imp
 }
 
 stage2() {

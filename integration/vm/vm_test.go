@@ -52,6 +52,7 @@ var checks = []struct{ name, what string }{
 	{"nix-start", "a NixOS-shaped container (empty root, profile in the store) starts under the template"},
 	{"reload", "systemctl reload activates a new profile without a restart"},
 	{"hung-stop", "an init that ignores SIGRTMIN+3 is killed by containerctl at its stop timeout, not by systemd"},
+	{"imperative", "containerctl create --auto-start, start and stop through the unit, ephemeral with create's default private users"},
 	{"autostart", "an enabled container@nix runs again after the VM's reboot"},
 }
 
