@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // mounted is the host path of the record's cgroup in the first hierarchy
@@ -90,4 +92,47 @@ func (r Record) Frozen() bool {
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
 	return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
+}
+
+// Update sets new limits on the record's cgroups, as runc update does:
+// memory, CPU, pids and cgroup v2's own files. Device rules are refused:
+// the device policy is set once, at the start.
+func (r Record) Update(res *specs.LinuxResources) error {
+	if res == nil {
+		return nil
+	}
+	if len(res.Devices) > 0 {
+		return errors.New("linux.resources.devices cannot be changed once the container runs")
+	}
+	l, err := DetectLayout()
+	if err != nil {
+		return fmt.Errorf("find cgroup hierarchies: %w", err)
+	}
+	plan, err := planResources(l, res)
+	if err != nil {
+		return err
+	}
+	for _, w := range plan {
+		dir, err := r.dirOf(l, w.hierarchy)
+		if err != nil {
+			return err
+		}
+		if err := writeFile(filepath.Join(dir, w.file), w.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirOf is the record's cgroup in hierarchy key, on the host.
+func (r Record) dirOf(l Layout, key string) (string, error) {
+	for _, rc := range r.Cgroups {
+		if rc.Hierarchy != key || checkPath(rc.Path) != nil {
+			continue
+		}
+		if h, ok := l.Hierarchy(key); ok && h.Mount != "" {
+			return filepath.Join(h.Mount, rc.Path), nil
+		}
+	}
+	return "", fmt.Errorf("no recorded cgroup in the mounted %s hierarchy", key)
 }

@@ -63,6 +63,17 @@ func TestOCILifecycle(t *testing.T) {
 	if out := oci(0, "exec", fx.name, "--", "cat", "/proc/1/cmdline"); !strings.Contains(out, "sleep") {
 		t.Errorf("exec cat /proc/1/cmdline = %q, want the container's process", out)
 	}
+	res := filepath.Join(fx.dir, "resources.json")
+	if err := os.WriteFile(res, []byte(`{"pids":{"limit":77},"memory":{"limit":33554432}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oci(0, "update", "--resources", res, fx.name)
+	if p, m := hostCgroupFile(t, pid, "pids.max"), hostCgroupFile(t, pid, "memory.limit_in_bytes"); p != "77" || m != "33554432" {
+		t.Errorf("after update: pids.max %s, memory limit %s; want 77 and 33554432", p, m)
+	}
+	if out := oci(1, "update", "--resources", "/dev/null", fx.name); !strings.Contains(out, fx.name) {
+		t.Errorf("update with no JSON: %q, want a refusal naming the container", out)
+	}
 	oci(0, "kill", fx.name, "KILL")
 	waitFor(t, func() bool { return ociState(t, root, fx.name).Status == specs.StateStopped }, "stopped after kill")
 	if out := oci(1, "kill", fx.name, "TERM"); !strings.Contains(out, "container not running") {

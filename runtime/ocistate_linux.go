@@ -297,3 +297,25 @@ func runHooks(kind string, hooks []specs.Hook, state specs.State) error {
 	}
 	return nil
 }
+
+// Update sets new limits on a running container's cgroups (runc update),
+// checked as a spec's are.
+func Update(stateDir, id string, res *specs.LinuxResources) (retErr error) {
+	defer func() {
+		if retErr != nil {
+			retErr = fmt.Errorf("%s: %w", DisplayName(id), retErr)
+		}
+	}()
+	rec, st, err := loadOCI(stateDir, id)
+	if err != nil {
+		return err
+	}
+	defer rec.abandon()
+	if !initAlive(st) {
+		return errors.New("container not running")
+	}
+	if err := checkResources(res); err != nil {
+		return err
+	}
+	return st.Cgroup.Update(res)
+}

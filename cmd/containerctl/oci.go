@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,7 +55,7 @@ func runOCI(args []string) error {
 	pf.BoolVar(&g.debug, "debug", false, "debug logging")
 	root.AddCommand(ociCreateCommand(&g), ociStartCommand(&g), ociStateCommand(&g), ociKillCommand(&g),
 		ociDeleteCommand(&g), ociListCommand(&g), ociPSCommand(&g), ociPauseCommand(&g, true), ociPauseCommand(&g, false),
-		ociFeaturesCommand(), ociSpecCommand(), ociExecCommand(&g))
+		ociFeaturesCommand(), ociSpecCommand(), ociExecCommand(&g), ociUpdateCommand(&g))
 	root.SetArgs(args)
 	return root.Execute()
 }
@@ -360,3 +361,32 @@ func ociSpecCommand() *cobra.Command {
 
 // isOCI says whether the binary runs as containerctl-oci.
 func isOCI(argv0 string) bool { return filepath.Base(argv0) == ociName }
+
+func ociUpdateCommand(g *ociFlags) *cobra.Command {
+	var resources string
+	cmd := &cobra.Command{
+		Use: "update --resources F|- ID", Short: "Set new limits (linux.resources JSON) on a running container", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var b []byte
+			var err error
+			switch resources {
+			case "":
+				return fmt.Errorf("%s: update: want --resources FILE or -", args[0])
+			case "-":
+				b, err = io.ReadAll(os.Stdin)
+			default:
+				b, err = os.ReadFile(resources)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: --resources: %w", args[0], err)
+			}
+			var res specs.LinuxResources
+			if err := json.Unmarshal(b, &res); err != nil {
+				return fmt.Errorf("%s: --resources: %w", args[0], err)
+			}
+			return runtime.Update(g.root, args[0], &res)
+		},
+	}
+	cmd.Flags().StringVarP(&resources, "resources", "r", "", "linux.resources as JSON, from a file or - for stdin")
+	return cmd
+}
