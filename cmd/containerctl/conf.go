@@ -49,6 +49,11 @@ var confLists = map[string]struct{ sep, flag string }{
 // expects its side as eth0 (container@'s init renames host0).
 var confVeth = []string{"HOST_ADDRESS", "LOCAL_ADDRESS", "HOST_ADDRESS6", "LOCAL_ADDRESS6", "HOST_BRIDGE"}
 
+// podmanConfs are the names of podman's and containers/image's own files in
+// /etc/containers (NAME.conf): a container of such a name would read them
+// as its settings, which NixOS's module refuses too.
+var podmanConfs = []string{"containers", "registries", "storage", "mounts", "libpod"}
+
 // confLine is one KEY=value of a settings file, and where it stood.
 type confLine struct {
 	key, value string
@@ -84,6 +89,9 @@ func applyConf(fs *pflag.FlagSet, dir, name string) error {
 		return nil // refused with its own message; never a path to read
 	}
 	file := filepath.Join(dir, name+".conf")
+	if dir == defaultConfigDir && slices.Contains(podmanConfs, name) {
+		return fmt.Errorf("%s is podman's configuration, not a container's settings: give the container another name", file)
+	}
 	f, err := os.Open(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -104,3 +104,18 @@ func TestApplyConfPrivateUsers(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyConfPodmanNames(t *testing.T) {
+	var f specFlags
+	cmd := &cobra.Command{Use: "run"}
+	f.register(cmd)
+	for _, name := range podmanConfs {
+		err := applyConf(cmd.Flags(), defaultConfigDir, name)
+		if err == nil || !strings.Contains(err.Error(), "podman's configuration") {
+			t.Errorf("applyConf(%s, %s) = %v, want a refusal naming podman's file", defaultConfigDir, name, err)
+		}
+	}
+	if err := applyConf(cmd.Flags(), t.TempDir(), "registries"); err != nil {
+		t.Errorf("applyConf(another dir, registries) = %v, want nil", err)
+	}
+}
