@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -403,6 +404,14 @@ type nixSystem struct {
 // init waits slowStage2 after its marker line, as a slow stage 2 would.
 func newNixSystem(t *testing.T, lower string, slowStage2 time.Duration) *nixSystem {
 	t.Helper()
+	return newNixSystemWith(t, lower, slowStage2, false)
+}
+
+// newNixSystemWith is newNixSystem, with the system copied into the store
+// rather than an overlay of the cached root when copyRoot: an overlay
+// cannot be idmapped, as private users need.
+func newNixSystemWith(t *testing.T, lower string, slowStage2 time.Duration, copyRoot bool) *nixSystem {
+	t.Helper()
 	requireBusybox(t)
 	dir := t.TempDir()
 	hash, bbHash := nixHash(), nixHash()
@@ -465,9 +474,17 @@ exec $sys/usr/lib/systemd/systemd "$@"
 		t.Fatal(err)
 	}
 	sysHost := filepath.Join(n.store, "store", hash+"-system")
-	mustMkdir(t, sysHost)
-	// With no upper layer, an overlay is read-only.
-	mountT(t, "overlay", sysHost, "overlay", syscall.MS_RDONLY, "lowerdir="+extra+":"+lower)
+	if copyRoot {
+		for _, src := range []string{lower + "/.", extra + "/."} {
+			if out, err := exec.Command("cp", "-a", src, sysHost).CombinedOutput(); err != nil {
+				t.Fatalf("copy the system into the store: %v\n%s", err, out)
+			}
+		}
+	} else {
+		mustMkdir(t, sysHost)
+		// With no upper layer, an overlay is read-only.
+		mountT(t, "overlay", sysHost, "overlay", syscall.MS_RDONLY, "lowerdir="+extra+":"+lower)
+	}
 
 	profiles := filepath.Join(n.store, "var/nix/profiles/containers")
 	mustMkdir(t, profiles)

@@ -540,3 +540,23 @@ func waitReaper(t *testing.T, dir string) {
 	}
 	t.Fatalf("no reaper for %s within %v", dir, startTimeout)
 }
+
+// TestNixBootPrivateUsers: the NixOS-shaped container (an empty root, the
+// system in the store bound at /nix, its init script from the store) boots
+// to running with no failed unit as the range's root, and halts cleanly.
+func TestNixBootPrivateUsers(t *testing.T) {
+	lower := requireDebianRoot(t)
+	n := newNixSystemWith(t, lower, 0, true)
+	b := startBoot(t, bootOpts{
+		name: n.name, root: n.root, store: n.store, users: true,
+		flags: []string{"--path", "/nix/var/nix/profiles/containers/" + n.name, "--private-users=pick"},
+	})
+	took := b.requireRunning()
+	t.Logf("boot to running as %d: %v", b.pid, took)
+	b.checkNoFailedUnits()
+	base, _ := usersRange(t, b.pid)
+	if got := hostUID(t, b.pid); got != base || base < 65536 {
+		t.Errorf("the guest's systemd runs as %d on the host, want the range's first ID %d", got, base)
+	}
+	b.requireCleanHalt()
+}
