@@ -361,3 +361,77 @@ func fmtRow(k, a, b string) string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// TestOCIHooks: every hook of the runtime spec runs, in order, with the
+// state on stdin: createRuntime, createContainer (in the container's mount
+// namespace, before the pivot), startContainer (in the container, its path
+// the container's), poststart, and poststop after delete. A failing
+// createRuntime hook fails create and leaves nothing.
+func TestOCIHooks(t *testing.T) {
+	fx := newFixture(t)
+	log := filepath.Join(fx.dir, "hooks.log")
+	hook := func(name string) specs.Hook {
+		script := filepath.Join(fx.dir, name+".sh")
+		body := "#!/bin/bash\nstate=$(cat)\necho \"" + name + " mnt=$(readlink /proc/self/ns/mnt) $state\" >> " + log + "\n"
+		if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return specs.Hook{Path: script}
+	}
+	// startContainer's path is the container's: a script in its root.
+	inside := "#!/bin/sh\ncat > /run/start-hook-state\n"
+	if err := os.WriteFile(filepath.Join(fx.root, "start-hook"), []byte(inside), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := fx.bundle(t, []string{"/bin/sleep", "1000"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = "/containerctl-oci-test/" + fx.name
+		s.Hooks = &specs.Hooks{
+			CreateRuntime:   []specs.Hook{hook("createRuntime")},
+			CreateContainer: []specs.Hook{hook("createContainer")},
+			StartContainer:  []specs.Hook{{Path: "/start-hook"}},
+			Poststart:       []specs.Hook{hook("poststart")},
+			Poststop:        []specs.Hook{hook("poststop")},
+		}
+	})
+	root := filepath.Join(fx.dir, "oci-root")
+	runProgram(t, 0, ociBin, "--root", root, "create", "--bundle", dir, fx.name)
+	t.Cleanup(func() { _ = runProgramQuiet(ociBin, "--root", root, "delete", "--force", fx.name) })
+	pid := ociState(t, root, fx.name).Pid
+	runProgram(t, 0, ociBin, "--root", root, "start", fx.name)
+	if out := runProgram(t, 0, ociBin, "--root", root, "exec", fx.name, "--", "cat", "/run/start-hook-state"); !strings.Contains(out, `"id":"`+fx.name+`"`) {
+		t.Errorf("startContainer hook's state inside: %q, want the state JSON", out)
+	}
+	runProgram(t, 0, ociBin, "--root", root, "delete", "--force", fx.name)
+	b, _ := os.ReadFile(log)
+	lines := nonEmptyLines(string(b))
+	hostMnt, _ := os.Readlink("/proc/self/ns/mnt")
+	want := []string{"createRuntime", "createContainer", "poststart", "poststop"}
+	if len(lines) != len(want) {
+		t.Fatalf("hooks ran: %q, want %v in order", lines, want)
+	}
+	for i, w := range want {
+		l := lines[i]
+		if !strings.HasPrefix(l, w+" ") || !strings.Contains(l, `"id":"`+fx.name+`"`) {
+			t.Errorf("hook %d: %q, want %s with the state", i, l, w)
+		}
+		inContainer := !strings.Contains(l, "mnt="+hostMnt+" ")
+		if inContainer != (w == "createContainer") {
+			t.Errorf("%s ran in the container's mount namespace: %v (%q)", w, inContainer, l)
+		}
+		if w != "poststop" && !strings.Contains(l, `"pid":`+strconv.Itoa(pid)) {
+			t.Errorf("%s's state %q lacks the init's pid %d", w, l, pid)
+		}
+	}
+
+	// A createRuntime hook that fails: create fails, nothing is left.
+	failing := fx.bundle(t, []string{"/bin/true"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = "/containerctl-oci-test/" + fx.name
+		s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/false"}}}
+	})
+	if out := runProgram(t, 1, ociBin, "--root", root, "create", "--bundle", failing, fx.name); !strings.Contains(out, "createRuntime hook") {
+		t.Errorf("create with a failing hook: %q, want the hook named", out)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("--root after a failed create holds %v, want nothing", entries)
+	}
+}

@@ -200,14 +200,7 @@ func (c *child) failure(err error) error {
 // the package documentation).
 func (s *supervisor) handshake(rec *record) error {
 	c := s.child
-	debug := s.log.Logger.IsLevelEnabled(logrus.DebugLevel)
-	cfg := s.p.initConfig(debug)
-	if s.opts.execFifo != nil {
-		cfg.ExecFifoFD = 3 + s.p.PreserveFDs
-	}
-	if s.opts.consoleSocket != nil {
-		cfg.ConsoleSocketFD = 3 + s.p.PreserveFDs + 1
-	}
+	cfg := s.childConfig()
 	if err := c.send(message{Type: msgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to init child: %w", err)
 	}
@@ -220,6 +213,11 @@ func (s *supervisor) handshake(rec *record) error {
 	}
 	if err := c.send(message{Type: msgCgroups}); err != nil {
 		return fmt.Errorf("send cgroups to init child: %w", err)
+	}
+	if cfg.Hooks != nil {
+		if err := s.createRuntimeHooks(); err != nil {
+			return err
+		}
 	}
 	if err := s.await(msgReady); err != nil {
 		return err
@@ -269,6 +267,39 @@ func (s *supervisor) handshake(rec *record) error {
 	}
 	s.state.InitExecd = true
 	return rec.write(s.state)
+}
+
+// childConfig is the init child's config: the plan's, with the fds and
+// hooks of an OCI create.
+func (s *supervisor) childConfig() *initConfig {
+	cfg := s.p.initConfig(s.log.Logger.IsLevelEnabled(logrus.DebugLevel))
+	if s.opts.execFifo != nil {
+		cfg.ExecFifoFD = 3 + s.p.PreserveFDs
+	}
+	if s.opts.consoleSocket != nil {
+		cfg.ConsoleSocketFD = 3 + s.p.PreserveFDs + 1
+	}
+	if h := s.opts.containerHooks; h != nil {
+		hooks := *h
+		hooks.State.Pid = s.child.pid()
+		cfg.Hooks = &hooks
+	}
+	return cfg
+}
+
+// createRuntimeHooks runs an OCI create's prestart and createRuntime hooks
+// once the child asks, its mounts made, and lets it run its own.
+func (s *supervisor) createRuntimeHooks() error {
+	if err := s.await(msgHooks); err != nil {
+		return err
+	}
+	if err := s.opts.runtimeHooks(s.child.pid()); err != nil {
+		return err
+	}
+	if err := s.child.send(message{Type: msgHooksDone}); err != nil {
+		return fmt.Errorf("release init child's hooks: %w", err)
+	}
+	return nil
 }
 
 // await reads the child's messages until want arrives ("" for EOF, the

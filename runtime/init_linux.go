@@ -92,6 +92,20 @@ func initContainer(sock *os.File) ([]string, error) {
 	if err := setupRoot(sock, cfg, r); err != nil {
 		return r.Created(), err
 	}
+	if h := cfg.Hooks; h != nil {
+		// The creator's createRuntime hooks first, then ours: in the
+		// container's namespaces, before the pivot, their paths the
+		// runtime's (runtime-spec, config.md, "Hooks").
+		if err := writeMessage(sock, message{Type: msgHooks}); err != nil {
+			return r.Created(), err
+		}
+		if err := expect(sock, msgHooksDone); err != nil {
+			return r.Created(), fmt.Errorf("wait for the createRuntime hooks: %w", err)
+		}
+		if err := runHooks("createContainer", h.CreateContainer, h.State); err != nil {
+			return r.Created(), err
+		}
+	}
 	init, err := enterRoot(cfg)
 	if err != nil {
 		return r.Created(), err
@@ -106,6 +120,12 @@ func initContainer(sock *os.File) ([]string, error) {
 	case m.Type == msgDetach:
 		if err := awaitStart(sock, cfg.ExecFifoFD); err != nil {
 			return nil, err
+		}
+		if h := cfg.Hooks; h != nil {
+			// After start, in the container, its paths the container's.
+			if err := runHooks("startContainer", h.StartContainer, h.State); err != nil {
+				return nil, err
+			}
 		}
 	case m.Type != msgGo:
 		return r.Created(), fmt.Errorf("wait for the supervisor: expected %q, got %q", msgGo, m.Type)

@@ -113,21 +113,20 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 	if err != nil {
 		return -1, err
 	}
+	if h := spec.Hooks; h != nil {
+		state := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreated, Bundle: o.Bundle, Annotations: spec.Annotations}
+		opts.containerHooks = &containerHooks{CreateContainer: h.CreateContainer, StartContainer: h.StartContainer, State: state}
+		opts.runtimeHooks = func(pid int) error {
+			state.Pid = pid
+			if err := runHooks("prestart", h.Prestart, state); err != nil {
+				return err
+			}
+			return runHooks("createRuntime", h.CreateRuntime, state)
+		}
+	}
 	s, err := start(p, opts, rec, o.Log.WithField("container", id))
 	if err != nil {
 		return -1, err
-	}
-	if h := spec.Hooks; h != nil {
-		state := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreated, Pid: s.child.pid(), Bundle: o.Bundle, Annotations: spec.Annotations}
-		err := runHooks("prestart", h.Prestart, state)
-		if err == nil {
-			err = runHooks("createRuntime", h.CreateRuntime, state)
-		}
-		if err != nil {
-			// What start made goes: the init, its cgroups, the root's.
-			s.undoAll()
-			return -1, err
-		}
 	}
 	return s.child.pid(), nil
 }

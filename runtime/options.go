@@ -69,7 +69,13 @@ type Options struct {
 	// Stdin, Stdout and Stderr are the supervisor's own; the console is
 	// relayed to them.
 	Stdin, Stdout, Stderr *os.File
-	// execFifo and consoleSocket are an OCI create's (see Create).
+	// execFifo and consoleSocket are an OCI create's (see Create), and
+	// containerHooks the hooks its init child runs in the container's
+	// namespaces, with the state they read.
 	execFifo, consoleSocket *os.File
-	Log                     *logrus.Logger
+	containerHooks          *containerHooks
+	// runtimeHooks runs the prestart and createRuntime hooks, given the
+	// init's PID, once the child's namespaces and mounts exist.
+	runtimeHooks func(pid int) error
+	Log          *logrus.Logger
 }

@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"io"
 	"syscall"
 
@@ -34,7 +35,12 @@ const (
 	// msgDetach, in place of msgGo, tells an OCI create's child to wait
 	// for "start" on its exec FIFO, with nobody at the socket's end.
 	msgDetach = "detach"
-	msgError  = "error"
+	// msgHooks, from an OCI create's child once its mounts are made,
+	// asks the creator to run its createRuntime hooks; msgHooksDone
+	// answers, and the child runs its createContainer hooks.
+	msgHooks     = "hooks"
+	msgHooksDone = "hooks-done"
+	msgError     = "error"
 )
 
 type message struct {
@@ -75,6 +81,9 @@ type initConfig struct {
 	// RootPropagation is mount(2) flags; 0 keeps the recursive slave.
 	RootPropagation uintptr `json:"root_propagation,omitempty"`
 	Debug           bool    `json:"debug,omitempty"`
+	// Hooks are an OCI create's createContainer and startContainer hooks,
+	// which the child runs in the container's namespaces.
+	Hooks *containerHooks `json:"hooks,omitempty"`
 	// Users says the child is in a user namespace of its own, and makes
 	// its mount namespace once the stage is ready; Root is then the
 	// staged root.
@@ -168,4 +177,13 @@ func readMessage(r io.Reader) (message, error) {
 		return m, fmt.Errorf("decode sync message: %w", err)
 	}
 	return m, nil
+}
+
+// containerHooks are the hooks of an OCI spec that run in the container's
+// namespaces, and the state (the runtime spec's JSON, with the init's PID
+// on the host) they get on stdin.
+type containerHooks struct {
+	CreateContainer []specs.Hook `json:"create_container,omitempty"`
+	StartContainer  []specs.Hook `json:"start_container,omitempty"`
+	State           specs.State  `json:"state"`
 }

@@ -12,12 +12,10 @@ func checkUnsupported(s *specs.Spec, detached bool) error {
 	if s.Windows != nil || s.Solaris != nil || s.VM != nil || s.ZOS != nil {
 		return unsupported("a spec for another platform (windows, solaris, vm, zos)")
 	}
-	// An OCI create runs the hooks of the host's namespaces (Create,
-	// Start, Delete); the supervisor runs none.
-	if h := s.Hooks; h != nil && (len(h.CreateContainer)+len(h.StartContainer) > 0) {
-		return unsupported("hooks.createContainer and hooks.startContainer (hooks run in the container's namespaces)")
-	}
-	if h := s.Hooks; h != nil && !detached && (len(h.Prestart)+len(h.CreateRuntime)+len(h.Poststart)+len(h.Poststop) > 0) {
+	// An OCI create runs the hooks (Create, its init child, Start,
+	// Delete); the supervisor runs none.
+	if h := s.Hooks; h != nil && !detached && (len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+
+		len(h.StartContainer)+len(h.Poststart)+len(h.Poststop) > 0) {
 		return unsupported("hooks (run them through containerctl-oci)")
 	}
 	if err := checkProcess(s.Process); err != nil {

@@ -20,7 +20,7 @@ func ociFeatures() features.Features {
 	return features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
-		Hooks:         []string{"prestart", "createRuntime", "poststart", "poststop"},
+		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
 		MountOptions:  mount.OptionNames(),
 		Linux: &features.Linux{
 			Namespaces:   []string{"mount", "pid", "uts", "ipc", "network", "cgroup"},
