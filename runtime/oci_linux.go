@@ -254,10 +254,8 @@ func Start(stateDir, id string) (retErr error) {
 		return err
 	}
 	os.Remove(rec.path(execFifoFile))
-	st.InitExecd = awaitExec(st.PID, 2*time.Second)
-	if err := rec.write(st); err != nil {
-		return err
-	}
+	// The init execs the process right after the byte; start does not
+	// wait for that (as runc): an exec waits for it instead.
 	if o, err := readOCI(rec.dir); err == nil && o.Hooks != nil && len(o.Hooks.Poststart) > 0 {
 		state, _ := ociStateOf(rec.dir, st)
 		// A poststart hook that fails is reported; the container runs.
@@ -300,11 +298,14 @@ func releaseInit(fifo string, st State) error {
 }
 
 // awaitExec waits until pid runs another program than ours, the init's
-// exec, for exec's sake (State.InitExecd).
+// exec, for exec's sake (State.InitExecd), or is gone: an init that has
+// exec'd and exited (a zombie has no exe link either) is no process of
+// ours to keep an exec out of.
 func awaitExec(pid int, timeout time.Duration) bool {
 	self, _ := os.Readlink("/proc/self/exe")
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe != self {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err == nil && exe != self || errors.Is(err, os.ErrNotExist) {
 			return true
 		}
 	}

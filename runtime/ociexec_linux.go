@@ -43,7 +43,9 @@ func OCIExec(stateDir, id string, o ExecOptions, consoleSocket string, detach bo
 		return -1, err
 	}
 	rec.abandon()
-	if ociStatus(rec.dir, st) != specs.StateRunning || !st.InitExecd {
+	// start does not wait for the init's exec; until it has, the init
+	// runs containerctl's own binary, which nothing may enter.
+	if ociStatus(rec.dir, st) != specs.StateRunning || !st.InitExecd && !awaitExec(st.PID, startWait) {
 		return -1, errors.New("container not running")
 	}
 	st, pidfd, helper, in, err := prepareExec(stateDir, st, o)

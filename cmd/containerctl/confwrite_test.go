@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -56,6 +57,27 @@ func TestUnitInCgroup(t *testing.T) {
 	for _, tt := range tests {
 		if got := unitInCgroup(tt.cgroup, "foo"); got != tt.want {
 			t.Errorf("unitInCgroup(%q, foo) = %q, want %q", tt.cgroup, got, tt.want)
+		}
+	}
+}
+
+func TestCheckRemovableRefuses(t *testing.T) {
+	for _, tt := range []struct {
+		root string
+		want string
+	}{
+		{"/", "host's root"},
+		{"/etc", "host's system"},
+		{"/var", defaultRootDir},
+		{"/var/lib", defaultRootDir},
+		{defaultRootDir, defaultRootDir},
+		{"/usr/local", "host's system"},
+	} {
+		if _, err := os.Stat(tt.root); err != nil {
+			continue // EvalSymlinks needs it; the check is of what exists
+		}
+		if err := checkRemovable(tt.root, true); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("checkRemovable(%s, force) = %v, want a refusal mentioning %q", tt.root, err, tt.want)
 		}
 	}
 }

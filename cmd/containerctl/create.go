@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
@@ -179,6 +180,14 @@ func checkRemovable(root string, force bool) error {
 	}
 	if resolved == "/" {
 		return fmt.Errorf("root %s is the host's root directory", root)
+	}
+	// Not even with --force: the directory of every container's root or
+	// one above it, or a directory of the host's own system.
+	if rel, err := filepath.Rel(resolved, defaultRootDir); err == nil && !strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("root %s holds %s, every container's root: it is never removed", root, defaultRootDir)
+	}
+	if filepath.Dir(resolved) == "/" || slices.Contains([]string{"/usr/local", "/var/lib", "/nix/store", "/nix/var"}, resolved) {
+		return fmt.Errorf("root %s is a directory of the host's system: it is never removed", root)
 	}
 	if rel, err := filepath.Rel(defaultRootDir, resolved); !force && (err != nil || rel == "." || strings.HasPrefix(rel, "..")) {
 		return fmt.Errorf("root %s is outside %s: destroy removes it only with --force", root, defaultRootDir)
