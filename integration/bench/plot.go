@@ -79,10 +79,14 @@ func (rep *report) ociPlot() *plot.Plot {
 	return rep.barPlot("OCI path: /bin/true end to end (median; whisker: min to p90)",
 		func(r *result) bool { return r.Section == "oci" && (r.Metric == ociCycle || r.Metric == ctrMetric) },
 		func(r *result) string {
-			if r.Metric == ctrMetric {
-				return "ctr, " + r.Tool
+			name := r.Tool
+			if name == "containerctl" {
+				name = "containerctl-oci"
 			}
-			return r.Tool
+			if r.Metric == ctrMetric {
+				return "ctr, " + name
+			}
+			return name
 		})
 }
 
