@@ -91,7 +91,7 @@ demo: build
 # libraries stay out of the product's; BENCH_FLAGS passes more flags, e.g.
 # BENCH_FLAGS='-only start -runs 3'.
 bench: build
-	cd integration/bench && $(GO) run . -bin $(abspath $(BIN)) -out $(abspath results) \
+	cd integration/bench && $(GO) run . -bin $(abspath $(BIN)) -oci-bin $(abspath $(OCI)) -out $(abspath results) \
 	  -debian-fixture $(abspath integration/fixtures/debian-root.sh) $(BENCH_FLAGS)
 
 clean:

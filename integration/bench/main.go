@@ -2,7 +2,9 @@
 
 // Command bench measures containerctl against its peers on this machine and
 // writes the figures behind the README's table: start-to-exit of /bin/true
-// (crun, runc, systemd-nspawn, bwrap, unshare), boot and halt of a Debian
+// (crun, runc, systemd-nspawn, bwrap, unshare), the OCI path (create, start
+// and delete as containerctl-oci, crun and runc; ctr run --rm through
+// containerd with containerctl-oci and runc as its runc binary), boot and halt of a Debian
 // systemd root and the supervisor's memory (systemd-nspawn), and many
 // containers at once (systemd-nspawn).
 //
@@ -45,10 +47,11 @@ func init() {
 }
 
 // sections in the order they run.
-var allSections = []string{"start", "boot", "memory", "scale"}
+var allSections = []string{"start", "oci", "boot", "memory", "scale"}
 
 type config struct {
 	bin        string // containerctl, absolute
+	ociBin     string // containerctl-oci, absolute
 	out        string
 	runs       int // start-to-exit samples per tool
 	bootRuns   int // boots per tool
@@ -80,8 +83,9 @@ func run(args []string) error {
 		level string
 	)
 	fs.StringVar(&cfg.bin, "bin", "../../bin/containerctl", "containerctl binary to measure")
+	fs.StringVar(&cfg.ociBin, "oci-bin", "../../bin/containerctl-oci", "containerctl-oci (the link to containerctl) for the oci section")
 	fs.StringVar(&cfg.out, "out", "../../results", "directory for bench-DATE.{json,md,svg,png}")
-	fs.IntVar(&cfg.runs, "runs", 30, "start-to-exit samples per tool")
+	fs.IntVar(&cfg.runs, "runs", 30, "start-to-exit samples per tool, and OCI cycles and ctr runs per runtime")
 	fs.IntVar(&cfg.bootRuns, "boot-runs", 7, "boots of the Debian root per tool")
 	fs.IntVar(&cfg.memRuns, "memory-runs", 3, "boots per tool for the memory figures")
 	fs.IntVar(&cfg.scaleRuns, "scale-runs", 3, "repetitions of each busybox scale point per tool")
@@ -134,6 +138,12 @@ func run(args []string) error {
 	if _, err := os.Stat(cfg.bin); err != nil {
 		return fmt.Errorf("containerctl binary: %w (make build)", err)
 	}
+	if cfg.ociBin, err = filepath.Abs(cfg.ociBin); err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.ociBin); err != nil && cfg.only["oci"] {
+		return fmt.Errorf("containerctl-oci: %w (make build)", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -177,6 +187,8 @@ func run(args []string) error {
 		switch s {
 		case "start":
 			rs, err = benchStart(ctx, &cfg, bb)
+		case "oci":
+			rs, err = benchOCI(ctx, &cfg, bb)
 		case "boot":
 			rs, err = benchBoot(ctx, &cfg, rep)
 		case "memory":
@@ -216,7 +228,7 @@ func (c *config) describe() map[string]any {
 		}
 	}
 	return map[string]any{
-		"bin": c.bin, "runs": c.runs, "boot_runs": c.bootRuns, "memory_runs": c.memRuns,
+		"bin": c.bin, "oci_bin": c.ociBin, "runs": c.runs, "boot_runs": c.bootRuns, "memory_runs": c.memRuns,
 		"scale_runs": c.scaleRuns, "scale_n": c.scaleN, "scale_debian_n": c.debScaleN,
 		"sections": only, "debian_root": c.debianRoot,
 	}

@@ -21,14 +21,17 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// plot draws the start-to-exit medians by tool as bars on a log scale and,
+// plot draws the start-to-exit medians by tool as bars on a log scale, the
+// OCI section's end-to-end medians likewise and,
 // when the scale section ran, the start cost per container against N. It
 // writes SVG or PNG by path's extension; false when there is nothing to
 // draw.
 func (rep *report) plot(path string) (bool, error) {
 	var plots []*plot.Plot
-	if p := rep.startPlot(); p != nil {
-		plots = append(plots, p)
+	for _, p := range []*plot.Plot{rep.startPlot(), rep.ociPlot()} {
+		if p != nil {
+			plots = append(plots, p)
+		}
 	}
 	if p, err := rep.scalePlot(); err != nil {
 		return false, err
@@ -66,16 +69,39 @@ func (rep *report) plot(path string) (bool, error) {
 }
 
 func (rep *report) startPlot() *plot.Plot {
+	return rep.barPlot("Start-to-exit of /bin/true (median; whisker: min to p90)",
+		func(r *result) bool { return r.Section == "start" }, func(r *result) string { return r.Tool })
+}
+
+// ociPlot draws the OCI section's end-to-end figures: a create, start and
+// delete cycle, and ctr run --rm.
+func (rep *report) ociPlot() *plot.Plot {
+	return rep.barPlot("OCI path: /bin/true end to end (median; whisker: min to p90)",
+		func(r *result) bool { return r.Section == "oci" && (r.Metric == ociCycle || r.Metric == ctrMetric) },
+		func(r *result) string {
+			name := r.Tool
+			if name == "containerctl" {
+				name = "containerctl-oci"
+			}
+			if r.Metric == ctrMetric {
+				return "ctr, " + name
+			}
+			return name
+		})
+}
+
+// barPlot draws the medians of the rows that keep selects, fastest first,
+// named by name, as bars on a log scale.
+func (rep *report) barPlot(title string, keep func(*result) bool, name func(*result) string) *plot.Plot {
 	var bars logBars
 	for _, r := range rep.Results {
-		if r.Section == "start" && len(r.Samples) > 0 {
+		if keep(r) && len(r.Samples) > 0 {
 			bars = append(bars, r)
 		}
 	}
 	if len(bars) == 0 {
 		return nil
 	}
-	// Fastest first.
 	slices.SortStableFunc(bars, func(a, b *result) int {
 		switch ma, mb := a.median(), b.median(); {
 		case ma < mb:
@@ -86,14 +112,14 @@ func (rep *report) startPlot() *plot.Plot {
 		return 0
 	})
 	p := plot.New()
-	p.Title.Text = "Start-to-exit of /bin/true (median; whisker: min to p90)"
+	p.Title.Text = title
 	p.Y.Label.Text = "ms (log scale)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Add(bars, plotter.NewGrid())
 	var names []string
 	for _, b := range bars {
-		names = append(names, b.Tool)
+		names = append(names, name(b))
 	}
 	p.NominalX(names...)
 	return p

@@ -66,6 +66,7 @@ type report struct {
 
 var sectionTitles = map[string]string{
 	"start":  "Start-to-exit of /bin/true in a fresh container (busybox root)",
+	"oci":    "The OCI path: create, start, exit and delete of /bin/true (busybox bundle), and ctr run --rm through containerd",
 	"boot":   "Boot of the Debian systemd root to running, and halt (SIGRTMIN+3) to exit",
 	"memory": "Supervisor memory while a container runs",
 	"scale":  "Scale: N containers started at once until all are ready",
@@ -178,7 +179,7 @@ func (rep *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "# containerctl benchmark, %s\n\n", rep.Date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "Host: %s, %s CPUs, kernel %s, cgroups %s.\n\n", rep.Host["cpu"], rep.Host["cpus"], rep.Host["kernel"], rep.Host["cgroups"])
 	var versions []string
-	for _, k := range []string{"containerctl", "crun", "runc", "systemd-nspawn", "bwrap", "unshare"} {
+	for _, k := range []string{"containerctl", "crun", "runc", "containerd", "systemd-nspawn", "bwrap", "unshare"} {
 		if v := rep.Host[k]; v != "" {
 			versions = append(versions, k+" "+v)
 		}

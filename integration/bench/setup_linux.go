@@ -27,6 +27,7 @@ var packages = map[string]string{
 	"systemd-container": "systemd-nspawn",
 	"crun":              "crun",
 	"runc":              "runc",
+	"containerd":        "containerd",
 	"bubblewrap":        "bwrap",
 	"busybox-static":    "busybox",
 	"util-linux":        "unshare",
@@ -237,6 +238,7 @@ func describeHost(bin string) map[string]string {
 	}
 	h["crun"] = strings.TrimPrefix(first("crun", "--version"), "crun version ")
 	h["runc"] = strings.TrimPrefix(first("runc", "--version"), "runc version ")
+	h["containerd"] = strings.TrimPrefix(first("containerd", "--version"), "containerd github.com/containerd/containerd ")
 	h["systemd-nspawn"] = first("systemd-nspawn", "--version")
 	h["bwrap"] = strings.TrimPrefix(first("bwrap", "--version"), "bubblewrap ")
 	h["unshare"] = strings.TrimPrefix(first("unshare", "--version"), "unshare from ")

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 )
 
 // startTool is one way of running /bin/true in a fresh container.
@@ -33,24 +32,12 @@ func benchStart(ctx context.Context, cfg *config, bb string) ([]*result, error) 
 	if err := ociBundle(bundle, bb, []string{"/bin/true"}); err != nil {
 		return nil, fmt.Errorf("oci bundle: %w", err)
 	}
-	// crun 1.8 refuses a hybrid host ("cgroups in hybrid mode not
-	// supported") when the unified hierarchy has controllers it cannot
-	// drop; without /sys/fs/cgroup/unified it sees a v1 host and runs.
-	var crunThread *nsThread
-	crunNote := ""
-	if mode := cgroupMode(); mode != "v1" && mode != "v2" {
-		var err error
-		crunThread, err = newNSThread(func() error {
-			if err := unix.Unmount("/sys/fs/cgroup/unified", unix.MNT_DETACH); err != nil {
-				return fmt.Errorf("unmount /sys/fs/cgroup/unified: %w", err)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("crun's mount namespace: %w", err)
-		}
+	crunThread, crunNote, err := crunNamespace()
+	if err != nil {
+		return nil, err
+	}
+	if crunThread != nil {
 		defer crunThread.close()
-		crunNote = "without /sys/fs/cgroup/unified"
 	}
 	pid := os.Getpid()
 	id := func(tool string, i int) string { return fmt.Sprintf("bench-%s-%d-%d", tool, pid, i) }
@@ -88,8 +75,7 @@ func benchStart(ctx context.Context, cfg *config, bb string) ([]*result, error) 
 	for j, p := range peers {
 		res[j] = &result{Section: "start", Metric: metric, Tool: p.name, Unit: "ms", Note: p.note, Target: p.target}
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	const warmup = 2
+	const warmup = startWarmup
 	ccFailed := 0
 	for round := 0; round < warmup+cfg.runs; round++ {
 		if err := ctx.Err(); err != nil {
