@@ -5,8 +5,9 @@
 // (crun, runc, systemd-nspawn, bwrap, unshare), the OCI path (create, start
 // and delete as containerctl-oci, crun and runc; ctr run --rm through
 // containerd with containerctl-oci and runc as its runc binary), boot and halt of a Debian
-// systemd root and the supervisor's memory (systemd-nspawn), and many
-// containers at once (systemd-nspawn).
+// systemd root and the supervisor's memory (systemd-nspawn), many
+// containers at once (systemd-nspawn), and a container with a veth and
+// addresses ready (systemd-nspawn --network-veth).
 //
 // Each peer and containerctl are measured interleaved in one run (A B A B
 // ...) so that the machine's drift cancels out of their ratio. Raw samples go
@@ -47,7 +48,7 @@ func init() {
 }
 
 // sections in the order they run.
-var allSections = []string{"start", "oci", "boot", "memory", "scale"}
+var allSections = []string{"start", "oci", "boot", "memory", "scale", "network"}
 
 type config struct {
 	bin        string // containerctl, absolute
@@ -57,6 +58,7 @@ type config struct {
 	bootRuns   int // boots per tool
 	memRuns    int
 	scaleRuns  int // repetitions of each busybox scale point
+	netRuns    int // containers with a veth per tool
 	scaleN     []int
 	debScaleN  []int
 	only       map[string]bool
@@ -88,6 +90,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.runs, "runs", 30, "start-to-exit samples per tool, and OCI cycles and ctr runs per runtime")
 	fs.IntVar(&cfg.bootRuns, "boot-runs", 7, "boots of the Debian root per tool")
 	fs.IntVar(&cfg.memRuns, "memory-runs", 3, "boots per tool for the memory figures")
+	fs.IntVar(&cfg.netRuns, "network-runs", 30, "containers with a veth per tool (network section)")
 	fs.IntVar(&cfg.scaleRuns, "scale-runs", 3, "repetitions of each busybox scale point per tool")
 	fs.StringVar(&scale, "scale-n", "10,50,200", "numbers of busybox containers started at once")
 	fs.StringVar(&deb, "scale-debian-n", "10,50", "numbers of Debian systems booted at once")
@@ -109,8 +112,8 @@ func run(args []string) error {
 	}
 	logrus.SetLevel(lvl)
 	logrus.SetOutput(os.Stderr)
-	if cfg.runs < 1 || cfg.bootRuns < 1 || cfg.memRuns < 1 || cfg.scaleRuns < 1 {
-		return errors.New("-runs, -boot-runs, -memory-runs and -scale-runs must be at least 1")
+	if cfg.runs < 1 || cfg.bootRuns < 1 || cfg.memRuns < 1 || cfg.scaleRuns < 1 || cfg.netRuns < 1 {
+		return errors.New("-runs, -boot-runs, -memory-runs, -scale-runs and -network-runs must be at least 1")
 	}
 	if cfg.scaleN, err = parseInts(scale); err != nil {
 		return fmt.Errorf("-scale-n: %w", err)
@@ -195,6 +198,8 @@ func run(args []string) error {
 			rs, err = benchMemory(ctx, &cfg, bb, rep)
 		case "scale":
 			rs, err = benchScale(ctx, &cfg, bb, rep)
+		case "network":
+			rs, err = benchNetwork(ctx, &cfg, bb, rep)
 		}
 		rep.Results = append(rep.Results, rs...)
 		if err != nil {
@@ -229,7 +234,7 @@ func (c *config) describe() map[string]any {
 	}
 	return map[string]any{
 		"bin": c.bin, "oci_bin": c.ociBin, "runs": c.runs, "boot_runs": c.bootRuns, "memory_runs": c.memRuns,
-		"scale_runs": c.scaleRuns, "scale_n": c.scaleN, "scale_debian_n": c.debScaleN,
+		"scale_runs": c.scaleRuns, "network_runs": c.netRuns, "scale_n": c.scaleN, "scale_debian_n": c.debScaleN,
 		"sections": only, "debian_root": c.debianRoot,
 	}
 }
