@@ -1,8 +1,12 @@
 package integration
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestInitDropsCallersGroups: the guest's root gets no supplementary
@@ -33,5 +37,56 @@ func TestInitDropsCallersGroups(t *testing.T) {
 				t.Errorf("supervisor exit %d, want 0\nstderr:\n%s", code, c.stderr.String())
 			}
 		})
+	}
+}
+
+// TestOCIRefusesPlantedRecord: in a --root that others may write (/tmp, as
+// a careless caller gives it), a record another user made is refused. Its
+// state names the cgroups delete kills and its hooks run as root: a record
+// of nobody's, a copy of a running container's state with a poststop hook,
+// had root's delete --force kill that container and run the hook.
+func TestOCIRefusesPlantedRecord(t *testing.T) {
+	fx := newFixture(t)
+	dir := fx.bundle(t, []string{"/bin/sleep", "1000"}, func(s *specs.Spec) { s.Linux.CgroupsPath = "/containerctl-oci-test/" + fx.name })
+	root := filepath.Join(fx.dir, "oci-root")
+	mustMkdir(t, root)
+	if err := os.Chmod(root, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	runProgram(t, 0, ociBin, "--root", root, "create", "--bundle", dir, fx.name)
+	t.Cleanup(func() { _ = runProgramQuiet(ociBin, "--root", root, "delete", "--force", fx.name) })
+	runProgram(t, 0, ociBin, "--root", root, "start", fx.name)
+
+	planted := filepath.Join(root, "planted")
+	mustMkdir(t, planted)
+	state, err := os.ReadFile(filepath.Join(root, fx.name, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwned := filepath.Join(fx.dir, "pwned")
+	hook := mustJSON(t, map[string]any{"bundle": dir, "hooks": map[string]any{
+		"poststop": []any{map[string]any{"path": "/bin/sh", "args": []string{"sh", "-c", "touch " + pwned}}},
+	}})
+	for name, b := range map[string][]byte{"state.json": state, "oci.json": hook} {
+		if err := os.WriteFile(filepath.Join(planted, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := filepath.Walk(planted, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(p, 65534, 65534)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if out := runProgram(t, 1, ociBin, "--root", root, "delete", "--force", "planted"); !strings.Contains(out, "not this runtime's") {
+		t.Errorf("delete --force of a record of uid 65534: %q, want a refusal", out)
+	}
+	if exists(pwned) {
+		t.Errorf("the planted record's poststop hook ran as root")
+	}
+	if s := ociState(t, root, fx.name); s.Status != specs.StateRunning {
+		t.Errorf("%s after the planted record's delete: %s, want running", fx.name, s.Status)
 	}
 }
