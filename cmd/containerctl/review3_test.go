@@ -81,3 +81,27 @@ func TestAbsRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestWritePidFileNoFollow: the pid file's temporary file is never a link
+// planted beside it: FILE.tmp was written through, as root, wherever it
+// pointed.
+func TestWritePidFileNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "init.pid")
+	if err := os.Symlink(victim, file+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePidFile(file, 42); err != nil {
+		t.Fatalf("writePidFile = %v, want nil", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep" {
+		t.Errorf("writePidFile wrote %q through the planted link, want %q kept", b, "keep")
+	}
+	if b, _ := os.ReadFile(file); string(b) != "42" {
+		t.Errorf("pid file holds %q, want %q", b, "42")
+	}
+}
