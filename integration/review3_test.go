@@ -90,3 +90,34 @@ func TestOCIRefusesPlantedRecord(t *testing.T) {
 		t.Errorf("%s after the planted record's delete: %s, want running", fx.name, s.Status)
 	}
 }
+
+// TestPrivateUsersBindReachWarned: with private users, a writable bind
+// that host users can reach is named in a warning, as a reachable root
+// is. Through the idmap the guest's root writes as the host's root: a
+// setuid binary it copied into such a bind ran as euid 0 for host user
+// 65534. A read-only bind is not named.
+func TestPrivateUsersBindReachWarned(t *testing.T) {
+	fx := newFixture(t)
+	for _, d := range []string{filepath.Dir(fx.dir), fx.dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rw, ro := filepath.Join(fx.dir, "shared"), filepath.Join(fx.dir, "shared-ro")
+	mustMkdir(t, rw)
+	mustMkdir(t, ro)
+	c := fx.start(t, runOpts{
+		flags:   []string{"--console=pipe", "--private-users=pick", "--bind", rw + ":/shared", "--bind-ro", ro + ":/ro"},
+		command: []string{"/bin/true"},
+	})
+	if code := c.wait(startTimeout); code != 0 {
+		t.Fatalf("supervisor exit %d, want 0\nstderr:\n%s", code, c.stderr.String())
+	}
+	stderr := c.stderr.String()
+	if !strings.Contains(stderr, "host users can reach bind source "+rw+":") {
+		t.Errorf("no warning names the reachable writable bind %s:\n%s", rw, stderr)
+	}
+	if strings.Contains(stderr, "bind source "+ro) {
+		t.Errorf("a warning names the read-only bind %s:\n%s", ro, stderr)
+	}
+}
