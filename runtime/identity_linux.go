@@ -50,16 +50,19 @@ func writeSysctls(sysctls []Sysctl) error {
 // them on every thread of the process, and the capability sets are set on
 // the locked thread that then execs the init.
 func setIdentity(u User, caps *security.Capabilities) error {
+	// Always, as runc does: a root init would otherwise keep the
+	// supplementary groups of whoever started containerctl, host
+	// groups (disk, docker, ...) that the spec never gave it.
+	groups := make([]int, len(u.AdditionalGids))
+	for i, g := range u.AdditionalGids {
+		groups[i] = int(g)
+	}
+	if err := syscall.Setgroups(groups); err != nil {
+		return fmt.Errorf("process.user: set additional groups %v: %w", u.AdditionalGids, err)
+	}
 	if u.changes() {
 		if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0); e != 0 {
 			return fmt.Errorf("process.user: keep capabilities: %w", e)
-		}
-		groups := make([]int, len(u.AdditionalGids))
-		for i, g := range u.AdditionalGids {
-			groups[i] = int(g)
-		}
-		if err := syscall.Setgroups(groups); err != nil {
-			return fmt.Errorf("process.user: set additional groups %v: %w", u.AdditionalGids, err)
 		}
 		if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
 			return fmt.Errorf("process.user: set gid %d: %w", u.GID, err)

@@ -224,11 +224,30 @@ func lockOCI(dir string) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRecordOwner(f); err != nil {
+		f.Close()
+		return nil, err
+	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	return &record{dir: dir, f: f}, nil
+}
+
+// checkRecordOwner refuses a record directory that another user could
+// have written: its state names the cgroups delete kills and its hooks run
+// as root, so a record planted in a shared --root (/tmp, say) would have
+// root kill any cgroup's processes and run any program.
+func checkRecordOwner(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
+		return fmt.Errorf("record %s is owned by uid %d with mode %#o: not this runtime's (one it makes is its user's alone)", f.Name(), st.Uid, st.Mode&0o7777)
+	}
+	return nil
 }
 
 // Start releases a created container's init to exec the user's process.

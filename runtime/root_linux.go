@@ -8,6 +8,8 @@ import (
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/mount"
 )
 
 // prepareRoot does what the NixOS container unit's preStart did: create the
@@ -166,16 +168,45 @@ func checkRootsDir(dir string) (warning string, err error) {
 // default roots directory: every directory above it lets others through,
 // so a setuid file the guest plants in its root runs for any host user.
 func checkRootReach(root string) string {
-	for dir := filepath.Dir(root); ; dir = filepath.Dir(dir) {
-		fi, err := os.Stat(dir)
-		if err != nil || fi.Mode().Perm()&0o001 == 0 {
-			return ""
-		}
-		if dir == "/" {
-			break
-		}
+	if !othersReach(filepath.Dir(root)) {
+		return ""
 	}
 	return fmt.Sprintf("host users can reach %s: a setuid file its guest plants runs for any of them; keep it in a directory of mode 0700", root)
+}
+
+// othersReach says whether every directory from dir up lets others through.
+func othersReach(dir string) bool {
+	for ; ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if dir == "/" {
+			return true
+		}
+	}
+}
+
+// bindReachWarnings names, for a container whose binds are idmapped
+// (private users), each writable bind that host users can reach:
+// through the idmap the guest's root writes as the host's root, so a
+// setuid file it plants there is the host root's, and runs as root for any
+// of them. The guest's own root is warned of by checkRootReach.
+func bindReachWarnings(steps []mount.Step) []string {
+	var out []string
+	for _, st := range steps {
+		if st.Kind != mount.Bind || st.Flags&unix.MS_RDONLY != 0 {
+			continue
+		}
+		dir := st.Source
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			dir = filepath.Dir(dir)
+		}
+		if othersReach(dir) {
+			out = append(out, fmt.Sprintf("host users can reach bind source %s: idmapped, a setuid file the guest's root plants there is the host root's and runs as root for any of them; keep it in a directory of mode 0700 or bind it read-only", st.Source))
+		}
+	}
+	return out
 }
 
 // inRoot runs fn with a handle to the directory sub of root, resolved inside

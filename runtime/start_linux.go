@@ -193,6 +193,11 @@ func (s *supervisor) prepareHost(rec *record) error {
 	if warning != "" {
 		s.log.Warn(warning)
 	}
+	if p.Users != nil {
+		for _, w := range bindReachWarnings(p.Mounts.Steps) {
+			s.log.Warn(w)
+		}
+	}
 	s.onUndo("remove what was created in the root", func() error {
 		// The child's mount points and bind targets first: its mount
 		// namespace is gone by now (the child is killed and waited for

@@ -47,7 +47,7 @@ func (s *supervisor) prepareUsers(rec *record) error {
 	}
 	s.log.WithField("range", u.Range.String()).Infof("user namespace: host IDs %d-%d are the guest's 0-%d", u.Range.Base, u.Range.End()-1, u.Range.Count-1)
 	for _, d := range []string{s.p.StateDir, rec.dir} {
-		if err := os.Chmod(d, 0o711); err != nil {
+		if err := letOthersSearch(d); err != nil {
 			return fmt.Errorf("let the container's root reach its stage: %w", err)
 		}
 	}
@@ -67,6 +67,21 @@ func (s *supervisor) prepareUsers(rec *record) error {
 		}
 	}
 	return checkHostDevices(s.p.Mounts.Steps)
+}
+
+// letOthersSearch adds the search bits for group and others to dir's mode
+// and keeps the rest: a state directory the caller gave (--state-dir /tmp,
+// say) keeps its write and sticky bits, which a plain chmod 0711 took.
+func letOthersSearch(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	mode := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetgid | os.ModeSetuid)
+	if mode&0o011 == 0o011 {
+		return nil
+	}
+	return os.Chmod(dir, mode|0o011)
 }
 
 // checkHostDevices refuses a device the child would bind from the host (a

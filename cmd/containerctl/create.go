@@ -41,6 +41,9 @@ off.`,
 			if err := defaultPrivateUsers(cmd); err != nil {
 				return err
 			}
+			if err := absRoot(cmd); err != nil {
+				return err
+			}
 			if _, _, err := f.build(cmd, args); err != nil {
 				return err
 			}
@@ -155,8 +158,25 @@ func installTemplate() (string, error) {
 	return file, nil
 }
 
+// absRoot makes a --root given on the command line absolute, so that the
+// settings file names one directory: a relative ROOT would be taken from
+// the working directory of whoever reads the file (systemd's is /, and
+// destroy's may be anywhere).
+func absRoot(cmd *cobra.Command) error {
+	fl := cmd.Flags().Lookup("root")
+	if fl == nil || !fl.Changed || fl.Value.String() == "" || filepath.IsAbs(fl.Value.String()) {
+		return nil
+	}
+	abs, err := filepath.Abs(fl.Value.String())
+	if err != nil {
+		return fmt.Errorf("--root: %w", err)
+	}
+	return fl.Value.Set(abs)
+}
+
 // containerRoot is NAME's root as run would find it: the settings file's
-// ROOT, else defaultRootDir/NAME.
+// ROOT, else defaultRootDir/NAME. A relative ROOT is refused: which
+// directory it names depends on the reader's working directory.
 func containerRoot(name string) (string, error) {
 	var f specFlags
 	cmd := &cobra.Command{Use: "run"}
@@ -167,7 +187,10 @@ func containerRoot(name string) (string, error) {
 	if f.o.root == "" {
 		return filepath.Join(defaultRootDir, name), nil
 	}
-	return filepath.Abs(f.o.root)
+	if !filepath.IsAbs(f.o.root) {
+		return "", fmt.Errorf("ROOT %q in %s is relative: it names a directory of the reader's working directory; give it as an absolute path", f.o.root, filepath.Join(configDir, name+".conf"))
+	}
+	return filepath.Clean(f.o.root), nil
 }
 
 // checkRemovable refuses to remove a root outside defaultRootDir without

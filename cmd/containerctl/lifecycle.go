@@ -32,6 +32,9 @@ take effect at the next start.`,
 			if err != nil {
 				return fmt.Errorf("%s: not created (containerctl create makes it): %w", name, err)
 			}
+			if err := absRoot(cmd); err != nil {
+				return err
+			}
 			if err := applyConf(cmd.Flags(), configDir, name); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}

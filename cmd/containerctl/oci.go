@@ -128,13 +128,26 @@ func ociCreateCommand(g *ociFlags) *cobra.Command {
 }
 
 // writePidFile writes pid whole, through a file renamed into place, as the
-// caller may read it the moment create exits.
+// caller may read it the moment create exits. The temporary file is a new
+// one (O_EXCL): a fixed name could be a link another user planted, which
+// root would follow.
 func writePidFile(file string, pid int) error {
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, file)
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(strconv.Itoa(pid))
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
 }
 
 // loadOCISpec reads the bundle's config.json, the root made absolute
