@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -103,21 +104,43 @@ func TestPrivateUsersBindReachWarned(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rw, ro := filepath.Join(fx.dir, "shared"), filepath.Join(fx.dir, "shared-ro")
-	mustMkdir(t, rw)
-	mustMkdir(t, ro)
+	rw, mapped, ro := filepath.Join(fx.dir, "shared"), filepath.Join(fx.dir, "mapped"), filepath.Join(fx.dir, "shared-ro")
+	for _, d := range []string{rw, mapped, ro} {
+		mustMkdir(t, d)
+	}
+	_ = os.Symlink("busybox", filepath.Join(fx.root, "bin", "chmod"))
+	// Not idmapped, the bind's directory is nobody's inside: writable by
+	// all, so that the guest's root can write there at all.
+	if err := os.Chmod(rw, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// The guest's root plants a setuid file in each writable bind.
 	c := fx.start(t, runOpts{
-		flags:   []string{"--console=pipe", "--private-users=pick", "--bind", rw + ":/shared", "--bind-ro", ro + ":/ro"},
-		command: []string{"/bin/true"},
+		flags:   []string{"--console=pipe", "--private-users=pick", "--bind", rw + ":/shared", "--bind", mapped + ":/mapped:idmap", "--bind-ro", ro + ":/ro"},
+		command: []string{"/bin/sh", "-c", "for d in /shared /mapped; do echo x > $d/suid && chmod 4755 $d/suid; done"},
 	})
 	if code := c.wait(startTimeout); code != 0 {
 		t.Fatalf("supervisor exit %d, want 0\nstderr:\n%s", code, c.stderr.String())
 	}
 	stderr := c.stderr.String()
-	if !strings.Contains(stderr, "host users can reach bind source "+rw+":") {
-		t.Errorf("no warning names the reachable writable bind %s:\n%s", rw, stderr)
+	if !strings.Contains(stderr, "host users can reach bind source "+mapped+":") {
+		t.Errorf("no warning names the reachable idmapped writable bind %s:\n%s", mapped, stderr)
 	}
-	if strings.Contains(stderr, "bind source "+ro) {
-		t.Errorf("a warning names the read-only bind %s:\n%s", ro, stderr)
+	for _, d := range []string{rw, ro} {
+		if strings.Contains(stderr, "bind source "+d+":") {
+			t.Errorf("a warning names %s, which is not idmapped or is read-only:\n%s", d, stderr)
+		}
+	}
+	// Without the idmap option, the planted file is the range's root's on
+	// the host, not host root's.
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(rw, "suid"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid == 0 || st.Uid < 65536 {
+		t.Errorf("a file the guest's root wrote in a writable bind is owned by host uid %d, want the range's root", st.Uid)
+	}
+	for _, f := range []string{filepath.Join(rw, "suid"), filepath.Join(mapped, "suid")} {
+		_ = os.Remove(f)
 	}
 }

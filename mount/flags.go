@@ -119,6 +119,19 @@ func splitPropagation(opts []string) (rest []string, prop uintptr) {
 	return rest, prop
 }
 
+// splitIdmap takes the idmap options ("idmap", "ridmap") out of a mount's
+// options.
+func splitIdmap(opts []string) (rest []string, idmap bool) {
+	for _, o := range opts {
+		if o == "idmap" || o == "ridmap" {
+			idmap = true
+			continue
+		}
+		rest = append(rest, o)
+	}
+	return rest, idmap
+}
+
 // Propagation is the mount(2) flags of a root propagation as the spec's
 // linux.rootfsPropagation names it; "" is 0.
 func Propagation(name string) (uintptr, error) {

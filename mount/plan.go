@@ -123,6 +123,7 @@ func Plan(spec *specs.Spec, host Host) (Steps, error) {
 // specMount compiles one of the spec's mounts.
 func specMount(m specs.Mount) (entry, error) {
 	opts, prop := splitPropagation(m.Options)
+	opts, idmap := splitIdmap(opts)
 	flags, data := ParseOptions(opts)
 	isBind := m.Type == "bind" || flags&msBind != 0
 	name := fmt.Sprintf("mount %s on %s", m.Type, m.Destination)
@@ -161,7 +162,7 @@ func specMount(m specs.Mount) (entry, error) {
 			return entry{}, refuse(name, "a bind over %s could give the container the host's %s; only a %s filesystem goes there", api.dir, api.dir, api.fs)
 		}
 	}
-	s := Step{Kind: Bind, Source: m.Source, Target: target, Flags: flags & (msRec | bindAttrs), Propagation: prop}
+	s := Step{Kind: Bind, Source: m.Source, Target: target, Flags: flags & (msRec | bindAttrs), Propagation: prop, Idmap: idmap}
 	return entry{Step: s, name: name, bind: true}, nil
 }
 

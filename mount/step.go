@@ -44,6 +44,11 @@ type Step struct {
 	// (MS_PRIVATE, MS_SLAVE, MS_SHARED or MS_UNBINDABLE, with MS_REC),
 	// set after it is made; 0 leaves the slave it is born as.
 	Propagation uintptr `json:",omitempty"`
+	// Idmap, for a Bind, asks that under private users the bind be
+	// idmapped even when it is writable (the mount option "idmap",
+	// nspawn's :idmap): the guest's root then writes there as the files'
+	// owners on the host, host root included.
+	Idmap bool `json:",omitempty"`
 	// Mode, Major and Minor describe a Device (Mode includes the file type).
 	Mode         uint32
 	Major, Minor uint32

@@ -187,15 +187,17 @@ func othersReach(dir string) bool {
 	}
 }
 
-// bindReachWarnings names, for a container whose binds are idmapped
-// (private users), each writable bind that host users can reach:
-// through the idmap the guest's root writes as the host's root, so a
-// setuid file it plants there is the host root's, and runs as root for any
-// of them. The guest's own root is warned of by checkRootReach.
+// bindReachWarnings names, for a container with private users, each
+// writable bind with the idmap option that host users can reach: through
+// the idmap the guest's root writes as the host's root, so a setuid file
+// it plants there is the host root's, and runs as root for any of them. A
+// writable bind without the option is not idmapped (what the guest's root
+// writes there is the range's root's). The guest's own root is warned of
+// by checkRootReach.
 func bindReachWarnings(steps []mount.Step) []string {
 	var out []string
 	for _, st := range steps {
-		if st.Kind != mount.Bind || st.Flags&unix.MS_RDONLY != 0 {
+		if st.Kind != mount.Bind || st.Flags&unix.MS_RDONLY != 0 || !st.Idmap {
 			continue
 		}
 		dir := st.Source

@@ -407,8 +407,9 @@ func parseBind(s string, readOnly bool) (specs.Mount, error) {
 			case "norbind":
 				opts[0] = "bind"
 			case "idmap":
-				// nspawn's (NixOS adds it under privateUsers): with
-				// --private-users every bind is idmapped.
+				// nspawn's (NixOS adds it under privateUsers): under
+				// --private-users a writable bind is idmapped only so.
+				opts = append(opts, "idmap")
 			default:
 				return specs.Mount{}, fmt.Errorf("unknown option %q (rbind, norbind, idmap)", o)
 			}

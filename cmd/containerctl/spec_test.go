@@ -144,7 +144,7 @@ func TestParseBind(t *testing.T) {
 		{"/srv", false, specs.Mount{Destination: "/srv", Type: "bind", Source: "/srv", Options: []string{"rbind"}}},
 		{"/srv:/data", true, specs.Mount{Destination: "/data", Type: "bind", Source: "/srv", Options: []string{"rbind", "ro"}}},
 		{"/srv:/data:norbind", false, specs.Mount{Destination: "/data", Type: "bind", Source: "/srv", Options: []string{"bind"}}},
-		{"/nix/store:/nix/store:idmap", true, specs.Mount{Destination: "/nix/store", Type: "bind", Source: "/nix/store", Options: []string{"rbind", "ro"}}},
+		{"/nix/store:/nix/store:idmap", true, specs.Mount{Destination: "/nix/store", Type: "bind", Source: "/nix/store", Options: []string{"rbind", "idmap", "ro"}}},
 		{"rel:/data/", false, specs.Mount{Destination: "/data", Type: "bind", Source: filepath.Join(wd, "rel"), Options: []string{"rbind"}}},
 	} {
 		got, err := parseBind(tt.in, tt.ro)

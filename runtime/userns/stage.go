@@ -23,6 +23,11 @@ const (
 	// ID), made for the range's root: bound as it is, never idmapped.
 	// Its directory is a tmpfs, which Linux idmaps only from 6.3 on.
 	StageOwn
+	// StagePlain is a writable bind of a host tree without the idmap
+	// option: bound as it is, so that what the guest's root writes there
+	// is owned by the range's root on the host, never by host root (a
+	// setuid file planted there would run as root for any host user).
+	StagePlain
 )
 
 // Staged is one mount the supervisor makes in the stage directory, in the
@@ -69,8 +74,11 @@ func Rewrite(steps []mount.Step, root, stage string, ownNetwork bool, own Owners
 		case s.Kind == mount.Bind && s.Source != consoleSource:
 			name := strconv.Itoa(len(staged))
 			st := Staged{Kind: StageTree, Name: name, Source: s.Source, Flags: s.Flags, Optional: own == Chown}
-			if d := path.Dir(stage); d != "/" && path.Dir(s.Source) == d {
+			switch d := path.Dir(stage); {
+			case d != "/" && path.Dir(s.Source) == d:
 				st.Kind, st.Optional = StageOwn, false
+			case s.Flags&msRdonly == 0 && !s.Idmap:
+				st.Kind, st.Optional = StagePlain, false
 			}
 			staged = append(staged, st)
 			s.Source = path.Join(stage, name)

@@ -102,7 +102,7 @@ func (st *Stage) add(s Staged, usernsFD int, r Range) error {
 // supervisor's own files and, when s is optional, where the kernel will
 // not idmap it (the root then shifted into the range).
 func (st *Stage) tree(s Staged, usernsFD int, r Range) (*os.File, error) {
-	if s.Kind == StageOwn {
+	if s.Kind == StageOwn || s.Kind == StagePlain {
 		return plainTree(s)
 	}
 	tree, err := idmapTree(s, usernsFD)

@@ -135,6 +135,14 @@ func TestRewrite(t *testing.T) {
 	if _, staged := Rewrite(steps[4:], "/r", "/s", false, Chown); !staged[0].Optional || !staged[1].Optional {
 		t.Errorf("Rewrite(Chown) stages %+v; want every tree optional", staged)
 	}
+	// A writable bind is idmapped only with the idmap option.
+	binds := []mount.Step{
+		{Kind: mount.Bind, Source: "/srv/a", Target: "/a"},
+		{Kind: mount.Bind, Source: "/srv/b", Target: "/b", Idmap: true},
+	}
+	if _, staged := Rewrite(binds, "/r", "/s", false, Map); staged[1].Kind != StagePlain || staged[2].Kind != StageTree {
+		t.Errorf("Rewrite(writable binds) stages %+v; want the one without idmap plain, the one with it idmapped", staged)
+	}
 	// The supervisor's own files, beside the stage, are bound as they are.
 	own := []mount.Step{{Kind: mount.Bind, Source: "/run/c/foo/notify", Target: "/run/host/notify", Flags: msRdonly}}
 	for _, o := range []Ownership{Map, Chown} {
