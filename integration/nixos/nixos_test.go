@@ -164,11 +164,13 @@ var unitCases = []unitCase{
 		name: "profile", container: "web",
 		// privateUsers is left to its default, pick (run's is no, so the
 		// conf file must say it).
-		options: `{ path = "/nix/var/nix/profiles/containers/web"; }`,
+		// A writable bind under private users is idmapped, as nixpkgs'.
+		options: `{ path = "/nix/var/nix/profiles/containers/web";
+			bindMounts."/data" = { hostPath = "/srv/data"; mountPoint = "/data"; isReadOnly = false; }; }`,
 		// unit.nix always gives --stop-timeout, so that its TimeoutStopSec
 		// never rests on containerctl's default.
-		flags: []string{"--path=/nix/var/nix/profiles/containers/web", "--stop-timeout=180s", "--private-users=pick"},
-		extra: sections{"Unit": {"RequiresMountsFor": nil}, "Service": {"TimeoutStartSec": {"1min"}}},
+		flags: []string{"--path=/nix/var/nix/profiles/containers/web", "--stop-timeout=180s", "--private-users=pick", "--bind=/srv/data:/data:idmap"},
+		extra: sections{"Unit": {"RequiresMountsFor": {"/srv/data"}}, "Service": {"TimeoutStartSec": {"1min"}}},
 	},
 	{
 		name: "root, binds, auto-start, stop timeout", container: "db",

@@ -108,10 +108,16 @@ let
       value = if builtins.elemAt m 1 == null then "true" else builtins.elemAt m 2;
     };
 
-  bindFlag = b: {
-    name = if b.isReadOnly or true then "bind-ro" else "bind";
-    value = if b.hostPath or null != null then "${b.hostPath}:${b.mountPoint}" else b.mountPoint;
-  };
+  # Under private users a bind is idmapped (":idmap", as nixpkgs adds it),
+  # so that the guest sees the host's owners; a writable one without it
+  # would show them as nobody.
+  bindFlag = privateUsers: b:
+    let src = if b.hostPath or null != null then b.hostPath else b.mountPoint;
+    in {
+      name = if b.isReadOnly or true then "bind-ro" else "bind";
+      value = if privateUsers != "no" then "${src}:${b.mountPoint}:idmap"
+        else if b.hostPath or null != null then "${b.hostPath}:${b.mountPoint}" else b.mountPoint;
+    };
 
   portString = p:
     let
@@ -136,7 +142,7 @@ let
     ++ map (p: { name = "port"; value = portString p; }) o.forwardPorts
     # Always given: "no" too, since unit and create default to pick.
     ++ [ { name = "private-users"; value = privateUsers; } ]
-    ++ map bindFlag (attrValues o.bindMounts)
+    ++ map (bindFlag privateUsers) (attrValues o.bindMounts)
     ++ optionalFlag "memory-max" o.memoryMax
     ++ optionalFlag "memory-high" o.memoryHigh
     ++ optionalFlag "cpu-quota" o.cpuQuota
