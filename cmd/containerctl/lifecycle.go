@@ -154,11 +154,15 @@ func destroy(stateDir, name string, force bool) error {
 			}
 		}
 	}
+	// The root first: if it cannot all go (a guest's chattr +i), the
+	// settings file still names it for the next destroy.
+	if rootErr == nil {
+		if err := os.RemoveAll(root); err != nil {
+			return fmt.Errorf("remove root %s (its settings file is kept, for another destroy): %w", root, err)
+		}
+	}
 	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	if rootErr == nil {
-		return os.RemoveAll(root)
 	}
 	return nil
 }
