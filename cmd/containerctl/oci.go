@@ -361,6 +361,12 @@ func ociSpecCommand() *cobra.Command {
 			}
 			spec.Root.Path = "rootfs"
 			delete(spec.Annotations, "org.containerctl.name")
+			// runc's spec's confinement, not run's (a booted system's):
+			// three capabilities, no_new_privs and a read-only root.
+			caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
+			spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+			spec.Process.NoNewPrivileges = true
+			spec.Root.Readonly = true
 			b, err := json.MarshalIndent(spec, "", "\t")
 			if err != nil {
 				return err
