@@ -751,3 +751,23 @@ func waitAbsent(p string, timeout time.Duration) bool {
 	}
 	return true
 }
+
+// waitReaper waits until the container's reaper runs. It is started once
+// the init runs, off the start's path: a supervisor killed before has its
+// record pruned by the next command instead, so the tests of what the
+// reaper does kill only once it is there.
+func (c *container) waitReaper(timeout time.Duration) {
+	c.t.Helper()
+	want := "\x00reap\x00" + filepath.Join("/run/containerctl", c.name) + "\x00"
+	for deadline := time.Now().Add(timeout); ; time.Sleep(5 * time.Millisecond) {
+		dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, d := range dirs {
+			if b, err := os.ReadFile(d); err == nil && strings.Contains(string(b), want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: no reaper running within %v", c.name, timeout)
+		}
+	}
+}

@@ -142,6 +142,7 @@ func TestNetworkKilledSupervisor(t *testing.T) {
 	if got, err := nh.exchange("tcp", "10.233.4.1:8080", "before"); err != nil || got != "ECHO before\n" {
 		t.Fatalf("forward before the kill = %q, %v", got, err)
 	}
+	c.waitReaper(startTimeout)
 	c.cmd.Process.Signal(syscall.SIGKILL)
 	c.wait(10 * time.Second)
 	nh.checkRestored(10 * time.Second)
@@ -334,6 +335,7 @@ func TestNetworkInterface(t *testing.T) {
 			t.Errorf("it-mv0 is still on the host side while the container runs")
 		}
 		if kill {
+			c.waitReaper(startTimeout)
 			c.cmd.Process.Signal(syscall.SIGKILL)
 			c.wait(10 * time.Second)
 			nh.checkRestored(10 * time.Second)

@@ -12,9 +12,11 @@
 //	  │                              UTS, IPC (and network) namespaces; sets
 //	  │                              up the root, pivots, and execs the init,
 //	  │                              so that no process of ours stays inside
-//	  └── containerctl reap          the reaper (run by hand only): waits on
-//	                                 the record's lock and cleans up after a
-//	                                 supervisor that was killed
+//	  └── containerctl reap          the reaper (run by hand only): started
+//	                                 once the record names the cgroups, and
+//	                                 running before the init is released;
+//	                                 waits on the record's lock and cleans
+//	                                 up after a supervisor that was killed
 //
 // The supervisor and the init child talk over a SOCK_SEQPACKET socketpair,
 // one JSON message a packet (sync.go):
@@ -27,7 +29,12 @@
 //	                              makes its cgroup namespace and mounts
 //	                              the cgroup filesystem
 //	child → supervisor  ready     the root is set up and pivoted (or error)
+//	child → supervisor  hooks     (OCI create with hooks) mounts made: the
+//	                              creator runs createRuntime, answers
+//	                              hooks-done, the child createContainer
 //	supervisor → child  go        the record shows the init; exec it
+//	supervisor → child  detach    (OCI create) in place of go: wait for
+//	                              start on the exec FIFO, then exec
 //	child               exec(2)   its end is close-on-exec: the supervisor
 //	                              reads EOF on success, or an error
 //

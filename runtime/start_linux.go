@@ -52,6 +52,8 @@ type supervisor struct {
 	slave    *os.File
 	copied   chan struct{}
 	terminal console.Console // the supervisor's own, in raw mode
+	// reaper reports the reaper's start (startReaper).
+	reaper chan error
 	// restoreLog gives the log its own output back, when it shared the
 	// console's stream (consoleLines).
 	restoreLog func()
@@ -73,6 +75,7 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 	if err := s.makeCgroup(rec); err != nil {
 		return s, err
 	}
+	s.startReaper(rec)
 	if err := s.prepareHost(rec); err != nil {
 		return s, err
 	}
@@ -92,6 +95,32 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 		s.serve(rec)
 	}
 	return s, nil
+}
+
+// startReaper starts the reaper as soon as the record names the cgroups,
+// beside the rest of the start, which awaitReaper waits for before the init
+// is released: from then on a supervisor killed however early has its
+// cgroups and record removed. Under a systemd unit with Delegate=yes there
+// is none: systemd removes the unit's cgroups when the supervisor dies, and
+// the unit's restart prunes the record. An OCI create has none either: no
+// supervisor stays, and delete cleans up.
+func (s *supervisor) startReaper(rec *record) {
+	if s.cgroup.Delegated() || s.p.Detached {
+		return
+	}
+	s.reaper = make(chan error, 1)
+	go func() { s.reaper <- startReaper(rec.dir, s.state.ID) }()
+}
+
+// awaitReaper waits for the reaper's start.
+func (s *supervisor) awaitReaper() {
+	if s.reaper == nil {
+		return
+	}
+	if err := <-s.reaper; err != nil {
+		s.log.WithError(err).Warn("no reaper: if the supervisor is killed, the next containerctl command cleans up")
+	}
+	s.reaper = nil
 }
 
 func (s *supervisor) onUndo(what string, fn func() error) {
@@ -236,20 +265,8 @@ func (s *supervisor) prepareHost(rec *record) error {
 }
 
 // serve starts what runs beside the container once its init runs: the
-// reaper, the console relay, and the service manager's notification.
+// console relay and the service manager's notification.
 func (s *supervisor) serve(rec *record) {
-	// Started once the init runs, so that its start-up does not delay the
-	// container's; a supervisor that dies before has its record pruned by
-	// the next command that reads it. Under a systemd unit with
-	// Delegate=yes there is none: systemd removes the unit's cgroups when
-	// the supervisor dies, and the unit's restart prunes the record.
-	if !s.cgroup.Delegated() {
-		go func() {
-			if err := startReaper(rec.dir, s.state.ID); err != nil {
-				s.log.WithError(err).Warn("no reaper: if the supervisor is killed, the next containerctl command cleans up")
-			}
-		}()
-	}
 	s.relayConsole()
 	s.notify.started()
 	s.log.WithFields(logrus.Fields{"pid": s.child.pid(), "init": s.p.Process.Args[0]}).
