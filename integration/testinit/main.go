@@ -507,6 +507,9 @@ func catch() {
 			}
 			return "?"
 		}
+		if exe == "" {
+			exe = "-" // gone, or not yet readable: one field all the same
+		}
 		println1(fmt.Sprintf("CAUGHT %d %s %s %s", last+1, strings.ReplaceAll(exe, " ", "_"), field("CapEff"), field("Seccomp")))
 		_ = unix.PidfdSendSignal(fd, unix.SIGCONT, nil, 0)
 		unix.Close(fd)
