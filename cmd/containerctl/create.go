@@ -82,7 +82,14 @@ func writeNewFile(file, text string) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".conf-")
+	return writeThrough(file, text, os.Link)
+}
+
+// writeThrough writes text to a new temporary file (O_EXCL: never one a
+// link was planted at) beside file, mode 0644, and puts it in place with
+// place (os.Rename over file, or os.Link, which refuses one that exists).
+func writeThrough(file, text string, place func(tmp, file string) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".")
 	if err != nil {
 		return err
 	}
@@ -97,7 +104,7 @@ func writeNewFile(file, text string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Link(tmp.Name(), file); err != nil {
+	if err := place(tmp.Name(), file); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	return nil

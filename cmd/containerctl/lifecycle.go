@@ -79,24 +79,7 @@ func activate(stateDir, name, profile string, undo func() error) error {
 
 // replaceFile writes text to file whole, through a temporary file renamed
 // over it.
-func replaceFile(file, text string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".conf-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(text)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
-}
+func replaceFile(file, text string) error { return writeThrough(file, text, os.Rename) }
 
 func destroyCommand(stateDir *string) *cobra.Command {
 	var force bool

@@ -132,22 +132,7 @@ func ociCreateCommand(g *ociFlags) *cobra.Command {
 // one (O_EXCL): a fixed name could be a link another user planted, which
 // root would follow.
 func writePidFile(file string, pid int) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(strconv.Itoa(pid))
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
+	return writeThrough(file, strconv.Itoa(pid), os.Rename)
 }
 
 // loadOCISpec reads the bundle's config.json, the root made absolute
