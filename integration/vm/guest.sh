@@ -263,7 +263,7 @@ check_foo() {
 	local left extra
 	left=$(leftovers foo "$cg")
 	extra=$(comm -13 /run/cg-before /run/cg-after | grep -vx '/sys/fs/cgroup/machine.slice')
-	journalctl -b -u container@foo --no-pager -o cat | tail -n 60 >/run/foo-journal
+	journalctl -b -u container@foo --no-pager -o cat | tail -n 300 >/run/foo-journal
 	if [[ ${P[ActiveState]} == inactive && ${P[Result]} == success && -z $left$extra ]] &&
 		grep -q 'halting, sent SIGRTMIN+3' /run/foo-journal && grep -q 'System is halting\|Halting system\|Reached target.*System Halt' /run/foo-journal; then
 		result ok stop "stopped in ${took}s through SIGRTMIN+3, the guest's shutdown in the journal, nothing left"
