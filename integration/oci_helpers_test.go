@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -256,7 +257,7 @@ func newPodman(t *testing.T) *podman {
 	t.Cleanup(func() {
 		// Its containers and images, and so their storage mounts.
 		for _, what := range [][]string{{"rm", "--all", "--force"}, {"rmi", "--all", "--force"}} {
-			_ = exec.Command("podman", append(slicesClone(p.args), what...)...).Run()
+			_ = exec.Command("podman", append(slices.Clone(p.args), what...)...).Run()
 		}
 	})
 	return p
@@ -264,7 +265,5 @@ func newPodman(t *testing.T) *podman {
 
 func (p *podman) run(want int, args ...string) string {
 	p.t.Helper()
-	return runProgram(p.t, want, "podman", append(slicesClone(p.args), args...)...)
+	return runProgram(p.t, want, "podman", append(slices.Clone(p.args), args...)...)
 }
-
-func slicesClone(s []string) []string { return append([]string(nil), s...) }

@@ -263,7 +263,7 @@ func hostCgroupFile(t *testing.T, pid int, file string) string {
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || !slicesContains(strings.Split(parts[1], ","), ctrl) {
+		if len(parts) != 3 || !slices.Contains(strings.Split(parts[1], ","), ctrl) {
 			continue
 		}
 		// The cgroup the init is in, or above it (the container's, where
@@ -279,15 +279,6 @@ func hostCgroupFile(t *testing.T, pid int, file string) string {
 		}
 	}
 	return "(none)"
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // TestOCIMatchesRunc: the same bundle, run by containerctl-oci and by
@@ -339,7 +330,7 @@ echo END; exec sleep 1000`
 			keys = append(keys, k)
 		}
 	}
-	sortStrings(keys)
+	sort.Strings(keys)
 	table := "\n  what                     containerctl-oci           runc\n"
 	for _, k := range keys {
 		table += fmtRow(k, ours[k], theirs[k])
@@ -359,8 +350,6 @@ func fmtRow(k, a, b string) string {
 	}
 	return "  " + pad(k, 25) + pad(a, 27) + b + "\n"
 }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // TestOCIHooks: every hook of the runtime spec runs, in order, with the
 // state on stdin: createRuntime, createContainer (in the container's mount

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
@@ -15,7 +17,7 @@ func ociFeatures() features.Features {
 	yes := true
 	var caps []string
 	for _, c := range capability.ListKnown() {
-		caps = append(caps, "CAP_"+upper(c.String()))
+		caps = append(caps, "CAP_"+strings.ToUpper(c.String()))
 	}
 	return features.Features{
 		OCIVersionMin: "1.0.0",
@@ -39,16 +41,6 @@ func ociFeatures() features.Features {
 		},
 		Annotations: map[string]string{"org.containerctl.version": version},
 	}
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
 }
 
 func ociFeaturesCommand() *cobra.Command {
