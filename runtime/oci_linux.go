@@ -275,8 +275,7 @@ func Start(stateDir, id string) (retErr error) {
 	os.Remove(rec.path(execFifoFile))
 	// The init execs the process right after the byte; start does not
 	// wait for that (as runc): an exec waits for it instead.
-	if o, err := readOCI(rec.dir); err == nil && o.Hooks != nil && len(o.Hooks.Poststart) > 0 {
-		state, _ := ociStateOf(rec.dir, st)
+	if state, o, err := ociStateOf(rec.dir, st); err == nil && o.Hooks != nil && len(o.Hooks.Poststart) > 0 {
 		// A poststart hook that fails is reported; the container runs.
 		if err := runHooks("poststart", o.Hooks.Poststart, state); err != nil {
 			return err

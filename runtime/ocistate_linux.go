@@ -76,20 +76,12 @@ func procState(stat string) byte {
 	return stat[i+2]
 }
 
-// OCIState is the runtime spec's state of an OCI container.
-func OCIState(stateDir, id string) (specs.State, error) {
-	rec, st, err := loadOCI(stateDir, id)
-	if err != nil {
-		return specs.State{}, fmt.Errorf("%s: %w", DisplayName(id), err)
-	}
-	defer rec.abandon()
-	return ociStateOf(rec.dir, st)
-}
-
-func ociStateOf(dir string, st State) (specs.State, error) {
+// ociStateOf is the runtime spec's state of the record at dir, and what
+// create recorded beside it.
+func ociStateOf(dir string, st State) (specs.State, ociRecord, error) {
 	o, err := readOCI(dir)
 	if err != nil {
-		return specs.State{}, err
+		return specs.State{}, o, err
 	}
 	s := specs.State{
 		Version: specs.Version, ID: st.Name, Status: ociStatus(dir, st),
@@ -98,7 +90,7 @@ func ociStateOf(dir string, st State) (specs.State, error) {
 	if s.Status != specs.StateStopped {
 		s.Pid = st.PID
 	}
-	return s, nil
+	return s, o, nil
 }
 
 // OCIContainer is one line of containerctl-oci list.
@@ -116,11 +108,10 @@ func OCIDescribe(stateDir, id string) (OCIContainer, error) {
 		return OCIContainer{}, fmt.Errorf("%s: %w", DisplayName(id), err)
 	}
 	defer rec.abandon()
-	s, err := ociStateOf(rec.dir, st)
+	s, o, err := ociStateOf(rec.dir, st)
 	if err != nil {
 		return OCIContainer{}, err
 	}
-	o, _ := readOCI(rec.dir)
 	return OCIContainer{State: s, Rootfs: st.Root, Created: o.Created}, nil
 }
 
@@ -216,7 +207,7 @@ func Delete(stateDir, id string, force bool) (retErr error) {
 		return err
 	}
 	defer rec.abandon()
-	state, err := ociStateOf(rec.dir, st)
+	state, o, err := ociStateOf(rec.dir, st)
 	if err != nil {
 		return err
 	}
@@ -228,7 +219,6 @@ func Delete(stateDir, id string, force bool) (retErr error) {
 	if err := cgroup.Remove(st.Cgroup); err != nil {
 		return err
 	}
-	o, _ := readOCI(rec.dir)
 	rec.clear()
 	if err := os.RemoveAll(rec.dir); err != nil {
 		return err
