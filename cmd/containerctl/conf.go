@@ -82,15 +82,27 @@ func parseConf(r io.Reader, file string) ([]confLine, error) {
 	return out, sc.Err()
 }
 
+// confFile is NAME.conf in dir: the settings file that run reads and that
+// create, update and destroy write and remove. In /etc/containers, a name
+// of podman's own files is refused: as a container's settings they would
+// be read, written over or removed.
+func confFile(dir, name string) (string, error) {
+	file := filepath.Join(dir, name+".conf")
+	if dir == defaultConfigDir && slices.Contains(podmanConfs, name) {
+		return "", fmt.Errorf("%s is podman's configuration, not a container's settings: give the container another name", file)
+	}
+	return file, nil
+}
+
 // applyConf sets, from NAME.conf in dir when there is one, every run flag
 // the command line did not set: the command line wins.
 func applyConf(fs *pflag.FlagSet, dir, name string) error {
 	if runtime.ValidateName(name) != nil {
 		return nil // refused with its own message; never a path to read
 	}
-	file := filepath.Join(dir, name+".conf")
-	if dir == defaultConfigDir && slices.Contains(podmanConfs, name) {
-		return fmt.Errorf("%s is podman's configuration, not a container's settings: give the container another name", file)
+	file, err := confFile(dir, name)
+	if err != nil {
+		return err
 	}
 	f, err := os.Open(file)
 	if errors.Is(err, os.ErrNotExist) {

@@ -119,3 +119,12 @@ func TestApplyConfPodmanNames(t *testing.T) {
 		t.Errorf("applyConf(another dir, registries) = %v, want nil", err)
 	}
 }
+
+func TestConfFileRefusesPodmanNames(t *testing.T) {
+	if _, err := confFile(defaultConfigDir, "storage"); err == nil {
+		t.Errorf("confFile(%s, storage) = nil error, want podman's file refused", defaultConfigDir)
+	}
+	if got, err := confFile(defaultConfigDir, "web"); err != nil || got != defaultConfigDir+"/web.conf" {
+		t.Errorf("confFile(%s, web) = %q, %v; want %s/web.conf", defaultConfigDir, got, err, defaultConfigDir)
+	}
+}

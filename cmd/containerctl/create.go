@@ -54,7 +54,10 @@ off.`,
 			if autoStart && !systemdRunning() {
 				return fmt.Errorf("%s: --auto-start: %w", name, errNoSystemd)
 			}
-			file := filepath.Join(configDir, name+".conf")
+			file, err := confFile(configDir, name)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
 			if err := writeNewFile(file, text); errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("%s: %s exists: the container is created already (update changes it, destroy removes it)", name, file)
 			} else if err != nil {
@@ -195,7 +198,7 @@ func containerRoot(name string) (string, error) {
 		return filepath.Join(defaultRootDir, name), nil
 	}
 	if !filepath.IsAbs(f.o.root) {
-		return "", fmt.Errorf("ROOT %q in %s is relative: it names a directory of the reader's working directory; give it as an absolute path", f.o.root, filepath.Join(configDir, name+".conf"))
+		return "", fmt.Errorf("ROOT %q in %s.conf is relative: it names a directory of the reader's working directory; give it as an absolute path", f.o.root, filepath.Join(configDir, name))
 	}
 	return filepath.Clean(f.o.root), nil
 }

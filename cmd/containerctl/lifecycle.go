@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +26,10 @@ take effect at the next start.`,
 			if err := runtime.ValidateName(name); err != nil {
 				return err
 			}
-			file := filepath.Join(configDir, name+".conf")
+			file, err := confFile(configDir, name)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
 			old, err := os.ReadFile(file)
 			if err != nil {
 				return fmt.Errorf("%s: not created (containerctl create makes it): %w", name, err)
@@ -108,7 +110,10 @@ is removed only with --force; a root that holds a mount point is never.`,
 }
 
 func destroy(stateDir, name string, force bool) error {
-	file := filepath.Join(configDir, name+".conf")
+	file, err := confFile(configDir, name)
+	if err != nil {
+		return err
+	}
 	root, err := containerRoot(name)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path"
 	"strconv"
 	"strings"
 )
@@ -59,7 +58,11 @@ func loadedUnit(name string) (string, error) {
 			continue
 		}
 		if i == 1 {
-			if _, err := os.Stat(path.Join(configDir, name+".conf")); err != nil {
+			file, err := confFile(configDir, name)
+			if err != nil {
+				return "", err
+			}
+			if _, err := os.Stat(file); err != nil {
 				continue
 			}
 		}
