@@ -10,54 +10,51 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// mounted is the host path of the record's cgroup in the first hierarchy
-// the host mounts, the unified one first: where its processes and its
-// freezer are read.
-func (r Record) mounted() (string, Hierarchy, error) {
+// hostDirs are the host paths of the record's cgroups in the hierarchies
+// the host mounts, in the record's order, and the unified one's ("" for
+// none).
+func (r Record) hostDirs() (dirs []string, unified string, err error) {
 	l, err := DetectLayout()
 	if err != nil {
-		return "", Hierarchy{}, fmt.Errorf("find cgroup hierarchies: %w", err)
+		return nil, "", fmt.Errorf("find cgroup hierarchies: %w", err)
 	}
-	var found []RecordedCgroup
 	for _, rc := range r.Cgroups {
-		if rc.Hierarchy == UnifiedKey {
-			found = append([]RecordedCgroup{rc}, found...)
-		} else {
-			found = append(found, rc)
-		}
-	}
-	for _, rc := range found {
 		h, ok := l.Hierarchy(rc.Hierarchy)
 		if !ok || h.Mount == "" || checkPath(rc.Path) != nil {
 			continue
 		}
-		return filepath.Join(h.Mount, rc.Path), h, nil
+		d := filepath.Join(h.Mount, rc.Path)
+		if rc.Hierarchy == UnifiedKey {
+			unified = d
+		}
+		dirs = append(dirs, d)
 	}
-	return "", Hierarchy{}, errors.New("no recorded cgroup in a mounted hierarchy")
+	return dirs, unified, nil
 }
 
-// Procs lists the processes in the record's cgroup and below it.
+// Procs lists the processes in the record's cgroup and below it, as the
+// unified hierarchy has them, else the first the host mounts.
 func (r Record) Procs() ([]int, error) {
-	dir, _, err := r.mounted()
-	if err != nil {
+	dirs, unified, err := r.hostDirs()
+	switch {
+	case err != nil:
 		return nil, err
+	case unified != "":
+		return treeProcs(unified)
+	case len(dirs) == 0:
+		return nil, errors.New("no recorded cgroup in a mounted hierarchy")
 	}
-	return treeProcs(dir)
+	return treeProcs(dirs[0])
 }
 
 // freezerDir is the record's cgroup in the hierarchy that freezes it: the
 // unified one (cgroup.freeze), else v1's freezer.
 func (r Record) freezerDir() (dir string, v2 bool, err error) {
-	l, err := DetectLayout()
+	dirs, _, err := r.hostDirs()
 	if err != nil {
 		return "", false, err
 	}
-	for _, rc := range r.Cgroups {
-		h, ok := l.Hierarchy(rc.Hierarchy)
-		if !ok || h.Mount == "" || checkPath(rc.Path) != nil {
-			continue
-		}
-		p := filepath.Join(h.Mount, rc.Path)
+	for _, p := range dirs {
 		if _, err := os.Stat(filepath.Join(p, "cgroup.freeze")); err == nil {
 			return p, true, nil
 		}
