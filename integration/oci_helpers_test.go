@@ -111,7 +111,7 @@ func requireProgram(t *testing.T, name string) string {
 	if err == nil {
 		return p
 	}
-	if os.Getenv("CONTAINERCTL_INTEGRATION") == "1" {
+	if integrationMode() {
 		t.Fatalf("%s is missing (make deps installs it); CONTAINERCTL_INTEGRATION=1, so this is a failure", name)
 	}
 	t.Skipf("%s is missing (make deps installs it)", name)
