@@ -9,16 +9,24 @@ NSENTER := bin/containerctl-nsenter
 # BinaryName and podman's --runtime): a link to containerctl, which answers
 # to that name.
 OCI := bin/containerctl-oci
+# containerctl-reaper, the resident part of a supervisor's reaper
+# (runtime/reaper), in C: a Go process that only waits costs ten times its
+# memory.
+REAPER := bin/containerctl-reaper
 HELPER_CC ?= gcc
 
 .PHONY: build deps test unit fuzz nixos integration demo bench lint clean
 
-build: $(BIN) $(NSENTER) $(OCI)
+build: $(BIN) $(NSENTER) $(REAPER) $(OCI)
 
 $(BIN): FORCE
 	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/containerctl
 
 $(NSENTER): runtime/nsenter/helper/nsenter.c
+	@mkdir -p bin
+	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
+
+$(REAPER): runtime/reaper/reaper.c
 	@mkdir -p bin
 	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
 

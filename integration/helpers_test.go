@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -756,18 +757,24 @@ func waitAbsent(p string, timeout time.Duration) bool {
 // the init runs, off the start's path: a supervisor killed before has its
 // record pruned by the next command instead, so the tests of what the
 // reaper does kill only once it is there.
-func (c *container) waitReaper(timeout time.Duration) {
+func (c *container) waitReaper(timeout time.Duration) int {
 	c.t.Helper()
-	want := "\x00reap\x00" + filepath.Join("/run/containerctl", c.name) + "\x00"
+	return waitReaperFor(c.t, filepath.Join("/run/containerctl", c.name), timeout)
+}
+
+// waitReaperFor waits for the reaper of the record at dir, which
+// containerctl-reaper's command line names, and returns its pid.
+func waitReaperFor(t *testing.T, dir string, timeout time.Duration) int {
+	t.Helper()
 	for deadline := time.Now().Add(timeout); ; time.Sleep(5 * time.Millisecond) {
-		dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-		for _, d := range dirs {
-			if b, err := os.ReadFile(d); err == nil && strings.Contains(string(b), want) {
-				return
+		for _, p := range listProcs() {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
+			if args := strings.Split(string(b), "\x00"); len(args) > 2 && args[0] == "containerctl-reaper" && args[1] == dir {
+				return p.pid
 			}
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: no reaper running within %v", c.name, timeout)
+			t.Fatalf("no reaper for %s within %v", dir, timeout)
 		}
 	}
 }

@@ -143,17 +143,23 @@ func linkOCI() error {
 	return os.Symlink(filepath.Base(ctlBin), ociBin)
 }
 
-// buildHelper builds exec's C helper, containerctl-nsenter, beside
-// containerctl, where exec looks for it (as make build does).
+// buildHelper builds containerctl's C helpers beside containerctl, where it
+// looks for them (as make build does): exec's containerctl-nsenter and the
+// supervisors' containerctl-reaper.
 func buildHelper(modRoot, dir string) error {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
-		return fmt.Errorf("gcc is missing (make deps installs it): it builds containerctl-nsenter: %w", err)
+		return fmt.Errorf("gcc is missing (make deps installs it): it builds containerctl's C helpers: %w", err)
 	}
-	cmd := exec.Command(gcc, "-static", "-Os", "-Wall", "-Werror", "-o", filepath.Join(dir, "containerctl-nsenter"), "runtime/nsenter/helper/nsenter.c")
-	cmd.Dir = modRoot
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("gcc containerctl-nsenter: %w\n%s", err, b)
+	for name, src := range map[string]string{
+		"containerctl-nsenter": "runtime/nsenter/helper/nsenter.c",
+		"containerctl-reaper":  "runtime/reaper/reaper.c",
+	} {
+		cmd := exec.Command(gcc, "-static", "-Os", "-Wall", "-Werror", "-o", filepath.Join(dir, name), src)
+		cmd.Dir = modRoot
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("gcc %s: %w\n%s", name, err, b)
+		}
 	}
 	return nil
 }

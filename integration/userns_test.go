@@ -461,7 +461,7 @@ func TestPrivateUsersSupervisorKilled(t *testing.T) {
 	}
 	// The reaper starts once the container runs, off its start's path:
 	// kill the supervisor only once it is there to clean up.
-	waitReaper(t, filepath.Join(stateDir, fx.name))
+	waitReaperFor(t, filepath.Join(stateDir, fx.name), startTimeout)
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -523,22 +523,6 @@ func waitNewInit(t *testing.T, name string, old int) int {
 	}
 	t.Fatalf("%s: no new init within %v", name, startTimeout)
 	return 0
-}
-
-// waitReaper waits for the reaper of the record at dir to run.
-func waitReaper(t *testing.T, dir string) {
-	t.Helper()
-	deadline := time.Now().Add(startTimeout)
-	for time.Now().Before(deadline) {
-		for _, p := range listProcs() {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
-			if args := strings.Split(string(b), "\x00"); len(args) > 2 && args[1] == "reap" && args[2] == dir {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no reaper for %s within %v", dir, startTimeout)
 }
 
 // TestNixBootPrivateUsers: the NixOS-shaped container (an empty root, the

@@ -12,11 +12,13 @@
 //	  │                              UTS, IPC (and network) namespaces; sets
 //	  │                              up the root, pivots, and execs the init,
 //	  │                              so that no process of ours stays inside
-//	  └── containerctl reap          the reaper (run by hand only): started
-//	                                 once the record names the cgroups, and
+//	  └── containerctl-reaper        the reaper (run by hand only): started
+//	        └─ exec → reap           once the record names the cgroups, and
 //	                                 running before the init is released;
-//	                                 waits on the record's lock and cleans
-//	                                 up after a supervisor that was killed
+//	                                 a small C program that waits on the
+//	                                 record's lock, then execs containerctl
+//	                                 to clean up after a supervisor that was
+//	                                 killed (reaper_linux.go)
 //
 // The supervisor and the init child talk over a SOCK_SEQPACKET socketpair,
 // one JSON message a packet (sync.go):

@@ -50,14 +50,17 @@ buildGoModule {
 
   # containerctl-nsenter, exec's single-threaded step in C
   # (runtime/nsenter/helper): static, since containerctl runs a sealed
-  # memfd copy of it that must need no loader. containerctl looks for it
-  # beside itself, so it goes in $out/bin.
+  # memfd copy of it that must need no loader. containerctl-reaper, the
+  # waiting part of a supervisor's reaper (runtime/reaper). containerctl
+  # looks for both beside itself, so they go in $out/bin.
   buildInputs = [ glibc.static ];
   postBuild = ''
     $CC -static -Os -Wall -Werror -o containerctl-nsenter runtime/nsenter/helper/nsenter.c
+    $CC -static -Os -Wall -Werror -o containerctl-reaper runtime/reaper/reaper.c
   '';
   postInstall = ''
     install -Dm755 containerctl-nsenter $out/bin/containerctl-nsenter
+    install -Dm755 containerctl-reaper $out/bin/containerctl-reaper
   '';
 
   # The unit tests run in `make test`; most of what containerctl does needs

@@ -21,21 +21,25 @@ const LibexecDir = "/usr/libexec/containerctl"
 
 // FindHelper finds the helper next to the running containerctl, else in
 // LibexecDir.
-func FindHelper() (string, error) {
+func FindHelper() (string, error) { return FindProgram(HelperName) }
+
+// FindProgram finds one of containerctl's helper programs, name, next to
+// the running containerctl, else in LibexecDir.
+func FindProgram(name string) (string, error) {
 	var tried []string
 	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), HelperName)
+		p := filepath.Join(filepath.Dir(exe), name)
 		if unix.Access(p, unix.X_OK) == nil {
 			return p, nil
 		}
 		tried = append(tried, p)
 	}
-	p := filepath.Join(LibexecDir, HelperName)
+	p := filepath.Join(LibexecDir, name)
 	if unix.Access(p, unix.X_OK) == nil {
 		return p, nil
 	}
 	tried = append(tried, p)
-	return "", fmt.Errorf("%s not found (looked for %s)", HelperName, strings.Join(tried, ", "))
+	return "", fmt.Errorf("%s not found (looked for %s)", name, strings.Join(tried, ", "))
 }
 
 // sealedCopy copies the helper into a memfd and seals it against any
