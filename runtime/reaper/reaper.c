@@ -19,8 +19,9 @@
  *
  * where N is the directory's fd, whose lock crosses the exec. The binary is
  * an fd and not a path, so that the cleanup is the supervisor's own
- * version even after an upgrade replaced the file. A record already gone
- * means that there is nothing to do.
+ * version even after an upgrade replaced the file. A record already gone,
+ * as a supervisor that exited cleanly leaves it, means that there is
+ * nothing to do, and containerctl is not started at all.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #define EXE_FD 3
@@ -69,6 +71,14 @@ int main(int argc, char **argv)
 	while (flock(dir, LOCK_EX) < 0)
 		if (errno != EINTR)
 			fail("lock the record");
+	/* A supervisor that exited cleanly removed its record before it let
+	 * go of the lock: nothing is left, and containerctl need not start.
+	 * A directory at DIR that is not ours is another run's record. */
+	struct stat ours, now;
+	if (fstat(dir, &ours) < 0)
+		fail("stat the record");
+	if (stat(argv[1], &now) < 0 || now.st_dev != ours.st_dev || now.st_ino != ours.st_ino)
+		return 0;
 	char fdarg[32];
 	snprintf(fdarg, sizeof fdarg, "--locked-fd=%d", dir);
 	char *args[] = { "containerctl", "reap", fdarg, argv[1], argv[2], NULL };
