@@ -1,6 +1,8 @@
 package security
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	goruntime "runtime"
 
@@ -12,9 +14,50 @@ import (
 // child as JSON, which installs it just before the exec.
 type Seccomp struct {
 	// Program is the classic BPF program (struct sock_filter).
-	Program []Instruction `json:"program"`
+	Program Program `json:"program"`
 	// Flags are seccomp(2)'s SECCOMP_FILTER_FLAG_* bits.
 	Flags uint32 `json:"flags,omitempty"`
+}
+
+// Program is a classic BPF program. In JSON it is one base64 string of the
+// instructions, 8 bytes each as struct sock_filter lays them out (code, jt,
+// jf, k; little-endian): a filter of some 400 instructions, which the init child's
+// config and every record carry, is then a twentieth of the text of an
+// array of objects to encode at each start and decode in the child. An
+// array of instructions, as records written before this form hold, is read
+// as well.
+type Program []Instruction
+
+// MarshalJSON encodes p as base64.
+func (p Program) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 8*len(p))
+	for _, in := range p {
+		b = binary.LittleEndian.AppendUint16(b, in.Code)
+		b = append(b, in.Jt, in.Jf)
+		b = binary.LittleEndian.AppendUint32(b, in.K)
+	}
+	return json.Marshal(b)
+}
+
+// UnmarshalJSON decodes base64, or an array of instructions.
+func (p *Program) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '[' {
+		return json.Unmarshal(data, (*[]Instruction)(p))
+	}
+	var b []byte
+	if err := json.Unmarshal(data, &b); err != nil {
+		return fmt.Errorf("seccomp program: %w", err)
+	}
+	if len(b)%8 != 0 {
+		return fmt.Errorf("seccomp program: %d bytes, not a whole number of instructions", len(b))
+	}
+	prog := make(Program, len(b)/8)
+	for i := range prog {
+		in := b[8*i:]
+		prog[i] = Instruction{Code: binary.LittleEndian.Uint16(in), Jt: in[2], Jf: in[3], K: binary.LittleEndian.Uint32(in[4:])}
+	}
+	*p = prog
+	return nil
 }
 
 // Instruction is one struct sock_filter.

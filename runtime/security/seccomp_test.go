@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -181,5 +183,39 @@ func TestCompileSeccompUnsupportedArch(t *testing.T) {
 	}
 	if s, err := compileSeccomp(nil, "riscv64"); s != nil || err != nil {
 		t.Errorf("compileSeccomp(nil) = %v, %v, want nil, nil", s, err)
+	}
+}
+
+// TestProgramJSON: the default filter travels as one base64 string, comes
+// back as the same instructions, and a record's older array form reads too.
+func TestProgramJSON(t *testing.T) {
+	s := mustCompile(t, DefaultSeccomp(), "amd64")
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 8 * len(s.Program) * 4 / 3; len(b) > want+64 {
+		t.Errorf("%d instructions encode to %d bytes; want about %d (base64)", len(s.Program), len(b), want)
+	}
+	var back Seccomp
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.Program, s.Program) || back.Flags != s.Flags {
+		t.Errorf("round trip changed the filter")
+	}
+	old, err := json.Marshal(map[string]any{"program": []Instruction(s.Program), "flags": s.Flags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back = Seccomp{}
+	if err := json.Unmarshal(old, &back); err != nil {
+		t.Fatalf("array form: %v", err)
+	}
+	if !slices.Equal(back.Program, s.Program) {
+		t.Errorf("array form read back differs")
+	}
+	if err := json.Unmarshal([]byte(`{"program":"AAAA"}`), &back); err == nil || !strings.Contains(err.Error(), "whole number") {
+		t.Errorf("3 bytes: got %v; want a refusal", err)
 	}
 }
