@@ -48,7 +48,7 @@ func init() {
 }
 
 // sections in the order they run.
-var allSections = []string{"start", "oci", "boot", "memory", "scale", "network"}
+var allSections = []string{"start", "start-v2", "oci", "boot", "memory", "scale", "network"}
 
 type config struct {
 	bin        string // containerctl, absolute
@@ -190,6 +190,8 @@ func run(args []string) error {
 		switch s {
 		case "start":
 			rs, err = benchStart(ctx, &cfg, bb)
+		case "start-v2":
+			rs, err = benchStartV2(ctx, &cfg, bb, rep)
 		case "oci":
 			rs, err = benchOCI(ctx, &cfg, bb)
 		case "boot":

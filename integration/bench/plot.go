@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -22,8 +23,8 @@ import (
 )
 
 // plot draws the start-to-exit medians by tool as bars on a log scale, the
-// OCI section's end-to-end medians likewise and,
-// when the scale section ran, the start cost per container against N. It
+// OCI section's end-to-end medians likewise and, when the scale section
+// ran, the start cost and the supervisor memory per container against N. It
 // writes SVG or PNG by path's extension; false when there is nothing to
 // draw.
 func (rep *report) plot(path string) (bool, error) {
@@ -33,10 +34,12 @@ func (rep *report) plot(path string) (bool, error) {
 			plots = append(plots, p)
 		}
 	}
-	if p, err := rep.scalePlot(); err != nil {
-		return false, err
-	} else if p != nil {
-		plots = append(plots, p)
+	for _, f := range []func() (*plot.Plot, error){rep.scalePlot, rep.memoryPlot} {
+		if p, err := f(); err != nil {
+			return false, err
+		} else if p != nil {
+			plots = append(plots, p)
+		}
 	}
 	if len(plots) == 0 {
 		return false, nil
@@ -174,6 +177,24 @@ func minOf(xs []float64) float64 { lo, _ := minMax(xs); return lo }
 // container (time until all are ready, over N) against N: flat is the
 // target.
 func (rep *report) scalePlot() (*plot.Plot, error) {
+	return rep.linePlot("N at once: time to all ready / N", "ms per container (log scale)",
+		func(r *result) (float64, bool) {
+			return r.median() * 1000 / float64(r.Scale.N), r.Unit == "s"
+		})
+}
+
+// memoryPlot draws, per tool and kind of root, the median supervisor PSS
+// per container against N.
+func (rep *report) memoryPlot() (*plot.Plot, error) {
+	return rep.linePlot("N at once: supervisor PSS per container", "MiB per container (log scale)",
+		func(r *result) (float64, bool) {
+			return r.median(), strings.HasSuffix(r.Metric, "supervisor PSS per container")
+		})
+}
+
+// linePlot draws the scale rows that y keeps, one line per tool and kind
+// of root, against N.
+func (rep *report) linePlot(title, yLabel string, y func(*result) (float64, bool)) (*plot.Plot, error) {
 	type series struct {
 		name string
 		xys  plotter.XYs
@@ -193,16 +214,20 @@ func (rep *report) scalePlot() (*plot.Plot, error) {
 		if r.Section != "scale" || r.Scale == nil || len(r.Samples) == 0 {
 			continue
 		}
+		v, ok := y(r)
+		if !ok {
+			continue
+		}
 		s := find(r.Tool + ", " + r.Scale.Kind)
-		s.xys = append(s.xys, plotter.XY{X: float64(r.Scale.N), Y: r.median() * 1000 / float64(r.Scale.N)})
+		s.xys = append(s.xys, plotter.XY{X: float64(r.Scale.N), Y: v})
 	}
 	if len(ss) == 0 {
 		return nil, nil
 	}
 	p := plot.New()
-	p.Title.Text = "N at once: time to all ready / N"
+	p.Title.Text = title
 	p.X.Label.Text = "N"
-	p.Y.Label.Text = "ms per container (log scale)"
+	p.Y.Label.Text = yLabel
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true

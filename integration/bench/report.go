@@ -32,7 +32,8 @@ type result struct {
 	Failures int     `json:"failures,omitempty"`
 	Note     string  `json:"note,omitempty"`
 	Target   *target `json:"target,omitempty"`
-	// Scale is set on the rows of the scale section's "all ready" times.
+	// Scale is set on the rows of the scale section's "all ready" times
+	// and supervisor memory, which the plot draws against N.
 	Scale *scalePoint `json:"scale,omitempty"`
 	// NoRatio marks a row whose ratio to containerctl means nothing (the
 	// figure is itself a ratio).
@@ -65,11 +66,12 @@ type report struct {
 }
 
 var sectionTitles = map[string]string{
-	"start":  "Start-to-exit of /bin/true in a fresh container (busybox root)",
-	"oci":    "The OCI path: create, start, exit and delete of /bin/true (busybox bundle), and ctr run --rm through containerd",
-	"boot":   "Boot of the Debian systemd root to running, and halt (SIGRTMIN+3) to exit",
-	"memory": "Supervisor memory while a container runs",
-	"scale":  "Scale: N containers started at once until all are ready",
+	"start":    "Start-to-exit of /bin/true in a fresh container (busybox root)",
+	"start-v2": "Start-to-exit of /bin/true with only cgroup2 at /sys/fs/cgroup (a mount namespace of the bench's own; see README)",
+	"oci":      "The OCI path: create, start, exit and delete of /bin/true (busybox bundle), and ctr run --rm through containerd",
+	"boot":     "Boot of the Debian systemd root to running, and halt (SIGRTMIN+3) to exit",
+	"memory":   "Supervisor memory while a container runs",
+	"scale":    "Scale: N containers started at once until all are ready",
 }
 
 func (r *result) fail(err error) {

@@ -303,7 +303,7 @@ func benchScale(ctx context.Context, cfg *config, bb string, rep *report) ([]*re
 			m := fmt.Sprintf("busybox ×%d", n)
 			wall[tool] = &result{Section: "scale", Metric: m + ": all ready", Tool: tool, Unit: "s", Scale: &scalePoint{"busybox", n}}
 			cost[key{"busybox", tool, n}] = &result{Section: "scale", Metric: m + ": start cost per container", Tool: tool, Unit: "ms"}
-			sup[tool] = &result{Section: "scale", Metric: m + ": supervisor PSS per container", Tool: tool, Unit: "MiB"}
+			sup[tool] = &result{Section: "scale", Metric: m + ": supervisor PSS per container", Tool: tool, Unit: "MiB", Scale: &scalePoint{"busybox", n}}
 			tot[tool] = &result{Section: "scale", Metric: m + ": total PSS per container", Tool: tool, Unit: "MiB"}
 		}
 		for r := 0; r < cfg.scaleRuns && ctx.Err() == nil; r++ {
@@ -396,7 +396,7 @@ func scaleDebianAll(ctx context.Context, cfg *config, rep *report, costOut func(
 		for _, tool := range bootTools {
 			wall := &result{Section: "scale", Metric: m + ": all running", Tool: tool, Unit: "s", Scale: &scalePoint{"Debian", n}}
 			cost := &result{Section: "scale", Metric: m + ": start cost per container", Tool: tool, Unit: "ms"}
-			sup := &result{Section: "scale", Metric: m + ": supervisor PSS per container", Tool: tool, Unit: "MiB"}
+			sup := &result{Section: "scale", Metric: m + ": supervisor PSS per container", Tool: tool, Unit: "MiB", Scale: &scalePoint{"Debian", n}}
 			tot := &result{Section: "scale", Metric: m + ": total PSS per container", Tool: tool, Unit: "MiB"}
 			s, err, haltErr := scaleDebian(cfg, oh, tool, n, fmt.Sprintf("bench-deb-%d-%d", os.Getpid(), n))
 			if haltErr != nil {
