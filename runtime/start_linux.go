@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -272,7 +271,11 @@ func (s *supervisor) serve(rec *record) {
 	s.notify.started()
 	s.log.WithFields(logrus.Fields{"pid": s.child.pid(), "init": s.p.Process.Args[0]}).
 		Infof("running, init is pid %d on the host, started in %v", s.child.pid(), time.Since(s.started).Round(time.Microsecond))
-	go debug.FreeOSMemory()
+	go func() {
+		if err := trimResident(); err != nil {
+			s.log.WithError(err).Debug("trim the supervisor's resident memory")
+		}
+	}()
 }
 
 // process is the init: the child, once it has exec'd.
