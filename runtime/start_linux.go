@@ -271,11 +271,24 @@ func (s *supervisor) serve(rec *record) {
 	s.notify.started()
 	s.log.WithFields(logrus.Fields{"pid": s.child.pid(), "init": s.p.Process.Args[0]}).
 		Infof("running, init is pid %d on the host, started in %v", s.child.pid(), time.Since(s.started).Round(time.Microsecond))
-	go func() {
+	go s.trim()
+}
+
+// trim gives back what the start needed once the init runs, and again
+// what a booting guest's console and notifications made us take, once it
+// says it is ready.
+func (s *supervisor) trim() {
+	trim := func() {
 		if err := trimResident(); err != nil {
 			s.log.WithError(err).Debug("trim the supervisor's resident memory")
 		}
-	}()
+	}
+	trim()
+	select {
+	case <-s.notify.ready:
+		trim()
+	case <-s.child.exited:
+	}
 }
 
 // process is the init: the child, once it has exec'd.
