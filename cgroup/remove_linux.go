@@ -85,6 +85,15 @@ func Remove(r Record) error {
 // deepest first (rmdir is the only way to remove a cgroup, and fails while
 // it has children).
 func removeTree(dir string) error {
+	// Most often the cgroup is empty, or its one child is: try rmdir
+	// first, and read the directory (dozens of control files) only when
+	// that fails. EBUSY is both "has children" and "not yet empty".
+	switch err := unix.Rmdir(dir); {
+	case err == nil, errors.Is(err, unix.ENOENT):
+		return nil
+	case !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY):
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -104,8 +113,8 @@ func removeTree(dir string) error {
 	// tried again for a short while.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		err := os.Remove(dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
 			break
 		}
 		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {

@@ -274,21 +274,30 @@ func (s *supervisor) serve(rec *record) {
 	go s.trim()
 }
 
-// trim gives back what the start needed once the init runs, and again
-// what a booting guest's console and notifications made us take, once it
-// says it is ready.
+// trim gives back what the start needed once the init has run for a
+// second (a command that is over by then does not pay for it on its way
+// out), and again what a booting guest's console and notifications made
+// us take, once it says it is ready.
 func (s *supervisor) trim() {
 	trim := func() {
 		if err := trimResident(); err != nil {
 			s.log.WithError(err).Debug("trim the supervisor's resident memory")
 		}
 	}
-	trim()
-	select {
-	case <-s.notify.ready:
-		trim()
-	case <-s.child.exited:
+	for _, after := range []<-chan struct{}{afterSecond(), s.notify.ready} {
+		select {
+		case <-after:
+			trim()
+		case <-s.child.exited:
+			return
+		}
 	}
+}
+
+func afterSecond() <-chan struct{} {
+	c := make(chan struct{})
+	time.AfterFunc(time.Second, func() { close(c) })
+	return c
 }
 
 // process is the init: the child, once it has exec'd.
