@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	goruntime "runtime"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -204,6 +205,14 @@ func (s *supervisor) handshake(rec *record) error {
 	if err := c.send(message{Type: msgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to init child: %w", err)
 	}
+	// The plan is kept for whatever enters the container (exec, delete),
+	// which waits for the init to run: written while the child sets up.
+	written := make(chan error, 1)
+	go func() { written <- rec.writePlan(s.p) }()
+	awaitPlan := sync.OnceValue(func() error { return <-written })
+	// Whatever becomes of the start, the writer is done before the
+	// record can be removed.
+	defer awaitPlan()
 	if err := s.stageUsers(); err != nil {
 		return err
 	}
@@ -242,9 +251,8 @@ func (s *supervisor) handshake(rec *record) error {
 		return err
 	}
 	if s.p.Detached {
-		// The init waits for start on its FIFO; the plan is kept for
-		// exec and delete.
-		if err := rec.writePlan(s.p); err != nil {
+		// The init waits for start on its FIFO.
+		if err := awaitPlan(); err != nil {
 			return err
 		}
 		if err := c.send(message{Type: msgDetach}); err != nil {
@@ -261,9 +269,7 @@ func (s *supervisor) handshake(rec *record) error {
 	if err := s.await(""); err != nil {
 		return err
 	}
-	// The plan is kept for whatever enters the container, which waits
-	// for InitExecd: written once the init runs, off its start's path.
-	if err := rec.writePlan(s.p); err != nil {
+	if err := awaitPlan(); err != nil {
 		return err
 	}
 	s.state.InitExecd = true
