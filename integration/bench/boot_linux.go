@@ -243,8 +243,9 @@ func benchBoot(ctx context.Context, cfg *config, rep *report) ([]*result, error)
 		boot[tool] = &result{Section: "boot", Metric: "boot to running", Tool: tool, Unit: "ms"}
 		halt[tool] = &result{Section: "boot", Metric: "halt to exit", Tool: tool, Unit: "ms"}
 		if tool != "containerctl" {
-			boot[tool].Target = &target{Text: "≤ 1.0", Max: 1}
-			halt[tool].Target = &target{Text: "≤ 1.0", Max: 1}
+			// Issue 15's: at most 0.8 of nspawn's.
+			boot[tool].Target = &target{Text: "≤ 0.8", Max: 0.8}
+			halt[tool].Target = &target{Text: "≤ 0.8", Max: 0.8}
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

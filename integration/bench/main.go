@@ -51,21 +51,22 @@ func init() {
 var allSections = []string{"start", "start-v2", "oci", "boot", "memory", "scale", "network"}
 
 type config struct {
-	bin        string // containerctl, absolute
-	ociBin     string // containerctl-oci, absolute
-	out        string
-	runs       int // start-to-exit samples per tool
-	bootRuns   int // boots per tool
-	memRuns    int
-	scaleRuns  int // repetitions of each busybox scale point
-	netRuns    int // containers with a veth per tool
-	scaleN     []int
-	debScaleN  []int
-	only       map[string]bool
-	cacheDir   string // busybox root, bundles, scale roots
-	debianRoot string
-	debianFix  string // the fixture script that builds debianRoot
-	install    bool
+	bin          string // containerctl, absolute
+	ociBin       string // containerctl-oci, absolute
+	out          string
+	runs         int // start-to-exit samples per tool
+	bootRuns     int // boots per tool
+	memRuns      int
+	scaleRuns    int // repetitions of each busybox scale point
+	debScaleRuns int // repetitions of each Debian scale point
+	netRuns      int // containers with a veth per tool
+	scaleN       []int
+	debScaleN    []int
+	only         map[string]bool
+	cacheDir     string // busybox root, bundles, scale roots
+	debianRoot   string
+	debianFix    string // the fixture script that builds debianRoot
+	install      bool
 }
 
 func main() {
@@ -92,6 +93,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.memRuns, "memory-runs", 3, "boots per tool for the memory figures")
 	fs.IntVar(&cfg.netRuns, "network-runs", 30, "containers with a veth per tool (network section)")
 	fs.IntVar(&cfg.scaleRuns, "scale-runs", 3, "repetitions of each busybox scale point per tool")
+	fs.IntVar(&cfg.debScaleRuns, "scale-debian-runs", 3, "repetitions of each Debian scale point per tool")
 	fs.StringVar(&scale, "scale-n", "10,50,200", "numbers of busybox containers started at once")
 	fs.StringVar(&deb, "scale-debian-n", "10,50", "numbers of Debian systems booted at once")
 	fs.StringVar(&only, "only", strings.Join(allSections, ","), "comma list of sections to run: "+strings.Join(allSections, ","))
@@ -112,8 +114,8 @@ func run(args []string) error {
 	}
 	logrus.SetLevel(lvl)
 	logrus.SetOutput(os.Stderr)
-	if cfg.runs < 1 || cfg.bootRuns < 1 || cfg.memRuns < 1 || cfg.scaleRuns < 1 || cfg.netRuns < 1 {
-		return errors.New("-runs, -boot-runs, -memory-runs, -scale-runs and -network-runs must be at least 1")
+	if cfg.runs < 1 || cfg.bootRuns < 1 || cfg.memRuns < 1 || cfg.scaleRuns < 1 || cfg.netRuns < 1 || cfg.debScaleRuns < 1 {
+		return errors.New("-runs, -boot-runs, -memory-runs, -scale-runs, -scale-debian-runs and -network-runs must be at least 1")
 	}
 	if cfg.scaleN, err = parseInts(scale); err != nil {
 		return fmt.Errorf("-scale-n: %w", err)
@@ -236,7 +238,7 @@ func (c *config) describe() map[string]any {
 	}
 	return map[string]any{
 		"bin": c.bin, "oci_bin": c.ociBin, "runs": c.runs, "boot_runs": c.bootRuns, "memory_runs": c.memRuns,
-		"scale_runs": c.scaleRuns, "network_runs": c.netRuns, "scale_n": c.scaleN, "scale_debian_n": c.debScaleN,
+		"scale_runs": c.scaleRuns, "scale_debian_runs": c.debScaleRuns, "network_runs": c.netRuns, "scale_n": c.scaleN, "scale_debian_n": c.debScaleN,
 		"sections": only, "debian_root": c.debianRoot,
 	}
 }
