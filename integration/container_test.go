@@ -1238,3 +1238,47 @@ func TestKillSignal(t *testing.T) {
 		t.Errorf("run --kill-signal SIGNOPE: exit %d, stderr %q; want 1 and unknown signal", r.code, r.stderr)
 	}
 }
+
+// TestStopInitWithoutHandler: an init that neither catches nor blocks the
+// halt signal cannot be sent it at all (the kernel drops it for a PID
+// namespace's init), so stop kills it within seconds, saying why, instead
+// of waiting out the stop timeout for nothing; an init that catches the
+// signal and dawdles still gets the whole timeout.
+func TestStopInitWithoutHandler(t *testing.T) {
+	requireRoot(t)
+	t.Run("no handler", func(t *testing.T) {
+		fx := newFixture(t)
+		c := fx.start(t, runOpts{
+			flags:   []string{"--console=pipe", "--stop-timeout", "2m"},
+			command: []string{"/bin/sh", "-c", "echo READY; exec /bin/sleep 1000"},
+		})
+		c.waitLine("READY", startTimeout)
+		start := time.Now()
+		r := ctl(t, "stop", fx.name)
+		if r.code != 0 || !strings.Contains(r.stdout, "neither catches nor blocks SIGRTMIN+3, so it cannot halt, killed") {
+			t.Errorf("stop: exit %d, stdout %q, stderr %q; want 0 and the init killed as one that cannot halt", r.code, r.stdout, r.stderr)
+		}
+		if d := time.Since(start); d > time.Minute {
+			t.Errorf("stop took %v; want it well short of the 2m stop timeout", d)
+		}
+		if got := c.wait(5 * time.Second); got != 137 {
+			t.Errorf("run exit %d; want 137 (killed)", got)
+		}
+	})
+	t.Run("handler that ignores", func(t *testing.T) {
+		fx := newFixture(t)
+		c := fx.start(t, runOpts{
+			flags:   []string{"--console=pipe", "--stop-timeout", "4s"},
+			command: []string{"/bin/sh", "-c", `trap "echo GOT-HALT" 37; echo READY; while :; do sleep 0.1; done`},
+		})
+		c.waitLine("READY", startTimeout)
+		r := ctl(t, "stop", fx.name)
+		if r.code != 0 || !strings.Contains(r.stdout, "did not halt within 4s, killed") {
+			t.Errorf("stop: exit %d, stdout %q, stderr %q; want 0 and a kill at the stop timeout", r.code, r.stdout, r.stderr)
+		}
+		c.wait(5 * time.Second)
+		if !c.stdout.has(func(l string) bool { return l == "GOT-HALT" }) {
+			t.Errorf("stdout %q: the init never got the halt signal", c.stdout.String())
+		}
+	})
+}

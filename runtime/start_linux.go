@@ -275,8 +275,8 @@ func (s *supervisor) serve(rec *record) {
 }
 
 // trim gives back what the start needed once the init has run for a
-// second (a command that is over by then does not pay for it on its way
-// out), and again what a booting guest's console and notifications made
+// quarter of a second (a command that is over by then does not pay for it
+// on its way out), and again what a booting guest's console and notifications made
 // us take, once it says it is ready.
 func (s *supervisor) trim() {
 	trim := func() {
@@ -284,7 +284,7 @@ func (s *supervisor) trim() {
 			s.log.WithError(err).Debug("trim the supervisor's resident memory")
 		}
 	}
-	for _, after := range []<-chan struct{}{afterSecond(), s.notify.ready} {
+	for _, after := range []<-chan struct{}{after(trimDelay), s.notify.ready} {
 		select {
 		case <-after:
 			trim()
@@ -294,9 +294,11 @@ func (s *supervisor) trim() {
 	}
 }
 
-func afterSecond() <-chan struct{} {
+const trimDelay = 250 * time.Millisecond
+
+func after(d time.Duration) <-chan struct{} {
 	c := make(chan struct{})
-	time.AfterFunc(time.Second, func() { close(c) })
+	time.AfterFunc(d, func() { close(c) })
 	return c
 }
 

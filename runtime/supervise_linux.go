@@ -1,9 +1,12 @@
 package runtime
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +29,8 @@ type StopResult struct {
 	ExitStatus int           `json:"exit_status"`
 	Elapsed    time.Duration `json:"elapsed"` // from the halt request to the exit
 	Timeout    time.Duration `json:"timeout"`
+	// Reason is why a container was killed (OutcomeKilled).
+	Reason string `json:"reason,omitempty"`
 }
 
 // halting is the state of a halt: when it began, when it gives up, and the
@@ -88,9 +93,14 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 			s.state.Profile = req.profile
 			req.reply <- s.rec.write(s.state)
 		case <-h.resends:
-			if h.res.Outcome == OutcomeHalted {
-				_ = s.process().Signal(s.p.KillSignal)
+			if h.res.Outcome != OutcomeHalted {
+				break
 			}
+			if why := s.cannotHalt(h); why != "" {
+				s.kill(h, why)
+				break
+			}
+			_ = s.process().Signal(s.p.KillSignal)
 		case <-h.expired:
 			s.kill(h, "did not halt within "+h.res.Timeout.String())
 		}
@@ -128,7 +138,7 @@ func (s *supervisor) kill(h *halting, why string) {
 	if h.res.Outcome == OutcomeKilled {
 		return
 	}
-	h.res.Outcome = OutcomeKilled
+	h.res.Outcome, h.res.Reason = OutcomeKilled, why
 	if h.start.IsZero() {
 		h.start = time.Now()
 	}
@@ -139,6 +149,54 @@ func (s *supervisor) kill(h *halting, why string) {
 	if err := s.cgroup.Kill(0); err != nil {
 		s.log.WithError(err).Warn("kill cgroup")
 	}
+}
+
+// unhaltableGrace is how long a halt waits before it judges that the init
+// cannot take the halt signal: a systemd just exec'd has not yet set its
+// signal mask.
+const unhaltableGrace = 3 * time.Second
+
+// cannotHalt says why the halt under way cannot succeed, or "". The kernel
+// sends an init of a PID namespace only the signals it catches or blocks
+// (systemd blocks its own and reads them from a signalfd): any other is
+// dropped, however often it is sent, and waiting out the stop timeout (3
+// minutes by default) for such an init to halt is waiting for nothing.
+func (s *supervisor) cannotHalt(h *halting) string {
+	if time.Since(h.start) < unhaltableGrace {
+		return ""
+	}
+	sig := s.p.KillSignal
+	takes, err := takesSignal(s.child.pid(), sig)
+	if err != nil || takes {
+		return ""
+	}
+	return fmt.Sprintf("its init neither catches nor blocks %s, so it cannot halt", signals.Name(sig))
+}
+
+// takesSignal reads /proc/PID/status: whether pid catches or blocks sig.
+func takesSignal(pid int, sig unix.Signal) (bool, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false, err
+	}
+	found := 0
+	takes := false
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k != "SigBlk" && k != "SigCgt" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			return false, fmt.Errorf("/proc/%d/status: %s: %w", pid, k, err)
+		}
+		found++
+		takes = takes || mask&(1<<(uint(sig)-1)) != 0
+	}
+	if found != 2 {
+		return false, fmt.Errorf("/proc/%d/status: no SigBlk and SigCgt", pid)
+	}
+	return takes, nil
 }
 
 // exitStatus fills in the init's exit status. reboot(2) in a PID namespace

@@ -274,7 +274,11 @@ func stopCommand(stateDir *string) *cobra.Command {
 			case runtime.OutcomeHalted:
 				fmt.Printf("%s: halted cleanly in %v, exit status %d\n", name, res.Elapsed.Round(time.Millisecond), res.ExitStatus)
 			case runtime.OutcomeKilled:
-				fmt.Printf("%s: did not halt within %v, killed, exit status %d\n", name, res.Timeout, res.ExitStatus)
+				why := res.Reason
+				if why == "" {
+					why = fmt.Sprintf("did not halt within %v", res.Timeout)
+				}
+				fmt.Printf("%s: %s, killed, exit status %d\n", name, why, res.ExitStatus)
 			default:
 				fmt.Printf("%s: had already exited, exit status %d\n", name, res.ExitStatus)
 			}

@@ -126,13 +126,16 @@ func benchStart(ctx context.Context, cfg *config, bb string) ([]*result, error) 
 
 // v2View is a mount namespace in which /sys/fs/cgroup is the host's cgroup2
 // hierarchy alone, as on a host without v1 (the hybrid host's unified
-// hierarchy, mounted again over the v1 tree). It shows the start path a
-// cgroup-v2 host takes (clone3 into the cgroup, the eBPF device program,
-// no v1 moves and their RCU grace period) on this machine's kernel and
-// CPUs. It does not show a v2 host's controllers: here they stay bound to
-// the v1 hierarchies, so no limit can be set in this view, and what a real
-// v2 host spends enabling memory, pids and io in subtree_control is not
-// measured. nil and a note when the host is not hybrid.
+// hierarchy, mounted again over the v1 tree). crun and runc see a v2 host
+// there and take its start path (clone into the cgroup, an eBPF device
+// program, no v1 moves), on this machine's kernel and CPUs. containerctl
+// does not: the kernel still has the v1 hierarchies, /proc/self/cgroup
+// names them, and containerctl joins each one (by a detached mount where
+// none is shown; cgroup package, layout.go), so its figure still includes
+// the v1 moves and their RCU grace period. What a real v2 host spends
+// enabling controllers in subtree_control is not measured either: here
+// the controllers stay bound to v1. nil and a note when the host is not
+// hybrid.
 func v2View() (*nsThread, string, error) {
 	if mode := cgroupMode(); mode == "v1" || mode == "v2" {
 		return nil, "the host is " + mode + ", not hybrid", nil
