@@ -1241,12 +1241,14 @@ func TestKillSignal(t *testing.T) {
 
 // TestStopInitWithoutHandler: an init that neither catches nor blocks the
 // halt signal cannot be sent it at all (the kernel drops it for a PID
-// namespace's init), so stop kills it within seconds, saying why, instead
-// of waiting out the stop timeout for nothing; an init that catches the
-// signal and dawdles still gets the whole timeout.
+// namespace's init), so stop kills it after a grace of seconds, saying why,
+// instead of waiting out the stop timeout for nothing; an init that
+// catches the signal and dawdles still gets the whole timeout, and a
+// script that execs an init which catches it within the grace halts.
 func TestStopInitWithoutHandler(t *testing.T) {
 	requireRoot(t)
 	t.Run("no handler", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture(t)
 		c := fx.start(t, runOpts{
 			flags:   []string{"--console=pipe", "--stop-timeout", "2m"},
@@ -1266,6 +1268,7 @@ func TestStopInitWithoutHandler(t *testing.T) {
 		}
 	})
 	t.Run("handler that ignores", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture(t)
 		c := fx.start(t, runOpts{
 			flags:   []string{"--console=pipe", "--stop-timeout", "4s"},
@@ -1279,6 +1282,22 @@ func TestStopInitWithoutHandler(t *testing.T) {
 		c.wait(5 * time.Second)
 		if !c.stdout.has(func(l string) bool { return l == "GOT-HALT" }) {
 			t.Errorf("stdout %q: the init never got the halt signal", c.stdout.String())
+		}
+	})
+	t.Run("handler exec'd later", func(t *testing.T) {
+		t.Parallel()
+		fx := newFixture(t)
+		c := fx.start(t, runOpts{
+			flags:   []string{"--console=pipe", "--kill-signal", "SIGTERM"},
+			command: []string{"/bin/sh", "-c", `echo READY; sleep 4; exec /bin/sh -c 'trap "exit 7" TERM; while :; do sleep 0.1; done'`},
+		})
+		c.waitLine("READY", startTimeout)
+		r := ctl(t, "stop", fx.name)
+		if r.code != 0 || !strings.Contains(r.stdout, "halted cleanly") {
+			t.Errorf("stop: exit %d, stdout %q, stderr %q; want 0 and a clean halt once the init takes SIGTERM", r.code, r.stdout, r.stderr)
+		}
+		if got := c.wait(5 * time.Second); got != 7 {
+			t.Errorf("run exit %d; want 7, the exec'd init's", got)
 		}
 	})
 }

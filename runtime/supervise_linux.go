@@ -152,9 +152,10 @@ func (s *supervisor) kill(h *halting, why string) {
 }
 
 // unhaltableGrace is how long a halt waits before it judges that the init
-// cannot take the halt signal: a systemd just exec'd has not yet set its
-// signal mask.
-const unhaltableGrace = 3 * time.Second
+// cannot take the halt signal: an init may be a script that execs the real
+// one a few seconds on (the signal is resent every second), and a systemd
+// just exec'd has not yet set its signal mask.
+const unhaltableGrace = 10 * time.Second
 
 // cannotHalt says why the halt under way cannot succeed, or "". The kernel
 // sends an init of a PID namespace only the signals it catches or blocks
@@ -164,6 +165,16 @@ const unhaltableGrace = 3 * time.Second
 func (s *supervisor) cannotHalt(h *halting) string {
 	if time.Since(h.start) < unhaltableGrace {
 		return ""
+	}
+	// A booting system's init is a script until it execs systemd (NixOS's
+	// stage 2 runs the activation first, for as long as that takes): it
+	// is judged only once the guest has said READY=1.
+	if s.p.BootsSystem || s.p.NotifyReady {
+		select {
+		case <-s.notify.ready:
+		default:
+			return ""
+		}
 	}
 	sig := s.p.KillSignal
 	takes, err := takesSignal(s.child.pid(), sig)

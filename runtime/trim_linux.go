@@ -27,30 +27,54 @@ func trimResident() error {
 }
 
 // dropImage unmaps, with MADV_DONTNEED, the pages of our executable's
-// mappings that are private and not writable: code and read-only data,
-// which the next access maps again from the page cache unchanged. A
-// writable mapping (.data) is never touched: for it, DONTNEED would throw
-// away what the program wrote.
+// mappings that are private, not writable, and hold no private copy of a
+// page: code and read-only data as the file has them, which the next
+// access maps again from the page cache unchanged. A mapping that holds a
+// copy is left alone: .data, and in a PIE or a full-RELRO build the
+// relocated read-only data, whose fixed-up pages DONTNEED would throw away
+// (the file's unrelocated bytes would come back in their place).
 func dropImage() error {
 	var exe unix.Stat_t
 	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
 		return fmt.Errorf("stat /proc/self/exe: %w", err)
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		m, ok := parseMapping(sc.Text())
-		if !ok || m.perms[1] == 'w' || m.perms[3] != 'p' || m.inode != exe.Ino || m.dev != exe.Dev {
-			continue
-		}
+	for _, m := range imageMappings(smaps, exe.Dev, exe.Ino) {
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED); errno != 0 {
 			return fmt.Errorf("madvise %x-%x: %w", m.start, m.end, errno)
 		}
 	}
-	return sc.Err()
+	return nil
+}
+
+// imageMappings picks from smaps the mappings of the file dev/ino that
+// dropImage may drop: private, not writable, and with no anonymous
+// (copied) pages.
+func imageMappings(smaps []byte, dev, ino uint64) []mapping {
+	var out []mapping
+	var cur mapping
+	mine := false
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	for sc.Scan() {
+		line := sc.Text()
+		if m, ok := parseMapping(line); ok {
+			cur = m
+			mine = m.perms[1] != 'w' && m.perms[3] == 'p' && m.inode == ino && m.dev == dev
+			continue
+		}
+		k, v, _ := strings.Cut(line, ":")
+		if !mine || k != "Anonymous" {
+			continue
+		}
+		if strings.TrimSpace(v) == "0 kB" {
+			out = append(out, cur)
+		}
+		mine = false
+	}
+	return out
 }
 
 // mapping is one line of /proc/PID/maps.
@@ -64,7 +88,7 @@ type mapping struct {
 // parseMapping reads "START-END PERMS OFFSET MAJOR:MINOR INODE [PATH]".
 func parseMapping(line string) (mapping, bool) {
 	f := strings.Fields(line)
-	if len(f) < 5 || len(f[1]) != 4 {
+	if len(f) < 5 || len(f[1]) != 4 || !strings.Contains(f[0], "-") {
 		return mapping{}, false
 	}
 	lo, hi, ok := strings.Cut(f[0], "-")
