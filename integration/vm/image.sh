@@ -26,7 +26,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dir=${1:-/var/cache/containerctl-test/vm}
 suite=bookworm
-key=$(cat "${BASH_SOURCE[0]}" "$here/../fixtures/debian-root.sh" | sha256sum | cut -c1-16)
+key=$(cat "${BASH_SOURCE[0]}" "$here/../fixtures/debian-root.sh" "$here/../fixtures/mirror.sh" | sha256sum | cut -c1-16)
 
 if [[ -f $dir/key && $(cat "$dir/key") == "$key" && -f $dir/disk.img && -f $dir/vmlinuz && -f $dir/initrd ]]; then
 	echo "$dir"
@@ -50,19 +50,10 @@ fi
 
 debian_root=$(bash "$here/../fixtures/debian-root.sh")
 
-# The mirror: the one apt is configured with, as debian-root.sh finds it.
-mirror=
-for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list; do
-	[[ -f $f ]] || continue
-	mirror=$(awk '
-		/^[[:space:]]*#/ { next }
-		$1 == "URIs:" && $2 ~ /\/debian\/?$/ { print $2; exit }
-		$1 == "deb" && $2 !~ /^\[/ && $2 ~ /\/debian\/?$/ { print $2; exit }
-		$1 == "deb" && $2 ~ /^\[/ { for (i = 3; i <= NF; i++) if ($i ~ /\/debian\/?$/) { print $i; exit } }
-	' "$f")
-	[[ -n $mirror ]] && break
-done
-mirror=${mirror:-http://deb.debian.org/debian}
+# The mirror: the one apt is configured with (fixtures/mirror.sh).
+# shellcheck source=/dev/null
+source "$here/../fixtures/mirror.sh"
+mirror=$(apt_mirror)
 
 parent=$(dirname "$dir")
 mkdir -p "$parent"
