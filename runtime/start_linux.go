@@ -153,12 +153,16 @@ func (s *supervisor) dropRecord(rec *record) {
 	}
 }
 
+// supervisorSignals are those the supervisor acts on while its container
+// runs (supervise), and ignores once it is gone (finish).
+var supervisorSignals = []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH}
+
 // catchSignals takes the signals from the start on, so that none is lost
 // and none ends the supervisor before it can undo what it made. Go's
 // runtime uses SIGURG itself, which is not asked for.
 func (s *supervisor) catchSignals() {
 	s.sigs = make(chan os.Signal, 64)
-	signal.Notify(s.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH)
+	signal.Notify(s.sigs, supervisorSignals...)
 	s.onUndo("stop signals", func() error { signal.Stop(s.sigs); return nil })
 }
 
@@ -276,8 +280,8 @@ func (s *supervisor) serve(rec *record) {
 
 // trim gives back what the start needed once the init has run for a
 // quarter of a second (a command that is over by then does not pay for it
-// on its way out), and again what a booting guest's console and notifications made
-// us take, once it says it is ready.
+// on its way out), and again what a booting guest's console and
+// notifications made us take, once it says it is ready.
 func (s *supervisor) trim() {
 	trim := func() {
 		if err := trimResident(); err != nil {

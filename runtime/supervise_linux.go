@@ -323,7 +323,7 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 	// (which would leave it to the reaper), and is ignored. Ignore, unlike
 	// Stop, does not wait for signal delivery to quiesce (0.45 ms of every
 	// container's end here); a restart in this process catches them again.
-	signal.Ignore(unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH)
+	signal.Ignore(supervisorSignals...)
 	if s.console != nil {
 		s.slave.Close()
 		if s.copied != nil {

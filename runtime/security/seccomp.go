@@ -21,9 +21,9 @@ type Seccomp struct {
 
 // Program is a classic BPF program. In JSON it is one base64 string of the
 // instructions, 8 bytes each as struct sock_filter lays them out (code, jt,
-// jf, k; little-endian): a filter of some 400 instructions, which the init child's
-// config and every record carry, is then a twentieth of the text of an
-// array of objects to encode at each start and decode in the child. An
+// jf, k; little-endian): a filter of some 400 instructions, which the init
+// child's config and every record carry, is then a fraction of the text of
+// an array of objects to encode at each start and decode in the child. An
 // array of instructions, as records written before this form hold, is read
 // as well.
 type Program []Instruction
