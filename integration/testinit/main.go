@@ -481,39 +481,73 @@ func errOf(e syscall.Errno) error {
 // stops that process at once (before it can exec), prints one line,
 // "CAUGHT pid exe CapEff Seccomp", and lets it go on. Run as PID 1's
 // sibling by the test, it shows what the guest could ptrace in that
-// window.
+// window. The next pid that is not a thread (a Go runtime here, ours or
+// PID 1's, may start one meanwhile, and a thread takes a pid too) is the
+// one; one that came and went before we looked is reported with "?".
 func catch() {
-	b, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testinit catch:", err)
+	last := lastPid()
+	if last == 0 {
+		fmt.Fprintln(os.Stderr, "testinit catch: cannot read /proc/sys/kernel/ns_last_pid")
 		os.Exit(2)
 	}
-	last, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	println1("CATCH-READY")
 	deadline := time.Now().Add(20 * time.Second)
+	next := last + 1
 	for time.Now().Before(deadline) {
-		fd, err := unix.PidfdOpen(last+1, 0)
-		if err != nil {
+		fd, err := unix.PidfdOpen(next, 0)
+		switch {
+		case (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT)) && isThread(next):
+			// A thread's id (EINVAL, or ENOENT since Linux 6.9): not
+			// a process.
+			next++
+			continue
+		case errors.Is(err, unix.ESRCH) && lastPid() >= next:
+			println1(fmt.Sprintf("CAUGHT %d - ? ?", next))
+			return
+		case err != nil:
 			continue
 		}
 		_ = unix.PidfdSendSignal(fd, unix.SIGSTOP, nil, 0)
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", last+1))
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", last+1))
-		field := func(k string) string {
-			for _, l := range strings.Split(string(st), "\n") {
-				if v, ok := strings.CutPrefix(l, k+":"); ok {
-					return strings.TrimSpace(v)
-				}
-			}
-			return "?"
-		}
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", next))
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", next))
+		field := func(k string) string { return statusField(st, k) }
 		if exe == "" {
 			exe = "-" // gone, or not yet readable: one field all the same
 		}
-		println1(fmt.Sprintf("CAUGHT %d %s %s %s", last+1, strings.ReplaceAll(exe, " ", "_"), field("CapEff"), field("Seccomp")))
+		println1(fmt.Sprintf("CAUGHT %d %s %s %s", next, strings.ReplaceAll(exe, " ", "_"), field("CapEff"), field("Seccomp")))
 		_ = unix.PidfdSendSignal(fd, unix.SIGCONT, nil, 0)
 		unix.Close(fd)
 		return
 	}
 	println1("CATCH-TIMEOUT")
+}
+
+// statusField is field k of /proc/PID/status text st, or "?".
+func statusField(st []byte, k string) string {
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, k+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// isThread says whether tid is a thread other than its process's first.
+func isThread(tid int) bool {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return false
+	}
+	tgid := statusField(st, "Tgid")
+	return tgid != "?" && tgid != strconv.Itoa(tid)
+}
+
+// lastPid is the PID namespace's last pid given out, or 0.
+func lastPid() int {
+	b, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
 }
