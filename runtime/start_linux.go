@@ -250,6 +250,13 @@ func (s *supervisor) prepareHost(rec *record) error {
 			return fmt.Errorf("allocate console: %w", err)
 		}
 		s.onUndo("close console", s.console.Close)
+		if _, err := console.ConsoleFromFile(s.opts.Stdout); err != nil {
+			// Output to other than a terminal (a unit's journal, a
+			// pipe) has plain "\n" line ends, from the guest's first
+			// byte on: the slave's line discipline adds the "\r" as
+			// the guest writes, before any relay has started.
+			_ = console.ClearONLCR(s.console.Fd())
+		}
 		// Keep a slave open for the container's lifetime: with none
 		// open, reads on the master fail with EIO, as they would each
 		// time the guest closes and reopens its console.
