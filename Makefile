@@ -13,11 +13,14 @@ OCI := bin/containerctl-oci
 # (runtime/reaper), in C: a Go process that only waits costs ten times its
 # memory.
 REAPER := bin/containerctl-reaper
+# containerctl-monitor, what a supervisor execs into once its container runs
+# (runtime/monitor), in C for the same reason.
+MONITOR := bin/containerctl-monitor
 HELPER_CC ?= gcc
 
 .PHONY: build deps test unit fuzz nixos integration demo bench lint clean
 
-build: $(BIN) $(NSENTER) $(REAPER) $(OCI)
+build: $(BIN) $(NSENTER) $(REAPER) $(MONITOR) $(OCI)
 
 $(BIN): FORCE
 	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/containerctl
@@ -27,6 +30,10 @@ $(NSENTER): runtime/nsenter/helper/nsenter.c
 	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
 
 $(REAPER): runtime/reaper/reaper.c
+	@mkdir -p bin
+	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
+
+$(MONITOR): runtime/monitor/monitor.c
 	@mkdir -p bin
 	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
 

@@ -46,9 +46,24 @@ func Remove(r Record) error {
 	if r.Empty() {
 		return nil
 	}
+	c, err := Open(r)
+	if c == nil {
+		return err
+	}
+	return errors.Join(err, c.Destroy())
+}
+
+// Open finds the cgroups of a record again, for a supervisor that resumes
+// watching its container after an exec (runtime/monitor_linux.go) to kill
+// and destroy them as it would have. The cgroups that are gone, and the
+// parents named that are not the record's own to remove, are left out. It
+// returns the cgroup with what it found even when part of the record was
+// refused, and then an error too; nil only when the hierarchies cannot be
+// found at all.
+func Open(r Record) (*Cgroup, error) {
 	l, err := DetectLayout()
 	if err != nil {
-		return fmt.Errorf("find cgroup hierarchies: %w", err)
+		return nil, fmt.Errorf("find cgroup hierarchies: %w", err)
 	}
 	c := &Cgroup{roots: map[string]*root{}, paths: map[string]string{}}
 	var errs []error
@@ -78,7 +93,7 @@ func Remove(r Record) error {
 			}
 		}
 	}
-	return errors.Join(append(errs, c.Destroy())...)
+	return c, errors.Join(errs...)
 }
 
 // removeTree removes the cgroup at dir and any the container made below it,

@@ -266,41 +266,60 @@ func TestCgroupNotWritableFromInside(t *testing.T) {
 }
 
 // TestCgroupSupervisorKilled: when the supervisor is killed, its reaper
-// removes the container's cgroups and record with no other command run.
-// What waits meanwhile is containerctl-reaper, one thread of C, and not a
-// Go process: it costs a tenth of the memory for every container.
+// removes the container's cgroups and record with no other command run:
+// the Go supervisor during the start, and the monitor it became once the
+// container runs (which holds the record's lock across its exec). What
+// waits meanwhile is containerctl-reaper, one thread of C, and not a Go
+// process: it costs a tenth of the memory for every container.
 func TestCgroupSupervisorKilled(t *testing.T) {
 	requireRoot(t)
-	fx := newFixture(t)
-	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/sbin/testinit", "-halt", "ignore", "-orphan"}})
-	c.ready()
-	dir := filepath.Join(unifiedMount(t), "containerctl", fx.name)
-	if !exists(dir) {
-		t.Fatalf("%s missing while the container runs", dir)
-	}
-	reaper := c.waitReaper(startTimeout)
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", reaper))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := filepath.Join(filepath.Dir(ctlBin), "containerctl-reaper"); exe != want {
-		t.Errorf("reaper %d runs %s; want %s", reaper, exe, want)
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", reaper))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := procStatus(t, string(status), "Threads")["Threads"]; n != "1" {
-		t.Errorf("reaper %d has %s threads; want 1 (a Go process has several)", reaper, n)
-	}
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-c.done
-	for _, p := range append([]string{filepath.Join(stateDir, fx.name), fmt.Sprintf("/proc/%d", reaper)}, cgroupDirs(fx.name)...) {
-		if !waitAbsent(p, 3*time.Second) {
-			t.Errorf("%s still exists 3s after the supervisor was killed", p)
-		}
+	for _, kill := range []string{"containerctl", "containerctl-monitor"} {
+		t.Run(kill, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/sbin/testinit", "-halt", "ignore", "-orphan"}})
+			c.ready()
+			dir := filepath.Join(unifiedMount(t), "containerctl", fx.name)
+			if !exists(dir) {
+				t.Fatalf("%s missing while the container runs", dir)
+			}
+			reaper := c.waitReaper(startTimeout)
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", reaper))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := filepath.Join(filepath.Dir(ctlBin), "containerctl-reaper"); exe != want {
+				t.Errorf("reaper %d runs %s; want %s", reaper, exe, want)
+			}
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", reaper))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := procStatus(t, string(status), "Threads")["Threads"]; n != "1" {
+				t.Errorf("reaper %d has %s threads; want 1 (a Go process has several)", reaper, n)
+			}
+			// Killed as soon as it runs the binary named: the start's
+			// Go, or the monitor.
+			sup := c.cmd.Process.Pid
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", sup))
+				if filepath.Base(exe) == kill {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("supervisor %d runs %s, not %s, 5s on", sup, exe, kill)
+				}
+			}
+			if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-c.done
+			for _, p := range append([]string{filepath.Join(stateDir, fx.name), fmt.Sprintf("/proc/%d", reaper)}, cgroupDirs(fx.name)...) {
+				if !waitAbsent(p, 3*time.Second) {
+					t.Errorf("%s still exists 3s after the supervisor was killed", p)
+				}
+			}
+		})
 	}
 }
 

@@ -404,6 +404,23 @@ func (c *container) ready() {
 	c.findInit()
 }
 
+// waitMonitor waits until the supervisor has handed off to
+// containerctl-monitor, as it does once the container runs.
+func (c *container) waitMonitor() {
+	c.t.Helper()
+	pid := c.cmd.Process.Pid
+	monitor := filepath.Join(filepath.Dir(ctlBin), "containerctl-monitor")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if exe == monitor {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: supervisor %d runs %s 5s on; want %s\nstderr:\n%s", c.name, pid, exe, monitor, c.stderr.String())
+		}
+	}
+}
+
 // report waits for the TESTINIT-REPORT line and decodes it; it also waits
 // for readiness.
 func (c *container) report() *Report {

@@ -144,8 +144,8 @@ func linkOCI() error {
 }
 
 // buildHelper builds containerctl's C helpers beside containerctl, where it
-// looks for them (as make build does): exec's containerctl-nsenter and the
-// supervisors' containerctl-reaper.
+// looks for them (as make build does): exec's containerctl-nsenter, the
+// supervisors' containerctl-reaper and containerctl-monitor.
 func buildHelper(modRoot, dir string) error {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -154,6 +154,7 @@ func buildHelper(modRoot, dir string) error {
 	for name, src := range map[string]string{
 		"containerctl-nsenter": "runtime/nsenter/helper/nsenter.c",
 		"containerctl-reaper":  "runtime/reaper/reaper.c",
+		"containerctl-monitor": "runtime/monitor/monitor.c",
 	} {
 		cmd := exec.Command(gcc, "-static", "-Os", "-Wall", "-Werror", "-o", filepath.Join(dir, name), src)
 		cmd.Dir = modRoot

@@ -4,21 +4,119 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// TestSupervisorDropsStartImage: once the init runs, the supervisor maps
-// again only the pages of its binary that watching the container touches,
-// not the near whole image that its start mapped (code and read-only
-// data: what every supervisor would otherwise hold in its resident set).
-// Checked from the host in /proc/PID/smaps, against the mappings' size.
+// TestSupervisorHandsOffToMonitor: once the container runs, its
+// supervisor is the small C monitor (the same process, one thread, a few
+// dozen KiB of memory of its own where the Go supervisor has some 2.5 MiB),
+// and the container is still watched as before: the console's output is
+// relayed, and a stop, a SIGTERM to the supervisor, and the init's own
+// exit each end it with the init's status and nothing left behind (the
+// fixture's cleanup checks processes, cgroups and the record).
+func TestSupervisorHandsOffToMonitor(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	// The init halts on SIGRTMIN+3 (37) with status 7, after it has
+	// printed a line that only the monitor can have relayed.
+	script := `trap "echo halted; exit 7" 37; echo TESTINIT-READY; sleep 1; echo after-handoff; while :; do sleep 0.1; done`
+	tests := []struct {
+		name string
+		end  func(t *testing.T, c *container)
+		want int
+	}{
+		{"stop", func(t *testing.T, c *container) {
+			r := ctl(t, "stop", c.name)
+			if r.code != 0 || !strings.Contains(r.stdout, "halted cleanly") || !strings.Contains(r.stdout, "exit status 7") {
+				t.Errorf("stop: exit %d, stdout %q, stderr %q; want a clean halt with status 7", r.code, r.stdout, r.stderr)
+			}
+		}, 7},
+		{"sigterm", func(t *testing.T, c *container) {
+			if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+		}, 7},
+		{"exit", nil, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			cmd := script
+			if tt.end == nil {
+				cmd = `echo TESTINIT-READY; sleep 1; echo after-handoff; sleep 0.3; exit 3`
+			}
+			c := fx.start(t, runOpts{flags: []string{"--console=read-only"}, command: []string{"/bin/sh", "-c", cmd}})
+			c.ready()
+			pid := c.cmd.Process.Pid
+			c.waitMonitor()
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := procStatus(t, string(status), "Threads")["Threads"]; n != "1" {
+				t.Errorf("monitor %d has %s threads; want 1", pid, n)
+			}
+			if anon := rollup(t, pid, "Anonymous"); anon > 256 {
+				t.Errorf("monitor %d has %d KiB of anonymous memory; want at most 256 (a Go supervisor has some 2500)", pid, anon)
+			} else {
+				t.Logf("monitor %d: %d KiB anonymous", pid, anon)
+			}
+			if st := ctl(t, "status", c.name); st.code != 0 || !strings.Contains(st.stdout, fmt.Sprintf("supervisor pid: %d", pid)) {
+				t.Errorf("status: exit %d, stdout %q; want it running under supervisor %d", st.code, st.stdout, pid)
+			}
+			c.waitLine("after-handoff", startTimeout)
+			if tt.end != nil {
+				tt.end(t, c)
+				c.waitLine("halted", startTimeout)
+			}
+			if got := c.wait(startTimeout); got != tt.want {
+				t.Errorf("supervisor exited %d; want the init's %d\nstderr:\n%s", got, tt.want, c.stderr.String())
+			}
+		})
+	}
+}
+
+// rollup is a field of /proc/PID/smaps_rollup, in KiB.
+func rollup(t *testing.T, pid int, key string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == key+":" {
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatalf("smaps_rollup: %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("smaps_rollup of %d: no %s", pid, key)
+	return 0
+}
+
+// TestSupervisorDropsStartImage: a supervisor that cannot hand off to the
+// monitor (here: none installed beside containerctl; in use: a terminal
+// relayed both ways) maps again, once the init runs, only the pages of its
+// binary that watching the container touches, not the near whole image
+// that its start mapped (code and read-only data: what every supervisor
+// would otherwise hold in its resident set). Checked from the host in
+// /proc/PID/smaps, against the mappings' size.
 func TestSupervisorDropsStartImage(t *testing.T) {
 	requireRoot(t)
 	fx := newFixture(t)
-	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}})
+	bin := filepath.Join(t.TempDir(), "containerctl")
+	mustCopy(t, ctlBin, bin, 0o755)
+	// The wrapper is given containerctl's path first: run the copy.
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, wrap: []string{"/bin/sh", "-c", `shift; exec "$0" "$@"`, bin}})
 	c.ready()
 	pid := c.cmd.Process.Pid
 	var size, rss int
@@ -32,6 +130,9 @@ func TestSupervisorDropsStartImage(t *testing.T) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe != bin {
+		t.Fatalf("supervisor %d runs %s; want %s, with no monitor beside it", pid, exe, bin)
 	}
 	if 2*rss >= size {
 		t.Errorf("supervisor %d keeps %d of its binary's %d KiB of code and read-only data resident; want less than half", pid, rss, size)

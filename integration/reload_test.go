@@ -22,7 +22,7 @@ func (fx *fixture) addSystem(t *testing.T, switchScript string) string {
 	if err := trackExe(filepath.Join(host, "init")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(host, "testinit.args"), []byte("-halt\nobey\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(host, "testinit.args"), []byte("-halt\nobey\n-notify\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if switchScript != "" {
@@ -58,9 +58,12 @@ func TestReload(t *testing.T) {
 	for _, a := range []string{"id", "readlink"} {
 		_ = os.Symlink("busybox", filepath.Join(fx.root, "bin", a))
 	}
-	fx.setInitArgs(t, "-halt", "obey")
+	// Ready as systemd says it: the supervisor hands off to the monitor,
+	// and each reload below reaches a supervisor resumed for it.
+	fx.setInitArgs(t, "-halt", "obey", "-notify")
 	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}})
 	c.ready()
+	c.waitMonitor()
 	initPID := c.initPID
 	link := "/nix/var/nix/profiles/containers/" + fx.name
 	if got := profileOf(t, fx.name); got != link {
@@ -98,6 +101,8 @@ func TestReload(t *testing.T) {
 	if got := profileOf(t, fx.name); got != next {
 		t.Errorf("status after reload --path: profile %q, want %s", got, next)
 	}
+	// Recorded by a resumed supervisor, which handed off again.
+	c.waitMonitor()
 	if !alive(initPID) {
 		t.Errorf("PID 1 (%d on the host) is gone after reload: the container was rebooted", initPID)
 	}
@@ -131,6 +136,7 @@ func TestReload(t *testing.T) {
 	if c.exited() {
 		t.Errorf("the supervisor exited on the restart; want the same one to run the container again")
 	}
+	c.waitMonitor()
 	if st := ctl(t, "exec", fx.name, "--", "true"); st.code != 0 {
 		t.Errorf("exec after the restart: exit %d: %s", st.code, st.stderr)
 	}

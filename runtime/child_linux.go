@@ -20,12 +20,15 @@ import (
 // child is the init child, seen from the supervisor: the process, our end
 // of the sync socket, and its messages as they come.
 type child struct {
-	cmd    *exec.Cmd
+	cmd *exec.Cmd // nil in a supervisor resumed after an exec
+	// proc is the child, and state its status once exited is closed.
+	proc   *os.Process
+	state  *os.ProcessState
 	sock   *os.File
 	cloned bool // created inside the cgroup2 cgroup (CLONE_INTO_CGROUP)
 	msgs   chan received
 	exited chan struct{} // closed once cmd.Wait returned
-	// waitErr is cmd.Wait's error, set before exited is closed.
+	// waitErr is the wait's error, set before exited is closed.
 	waitErr error
 	// created are the paths inside the root the child made before it
 	// failed, as it reported them.
@@ -37,7 +40,16 @@ type received struct {
 	err error
 }
 
-func (c *child) pid() int { return c.cmd.Process.Pid }
+func (c *child) pid() int { return c.proc.Pid }
+
+// wait waits for the child in the background: exited is closed once it
+// has exited and been reaped.
+func (c *child) wait(wait func() (*os.ProcessState, error)) {
+	go func() {
+		c.state, c.waitErr = wait()
+		close(c.exited)
+	}()
+}
 
 // startChild starts the init child in the container's namespaces, inside
 // its cgroup2 cgroup, with the console (or the supervisor's stdio) as its
@@ -87,11 +99,12 @@ func (s *supervisor) startChild() error {
 		parent.Close()
 		return fmt.Errorf("start init child: %w", err)
 	}
-	c := &child{cmd: cmd, sock: parent, cloned: cloned, msgs: make(chan received, 16), exited: make(chan struct{})}
-	go func() {
-		c.waitErr = cmd.Wait()
-		close(c.exited)
-	}()
+	c := &child{cmd: cmd, proc: cmd.Process, sock: parent, cloned: cloned, msgs: make(chan received, 16), exited: make(chan struct{})}
+	c.wait(func() (*os.ProcessState, error) {
+		// An exit status other than 0 is an *exec.ExitError here.
+		err := cmd.Wait()
+		return cmd.ProcessState, err
+	})
 	go c.read()
 	s.child = c
 	s.onUndo("kill init child", func() error {
@@ -182,7 +195,7 @@ func (c *child) send(m message) error { return writeMessage(c.sock, m) }
 // supervisor fail too ("no such process" moving it into a cgroup), and
 // the cause is the child's.
 func (c *child) failure(err error) error {
-	_ = c.cmd.Process.Kill()
+	_ = c.proc.Kill()
 	<-c.exited
 	var childErr error
 	for r := range c.msgs {
@@ -346,7 +359,7 @@ func (s *supervisor) await(want string) error {
 			}
 			s.log.Infof("%v during start, killing the init child", sig)
 			interrupted = sig
-			_ = c.cmd.Process.Kill()
+			_ = c.proc.Kill()
 		}
 	}
 }

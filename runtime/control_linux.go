@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -52,6 +53,8 @@ type controlServer struct {
 	done     chan struct{}
 	once     sync.Once
 	handlers sync.WaitGroup
+	active   atomic.Int32   // requests being answered
+	serving  sync.WaitGroup // the accepting goroutine
 	// result is how the container ended, set before done is closed; nil
 	// when its start failed.
 	result *StopResult
@@ -68,23 +71,36 @@ func listenControl(path string) (*controlServer, error) {
 		l.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	return newControlServer(l), nil
+}
+
+func newControlServer(l net.Listener) *controlServer {
 	s := &controlServer{l: l, requests: make(chan stopRequest), profiles: make(chan profileRequest), done: make(chan struct{})}
+	s.serving.Add(1)
 	go s.serve()
-	return s, nil
+	return s
 }
 
 func (s *controlServer) serve() {
+	defer s.serving.Done()
 	for {
 		conn, err := s.l.Accept()
 		if err != nil {
 			return
 		}
-		s.handlers.Add(1)
-		go func() {
-			defer s.handlers.Done()
-			s.handle(conn)
-		}()
+		s.take(conn)
 	}
+}
+
+// take answers conn's request, beside whatever else is answered.
+func (s *controlServer) take(conn net.Conn) {
+	s.handlers.Add(1)
+	s.active.Add(1)
+	go func() {
+		defer s.handlers.Done()
+		defer s.active.Add(-1)
+		s.handle(conn)
+	}()
 }
 
 func (s *controlServer) handle(conn net.Conn) {

@@ -111,13 +111,23 @@ func listenNotify(path string, forward bool, booting string, log *logrus.Entry) 
 		conn.Close()
 		return nil, fmt.Errorf("notify socket: %w", err)
 	}
-	n := &notifier{conn: conn, forward: forward, booting: booting, log: log, ready: make(chan struct{})}
+	n := newNotifier(conn, forward, booting, false, log)
 	// A guest that never says READY=1 (not systemd, or stuck) stops
 	// counting as booting after a while, as far as the inotify check
 	// goes (see checkInotify).
 	n.bootingTimer = time.AfterFunc(2*time.Minute, func() { _ = os.Remove(booting) })
-	go n.serve()
 	return n, nil
+}
+
+// newNotifier serves the notify socket conn; ready says the guest has said
+// READY=1 already (to a supervisor before an exec).
+func newNotifier(conn *net.UnixConn, forward bool, booting string, ready bool, log *logrus.Entry) *notifier {
+	n := &notifier{conn: conn, forward: forward, booting: booting, log: log, ready: make(chan struct{})}
+	if ready {
+		n.once.Do(func() { close(n.ready) })
+	}
+	go n.serve()
+	return n
 }
 
 func (n *notifier) serve() {
@@ -179,7 +189,9 @@ func (n *notifier) notify(state string) {
 
 func (n *notifier) close() {
 	if n != nil {
-		n.bootingTimer.Stop()
+		if n.bootingTimer != nil {
+			n.bootingTimer.Stop()
+		}
 		n.conn.Close()
 	}
 }

@@ -53,6 +53,10 @@ func (s *supervisor) setupNetwork(rec *record) error {
 // removeNetwork moves the interfaces back and removes the links and the
 // forwards, once.
 func (s *supervisor) removeNetwork() error {
+	if s.net == nil && s.resumed {
+		// What the start made, as the record names it.
+		return removeStaleNetwork(s.rec.dir, s.state.Network)
+	}
 	if s.net == nil {
 		return nil
 	}

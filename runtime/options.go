@@ -35,6 +35,10 @@ const (
 // Options are the supervisor's settings, which are not part of the spec.
 type Options struct {
 	Console Console
+	// Args is the command line that started the supervisor (os.Args),
+	// with which the monitor starts it again for an event
+	// (monitor_linux.go); with none, the supervisor never hands off.
+	Args []string
 	// StopTimeout is how long a halt may take (DefaultStopTimeout when
 	// zero; negative is refused).
 	StopTimeout time.Duration

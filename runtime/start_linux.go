@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -50,10 +51,20 @@ type supervisor struct {
 	// our copy of its slave, and the output copier's end.
 	console  console.Console
 	slave    *os.File
-	copied   chan struct{}
-	terminal console.Console // the supervisor's own, in raw mode
+	copied   chan struct{} // closed once the output copier is done
+	copyStop int           // eventfd that stops the copier
+	// consoleOut is where the console's output goes (io.Discard once
+	// dropped), and lines keeps it apart from the log where both share
+	// a stream.
+	consoleOut io.Writer
+	lines      *consoleLines
+	terminal   console.Console // the supervisor's own, in raw mode
 	// reaper reports the reaper's start (startReaper).
 	reaper chan error
+	// monitorPath is containerctl-monitor's ("-": none); resumed says
+	// that this supervisor was exec'd by it (monitor_linux.go).
+	monitorPath string
+	resumed     bool
 	// restoreLog gives the log its own output back, when it shared the
 	// console's stream (consoleLines).
 	restoreLog func()
@@ -282,7 +293,9 @@ func (s *supervisor) serve(rec *record) {
 	s.notify.started()
 	s.log.WithFields(logrus.Fields{"pid": s.child.pid(), "init": s.p.Process.Args[0]}).
 		Infof("running, init is pid %d on the host, started in %v", s.child.pid(), time.Since(s.started).Round(time.Microsecond))
-	go s.trim()
+	if !s.canHandOff() {
+		go s.trim()
+	}
 }
 
 // trim gives back what the start needed once the init has run for a
@@ -314,7 +327,7 @@ func after(d time.Duration) <-chan struct{} {
 }
 
 // process is the init: the child, once it has exec'd.
-func (s *supervisor) process() *os.Process { return s.child.cmd.Process }
+func (s *supervisor) process() *os.Process { return s.child.proc }
 
 // createdOnHost maps the paths the child created, as the container sees
 // them, to the host directories they lie in: the root, or the source of

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,8 +65,31 @@ func (h *halting) stop() {
 func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 	h := &halting{res: StopResult{Outcome: OutcomeExited}}
 	var waiters []chan<- StopResult
+	handoff := s.handoffAfter()
 	for {
 		select {
+		case <-handoff:
+			handoff = nil
+			select {
+			case <-s.child.exited:
+				// Ended meanwhile: the next turn reports it.
+				continue
+			default:
+			}
+			if !h.start.IsZero() || len(waiters) > 0 {
+				break
+			}
+			sig, err := s.enterMonitor()
+			switch {
+			case sig != nil:
+				s.sigs <- sig
+				handoff = after(50 * time.Millisecond)
+			case errors.Is(err, errMonitorBusy):
+				handoff = after(50 * time.Millisecond)
+			default:
+				s.log.WithError(err).Warn("the supervisor stays whole")
+				go s.trim()
+			}
 		case <-s.child.exited:
 			h.stop()
 			s.exitStatus(&h.res)
@@ -215,13 +239,13 @@ func takesSignal(pid int, sig unix.Signal) (bool, error) {
 // power-off (pid_namespaces(7)). Like systemd-nspawn, a reboot is 133, so
 // that a unit can restart the container, and a power-off is success.
 func (s *supervisor) exitStatus(res *StopResult) {
-	if s.child.cmd.ProcessState == nil {
+	if s.child.state == nil {
 		// Wait failed without a status; the init is gone all the same.
 		s.log.WithError(s.child.waitErr).Warn("wait for init")
 		res.ExitStatus = 255
 		return
 	}
-	ws := s.child.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws := s.child.state.Sys().(syscall.WaitStatus)
 	res.ExitStatus = signals.ExitStatus(ws)
 	switch {
 	case ws.Signaled() && ws.Signal() == syscall.SIGHUP:
@@ -235,12 +259,17 @@ func (s *supervisor) exitStatus(res *StopResult) {
 
 // relayConsole copies the console's output to stdout (or drops it, when
 // passive) and, when interactive, the supervisor's terminal to the console.
-func (s *supervisor) relayConsole() {
+func (s *supervisor) relayConsole() { s.relayConsoleFrom(false, false) }
+
+// relayConsoleFrom is relayConsole where the console's last line written
+// may be open (midline) or its output already dropped, as a supervisor
+// resumed after an exec finds them.
+func (s *supervisor) relayConsoleFrom(midline, dropped bool) {
 	if s.console == nil {
 		return
 	}
 	out := io.Writer(io.Discard)
-	if s.p.Console != ConsolePassive {
+	if s.p.Console != ConsolePassive && !dropped {
 		out = s.opts.Stdout
 	}
 	newline := "\r\n"
@@ -252,15 +281,17 @@ func (s *supervisor) relayConsole() {
 	}
 	if logOut, ok := s.log.Logger.Out.(*os.File); ok && out != io.Discard && sameStream(s.opts.Stdout, logOut) {
 		lines := newConsoleLines(out, newline)
+		lines.open = midline
+		s.lines = lines
 		out = lines.console()
 		s.log.Logger.SetOutput(lines.log())
 		s.restoreLog = func() { s.log.Logger.SetOutput(logOut) }
 	}
-	s.copied = make(chan struct{})
-	go func() {
-		defer close(s.copied)
-		s.drainConsole(out)
-	}()
+	s.consoleOut = out
+	if err := s.startCopier(); err != nil {
+		s.log.WithError(err).Warn("console output not relayed")
+		return
+	}
 	if s.p.Console != ConsoleInteractive {
 		return
 	}
@@ -278,22 +309,63 @@ func (s *supervisor) relayConsole() {
 	go func() { _, _ = io.Copy(s.console, s.opts.Stdin) }()
 }
 
-// drainConsole copies the console's output to out until it ends with EIO,
-// once no slave is open: after the container's last process and our own
-// copy are gone. A write that fails (a journal restarting, a closed
-// terminal) does not stop it: the console is read and dropped from then on,
-// or the guest would block writing to a full console.
-func (s *supervisor) drainConsole(out io.Writer) {
+// startCopier starts the copier of the console's output to s.consoleOut;
+// stopCopier stops it, once the write under way is done.
+func (s *supervisor) startCopier() error {
+	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	s.copyStop = stop
+	s.copied = make(chan struct{})
+	go func() {
+		defer close(s.copied)
+		defer unix.Close(stop)
+		s.drainConsole(stop)
+	}()
+	return nil
+}
+
+func (s *supervisor) stopCopier() {
+	if s.copied == nil {
+		return
+	}
+	_, _ = unix.Write(s.copyStop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	<-s.copied
+	s.copied = nil
+}
+
+// drainConsole copies the console's output to s.consoleOut until it ends
+// with EIO, once no slave is open: after the container's last process and
+// our own copy are gone; or until stop is written to. A write that fails (a
+// journal restarting, a closed terminal) does not stop it: the console is
+// read and dropped from then on, or the guest would block writing to a
+// full console.
+func (s *supervisor) drainConsole(stop int) {
 	buf := make([]byte, 32<<10)
+	fd := int(s.console.Fd())
 	for {
-		n, err := s.console.Read(buf)
-		if n > 0 && out != io.Discard {
-			if _, werr := out.Write(buf[:n]); werr != nil {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stop), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		if pfd[1].Revents != 0 {
+			return
+		}
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+			continue
+		}
+		if n > 0 && s.consoleOut != io.Discard {
+			if _, werr := s.consoleOut.Write(buf[:n]); werr != nil {
 				s.log.WithError(werr).Warn("console output: dropping the rest")
-				out = io.Discard
+				s.consoleOut = io.Discard
 			}
 		}
-		if err != nil {
+		if err != nil || n <= 0 {
 			return
 		}
 	}

@@ -155,56 +155,88 @@ the init exits; containerctl then exits with the init's exit status.
 SIGTERM, SIGINT and "containerctl stop" halt it with SIGRTMIN+3.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConf(cmd.Flags(), configDir, args[0]); err != nil {
-				return fmt.Errorf("%s: %w", runtime.DisplayName(args[0]), err)
-			}
-			c, mode, err := f.build(cmd, args)
-			if err != nil {
-				return err
-			}
-			c.StateDir = *stateDir
-			sig, err := signals.Parse(f.killSignal)
-			if err == nil && signals.Stops(sig) {
-				err = fmt.Errorf("%s stops the init instead of asking it to halt", signals.Name(sig))
-			}
-			if err != nil {
-				return fmt.Errorf("%s: --kill-signal: %w", c.Name, err)
-			}
-			preserve, listen, names, err := passedFDs(f.preserveFDs)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.Name, err)
-			}
-			opts := runtime.Options{
-				KillSignal:               sig,
-				Console:                  mode,
-				StopTimeout:              f.stopTimeout,
-				PreserveFDs:              preserve,
-				ListenFDs:                listen,
-				ListenFDNames:            names,
-				AllowUnrestrictedDevices: f.allowDevs,
-				Network:                  f.net,
-				NotifyReady:              f.notifyReady,
-				// The profile's init (NixOS) and --boot start systemd.
-				BootsSystem:     f.bundle == "" && (f.o.boot || len(f.o.command) == 0),
-				MakeRootParents: f.bundle == "" && f.o.root == "",
-				Stdin:           os.Stdin,
-				Stdout:          os.Stdout,
-				Stderr:          os.Stderr,
-				Log:             log,
-			}
-			status, err := runtime.Run(c, opts)
-			// A reload that could not switch in place asked for the
-			// container to be started again, from another profile: in
-			// this process, so that a unit's main process stays.
-			for rr := (*runtime.RestartRequest)(nil); errors.As(err, &rr); {
-				log.WithField("container", c.Name).Infof("starting again from %s", rr.Profile)
-				f.o.profile = rr.Profile
-				if c, _, err = f.build(cmd, args[:1]); err != nil {
-					return err
+			// prepare reads the flags and the settings file into a
+			// container and its options; profile, when not empty,
+			// replaces the one they give.
+			// replaces the one they give, and the command's. The file
+			// is read once a process: its flags add to the command
+			// line's.
+			confRead := false
+			prepare := func(profile string) (*runtime.Container, runtime.Options, error) {
+				if !confRead {
+					if err := applyConf(cmd.Flags(), configDir, args[0]); err != nil {
+						return nil, runtime.Options{}, fmt.Errorf("%s: %w", runtime.DisplayName(args[0]), err)
+					}
+					confRead = true
+				}
+				a := args
+				if profile != "" {
+					f.o.profile, a = profile, args[:1]
+				}
+				c, mode, err := f.build(cmd, a)
+				if err != nil {
+					return nil, runtime.Options{}, err
 				}
 				c.StateDir = *stateDir
-				// The fds passed went to the first init.
-				opts.PreserveFDs, opts.ListenFDs = 0, false
+				sig, err := signals.Parse(f.killSignal)
+				if err == nil && signals.Stops(sig) {
+					err = fmt.Errorf("%s stops the init instead of asking it to halt", signals.Name(sig))
+				}
+				if err != nil {
+					return nil, runtime.Options{}, fmt.Errorf("%s: --kill-signal: %w", c.Name, err)
+				}
+				var preserve int
+				var listen bool
+				var names string
+				if profile == "" {
+					if preserve, listen, names, err = passedFDs(f.preserveFDs); err != nil {
+						return nil, runtime.Options{}, fmt.Errorf("%s: %w", c.Name, err)
+					}
+				}
+				return c, runtime.Options{
+					KillSignal:               sig,
+					Console:                  mode,
+					StopTimeout:              f.stopTimeout,
+					PreserveFDs:              preserve,
+					ListenFDs:                listen,
+					ListenFDNames:            names,
+					AllowUnrestrictedDevices: f.allowDevs,
+					Network:                  f.net,
+					NotifyReady:              f.notifyReady,
+					// The profile's init (NixOS) and --boot start systemd.
+					BootsSystem:     f.bundle == "" && (f.o.boot || len(f.o.command) == 0),
+					MakeRootParents: f.bundle == "" && f.o.root == "",
+					Args:            os.Args,
+					Stdin:           os.Stdin,
+					Stdout:          os.Stdout,
+					Stderr:          os.Stderr,
+					Log:             log,
+				}, nil
+			}
+			var status int
+			var err error
+			if runtime.Resuming() {
+				// The monitor exec'd this command line again for an
+				// event of a running container: its settings are in
+				// the record, not read again.
+				status, err = runtime.Resume(runtime.Options{Args: os.Args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Log: log})
+			} else {
+				c, opts, perr := prepare("")
+				if perr != nil {
+					return perr
+				}
+				status, err = runtime.Run(c, opts)
+			}
+			// A reload that could not switch in place asked for the
+			// container to be started again, from another profile: in
+			// this process, so that a unit's main process stays. The
+			// fds passed went to the first init.
+			for rr := (*runtime.RestartRequest)(nil); errors.As(err, &rr); {
+				log.WithField("container", args[0]).Infof("starting again from %s", rr.Profile)
+				c, opts, perr := prepare(rr.Profile)
+				if perr != nil {
+					return perr
+				}
 				status, err = runtime.Run(c, opts)
 			}
 			if err != nil {

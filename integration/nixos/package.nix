@@ -51,16 +51,20 @@ buildGoModule {
   # containerctl-nsenter, exec's single-threaded step in C
   # (runtime/nsenter/helper): static, since containerctl runs a sealed
   # memfd copy of it that must need no loader. containerctl-reaper, the
-  # waiting part of a supervisor's reaper (runtime/reaper). containerctl
-  # looks for both beside itself, so they go in $out/bin.
+  # waiting part of a supervisor's reaper (runtime/reaper), and
+  # containerctl-monitor, what a supervisor execs into once its container
+  # runs (runtime/monitor). containerctl looks for them beside itself, so
+  # they go in $out/bin.
   buildInputs = [ glibc.static ];
   postBuild = ''
     $CC -static -Os -Wall -Werror -o containerctl-nsenter runtime/nsenter/helper/nsenter.c
     $CC -static -Os -Wall -Werror -o containerctl-reaper runtime/reaper/reaper.c
+    $CC -static -Os -Wall -Werror -o containerctl-monitor runtime/monitor/monitor.c
   '';
   postInstall = ''
     install -Dm755 containerctl-nsenter $out/bin/containerctl-nsenter
     install -Dm755 containerctl-reaper $out/bin/containerctl-reaper
+    install -Dm755 containerctl-monitor $out/bin/containerctl-monitor
   '';
 
   # The unit tests run in `make test`; most of what containerctl does needs

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -108,6 +109,7 @@ func run(args []string) error {
 		halt     = fs.String("halt", "obey", "on the halt signal: obey, ignore, or none (exit at once)")
 		exitCode = fs.Int("exit", 0, "exit status when halting or with -halt none")
 		orphan   = fs.Bool("orphan", false, "leave a detached sleeping grandchild behind")
+		notify   = fs.Bool("notify", false, "send READY=1 to $NOTIFY_SOCKET once ready, as systemd does")
 		reads    listFlag
 		writes   listFlag
 		stats    listFlag
@@ -155,6 +157,11 @@ func run(args []string) error {
 		}
 		println1("TESTINIT-REPORT " + string(b))
 	}
+	if *notify {
+		if err := sdNotify("READY=1"); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+	}
 	println1("TESTINIT-READY")
 
 	switch *halt {
@@ -167,6 +174,21 @@ func run(args []string) error {
 	}
 	sleepForever()
 	return nil
+}
+
+// sdNotify sends state to the service manager's socket, $NOTIFY_SOCKET.
+func sdNotify(state string) error {
+	p := os.Getenv("NOTIFY_SOCKET")
+	if p == "" {
+		return fmt.Errorf("no NOTIFY_SOCKET")
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: p, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.Write([]byte(state))
+	return err
 }
 
 // sleepForever blocks for good. A bare select{} would not do: with no other

@@ -159,3 +159,29 @@ func Prune(stateDir string, r Range) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Files are the lease's locked files, which a supervisor that execs keeps
+// open across the exec (runtime/monitor_linux.go): closing one would free
+// the range while the container runs.
+func (l *Lease) Files() []*os.File {
+	if l == nil {
+		return nil
+	}
+	return l.files
+}
+
+// Adopt is the lease of range r whose locked files are files, as Files
+// gave them before an exec: they must still be the lock files of r, held.
+func Adopt(stateDir string, r Range, files []*os.File) (*Lease, error) {
+	for _, f := range files {
+		// Taking a lock that this open file already holds succeeds; one
+		// that another holds does not.
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			return nil, fmt.Errorf("ID range lock %s: not held: %w", f.Name(), err)
+		}
+		if filepath.Dir(f.Name()) != filepath.Clean(stateDir) {
+			return nil, fmt.Errorf("ID range lock %s: not in %s", f.Name(), stateDir)
+		}
+	}
+	return &Lease{Range: r, files: files}, nil
+}

@@ -1,0 +1,292 @@
+/*
+ * containerctl-monitor: what stays resident of a supervisor while its
+ * container runs.
+ *
+ * A Go supervisor that only waits for its container costs some 2.5 MiB of
+ * memory of its own (heap spans, thread stacks, the runtime's structures),
+ * and a host with 200 containers pays it 200 times. Once the container
+ * runs and has nothing left to start, the supervisor execs this program
+ * (runtime/monitor_linux.go says when): the same process, so the init stays
+ * its child and the record's lock, the console, the notify and control
+ * sockets stay open across the exec. It does only the waiting:
+ *
+ *  - copies the console's output to stdout (or drops it), without ever
+ *    blocking on a stdout that does not drain;
+ *  - reads and drops the guest's sd_notify messages (the guest was ready
+ *    before the handoff: what the supervisor acts on has been said);
+ *  - and for anything that needs a decision, it execs containerctl again:
+ *    the init's exit, SIGTERM, SIGINT or SIGHUP, a connection on the
+ *    control socket (stop, restart, profile). containerctl resumes the
+ *    supervisor from the record and the fds, acts, and execs this program
+ *    again when the container runs on.
+ *
+ *   containerctl-monitor --name=NAME --pid=PID --exe-fd=N --control-fd=N
+ *       --notify-fd=N [--console-fd=N [--console-drop]] [--midline]
+ *       -- ARGV...
+ *
+ * ARGV is containerctl's own command line, exec'd from --exe-fd (the
+ * supervisor's binary, so that an upgrade meanwhile does not change the
+ * version that reads this version's record), with its environment and
+ * these added:
+ *
+ *   _CONTAINERCTL_EVENT=exit | signal:N | control:FD | error:TEXT
+ *   _CONTAINERCTL_CONSOLE=line | midline | dropped
+ *
+ * The signals arrive blocked across the exec from the supervisor and are
+ * read from a signalfd; the init is watched through a pidfd and not
+ * reaped, so that containerctl reaps it and reads its status.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+
+#define BUFSIZE 32768
+/* A write of at most this much to a pipe that poll(2) says is writable
+ * does not block (pipe(7): PIPE_BUF). */
+#define CHUNK 4096
+
+static const char *name = "?";
+static int pid = -1, exe_fd = -1, control_fd = -1, notify_fd = -1, console_fd = -1;
+static int drop, dropped, midline;
+static char **go_argv;
+
+static char buf[BUFSIZE];
+static size_t pend_off, pend_len; /* console output read, not yet written */
+
+static void die(const char *what, int err)
+{
+	/* With no supervisor left to clean up, the container goes: its
+	 * reaper removes what is left once this process has exited. */
+	fprintf(stderr, "containerctl: error: %s: monitor: %s: %s; killing the container\n", name, what, strerror(err));
+	if (pid > 0)
+		kill(pid, SIGKILL);
+	_exit(1);
+}
+
+static int intarg(const char *arg, const char *key, int *out)
+{
+	size_t n = strlen(key);
+	if (strncmp(arg, key, n) != 0)
+		return 0;
+	char *end;
+	long v = strtol(arg + n, &end, 10);
+	if (*end != '\0' || v < 0 || v > 1 << 30) {
+		fprintf(stderr, "containerctl-monitor: bad %s\n", arg);
+		exit(2);
+	}
+	*out = (int)v;
+	return 1;
+}
+
+static void parse(int argc, char **argv)
+{
+	int i;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (strncmp(a, "--name=", 7) == 0)
+			name = a + 7;
+		else if (strcmp(a, "--console-drop") == 0)
+			drop = 1;
+		else if (strcmp(a, "--midline") == 0)
+			midline = 1;
+		else if (!intarg(a, "--pid=", &pid) && !intarg(a, "--exe-fd=", &exe_fd) &&
+			 !intarg(a, "--control-fd=", &control_fd) && !intarg(a, "--notify-fd=", &notify_fd) &&
+			 !intarg(a, "--console-fd=", &console_fd)) {
+			fprintf(stderr, "containerctl-monitor: unknown argument %s (containerctl starts it)\n", a);
+			exit(2);
+		}
+	}
+	if (i >= argc || pid <= 0 || exe_fd < 0 || control_fd < 0 || notify_fd < 0) {
+		fprintf(stderr, "usage: containerctl-monitor --name=NAME --pid=PID --exe-fd=N --control-fd=N --notify-fd=N [--console-fd=N] -- ARGV (containerctl starts it)\n");
+		exit(2);
+	}
+	go_argv = argv + i;
+}
+
+/* Writes some of the pending console output; a stdout that fails (a
+ * journal that went away) makes the rest be dropped, or the guest would
+ * block on a full console. */
+static void flush_some(void)
+{
+	size_t n = pend_len < CHUNK ? pend_len : CHUNK;
+	/* A socket (a unit's journal stream) is written without blocking
+	 * whatever its flags; a pipe, terminal or file only when poll said
+	 * it takes a chunk. */
+	ssize_t k = send(1, buf + pend_off, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (k < 0 && errno == ENOTSOCK)
+		k = write(1, buf + pend_off, n);
+	if (k < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		drop = dropped = 1;
+		pend_len = 0;
+		return;
+	}
+	midline = buf[pend_off + k - 1] != '\n';
+	pend_off += k;
+	pend_len -= k;
+}
+
+/* Before containerctl takes over: what was read from the console reaches
+ * stdout, for at most a second. */
+static void flush_all(void)
+{
+	for (int waited = 0; pend_len > 0 && waited < 100;) {
+		struct pollfd p = { .fd = 1, .events = POLLOUT };
+		int r = poll(&p, 1, 10);
+		if (r == 0) {
+			waited++;
+			continue;
+		}
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r > 0)
+			flush_some();
+	}
+	if (pend_len > 0) {
+		drop = dropped = 1;
+		pend_len = 0;
+	}
+}
+
+static char *envvar(const char *key, const char *value)
+{
+	size_t n = strlen(key) + strlen(value) + 2;
+	char *s = malloc(n);
+	if (s == NULL)
+		die("allocate", ENOMEM);
+	snprintf(s, n, "%s=%s", key, value);
+	return s;
+}
+
+/* Execs containerctl to act on event. It returns only if that fails. */
+static void resume(const char *event)
+{
+	extern char **environ;
+	flush_all();
+	size_t n = 0;
+	while (environ[n] != NULL)
+		n++;
+	char **env = calloc(n + 3, sizeof *env);
+	if (env == NULL)
+		die("allocate", ENOMEM);
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "_CONTAINERCTL_EVENT=", 20) != 0 &&
+		    strncmp(environ[i], "_CONTAINERCTL_CONSOLE=", 22) != 0)
+			env[j++] = environ[i];
+	env[j++] = envvar("_CONTAINERCTL_EVENT", event);
+	env[j++] = envvar("_CONTAINERCTL_CONSOLE", dropped ? "dropped" : midline ? "midline" : "line");
+	env[j] = NULL;
+	/* The binary's fd is not for containerctl: an ELF runs from a
+	 * close-on-exec fd. */
+	if (fcntl(exe_fd, F_SETFD, FD_CLOEXEC) < 0)
+		die("containerctl's binary", errno);
+	syscall(SYS_execveat, exe_fd, "", go_argv, env, AT_EMPTY_PATH);
+	die("exec containerctl", errno);
+}
+
+int main(int argc, char **argv)
+{
+	parse(argc, argv);
+	/* The supervisor blocked them before its exec: whatever came since is
+	 * pending, and is read here. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGWINCH);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		die("block signals", errno);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		die("signalfd", errno);
+	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		/* Gone and reaped cannot be: it is our unreaped child. */
+		die("watch the init", errno);
+	}
+	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+
+	enum { P_INIT, P_SIG, P_CONTROL, P_NOTIFY, P_CONSOLE, P_OUT, NP };
+	struct pollfd p[NP];
+	for (;;) {
+		p[P_INIT] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+		p[P_SIG] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		p[P_CONTROL] = (struct pollfd){ .fd = control_fd, .events = POLLIN };
+		p[P_NOTIFY] = (struct pollfd){ .fd = notify_fd, .events = POLLIN };
+		/* The console is read only once what was read is written. */
+		p[P_CONSOLE] = (struct pollfd){ .fd = pend_len == 0 ? console_fd : -1, .events = POLLIN };
+		p[P_OUT] = (struct pollfd){ .fd = pend_len > 0 ? 1 : -1, .events = POLLOUT };
+		if (poll(p, NP, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll", errno);
+		}
+		if (p[P_INIT].revents)
+			resume("exit");
+		if (p[P_SIG].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == sizeof si) {
+				/* No terminal is relayed here (a monitor is only
+				 * for a container without one): nothing to resize. */
+				if (si.ssi_signo == SIGWINCH)
+					continue;
+				char ev[32];
+				snprintf(ev, sizeof ev, "signal:%u", si.ssi_signo);
+				resume(ev);
+			}
+		}
+		if (p[P_CONTROL].revents) {
+			/* Not close-on-exec: containerctl answers it. */
+			int c = accept4(control_fd, NULL, NULL, 0);
+			if (c >= 0) {
+				char ev[32];
+				snprintf(ev, sizeof ev, "control:%d", c);
+				resume(ev);
+			}
+			if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+				die("accept on the control socket", errno);
+		}
+		if (p[P_NOTIFY].revents) {
+			/* The guest said READY=1 before the handoff; later
+			 * messages (STATUS=, RELOADING=1, STOPPING=1) ask
+			 * nothing of the supervisor. */
+			char msg[4096];
+			/* A bounded number each turn: a guest that sends
+			 * without pause must not keep the rest waiting. */
+			for (int i = 0; i < 64 && recv(notify_fd, msg, sizeof msg, MSG_DONTWAIT) >= 0; i++)
+				;
+		}
+		if (p[P_CONSOLE].revents) {
+			ssize_t k = read(console_fd, buf, sizeof buf);
+			if (k > 0 && !drop) {
+				pend_off = 0;
+				pend_len = k;
+			} else if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN)) {
+				/* EIO: no slave open; the init's exit comes next. */
+				console_fd = -1;
+			}
+		}
+		if (p[P_OUT].revents)
+			flush_some();
+	}
+}

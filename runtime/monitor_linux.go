@@ -1,0 +1,424 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/containerd/console"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/containerctl/containerctl/cgroup"
+	"github.com/containerctl/containerctl/runtime/nsenter"
+	"github.com/containerctl/containerctl/runtime/userns"
+)
+
+// MonitorName is the program a supervisor execs into once its container
+// runs (runtime/monitor/monitor.c): a Go process that only waits costs
+// some 2.5 MiB of memory of its own, the monitor a few hundred KiB. It is
+// the same process, so the init stays its child, with the parent-death
+// signal, and the record's lock, the console, the notify and control
+// sockets and the ID range's locks stay open across the exec. It relays
+// the console and drops the guest's notifications; for anything to decide
+// (the init's exit, a halt signal, a control request) it execs containerctl
+// again with the command line the supervisor was started with, and the
+// supervisor resumes (Resume) from the record, acts, and hands off again
+// when the container runs on.
+//
+// The handoff comes once nothing of the start is left to do: a quarter of
+// a second after the init runs, or once a booting guest has said READY=1.
+// A supervisor stays in Go where the monitor could not do what it does: a
+// terminal relayed both ways (its raw mode and resizes), or no
+// containerctl-monitor installed. The guest's STATUS= lines after READY=1,
+// which a debug log shows, are not seen by the monitor.
+//
+// A limit of the design: while containerctl starts again for an event
+// (some 2 ms), a second SIGTERM finds no handler yet and ends the process,
+// and with it the container (parent-death signal); the reaper cleans up.
+const MonitorName = "containerctl-monitor"
+
+// The environment of a resumed supervisor: what the supervisor passed over
+// the exec (resumeEnv, a handoff in JSON), and what the monitor adds.
+const (
+	resumeEnv  = "_CONTAINERCTL_RESUME"
+	eventEnv   = "_CONTAINERCTL_EVENT"   // exit, signal:N, control:FD, error:TEXT
+	consoleEnv = "_CONTAINERCTL_CONSOLE" // line, midline, dropped
+)
+
+// handoff is what a supervisor passes over the exec: its record and the
+// fds that stay open.
+type handoff struct {
+	Dir     string   `json:"dir"`
+	Record  int      `json:"record"`
+	Control int      `json:"control"`
+	Notify  int      `json:"notify"`
+	Console int      `json:"console"` // -1: none
+	Slave   int      `json:"slave"`
+	Users   []fdPath `json:"users,omitempty"`
+	Ready   bool     `json:"ready"` // the guest said READY=1
+}
+
+type fdPath struct {
+	FD   int    `json:"fd"`
+	Path string `json:"path"`
+}
+
+func init() {
+	// A resumed supervisor is the init's parent on the main thread (the
+	// thread that exec'd): that thread must stay the one that runs it,
+	// and the one that execs again.
+	if os.Getenv(resumeEnv) != "" {
+		goruntime.LockOSThread()
+	}
+}
+
+// Resuming says that this process is a supervisor the monitor exec'd.
+func Resuming() bool { return os.Getenv(resumeEnv) != "" }
+
+// monitorBusy says that a handoff waits: a control request is being
+// answered.
+var errMonitorBusy = errors.New("a control request is being answered")
+
+// handoffAfter is when supervise tries the handoff, or nil when it never
+// will.
+func (s *supervisor) handoffAfter() <-chan struct{} {
+	if !s.canHandOff() {
+		return nil
+	}
+	if s.resumed {
+		return after(time.Millisecond)
+	}
+	if s.p.BootsSystem || s.p.NotifyReady {
+		return s.notify.ready
+	}
+	return after(trimDelay)
+}
+
+// canHandOff says whether the monitor can watch this container.
+func (s *supervisor) canHandOff() bool {
+	if s.p.Detached || s.terminal != nil || len(s.opts.Args) == 0 {
+		return false
+	}
+	if s.monitorPath == "" {
+		p, err := nsenter.FindProgram(MonitorName)
+		if err != nil {
+			s.monitorPath = "-"
+			s.log.WithError(err).Info("no monitor: the supervisor stays whole")
+			return false
+		}
+		s.monitorPath = p
+	}
+	return s.monitorPath != "-"
+}
+
+// enterMonitor execs the monitor. It returns only when it could not, with
+// what the container was left with as before; a signal that came meanwhile
+// is returned to act on.
+func (s *supervisor) enterMonitor() (os.Signal, error) {
+	if s.control.active.Load() > 0 {
+		return nil, errMonitorBusy
+	}
+	l, ok := s.control.l.(*net.UnixListener)
+	if !ok {
+		return nil, fmt.Errorf("control socket is a %T", s.control.l)
+	}
+	// The listener's and the notify socket's own fds, dup'd: ours are
+	// in Go's poller.
+	controlFile, err := l.File()
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	defer controlFile.Close()
+	notifyFile, err := s.notify.conn.File()
+	if err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	defer notifyFile.Close()
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+	h := handoff{Dir: s.rec.dir, Record: int(s.rec.f.Fd()), Control: int(controlFile.Fd()), Notify: int(notifyFile.Fd()), Console: -1, Slave: -1}
+	fds := []int{h.Record, h.Control, h.Notify, int(exe.Fd())}
+	args := []string{MonitorName, "--name=" + s.p.Name, "--pid=" + strconv.Itoa(s.child.pid()),
+		"--exe-fd=" + strconv.Itoa(int(exe.Fd())), "--control-fd=" + strconv.Itoa(h.Control), "--notify-fd=" + strconv.Itoa(h.Notify)}
+	select {
+	case <-s.notify.ready:
+		h.Ready = true
+	default:
+	}
+	for _, f := range s.users.Files() {
+		h.Users = append(h.Users, fdPath{int(f.Fd()), f.Name()})
+		fds = append(fds, int(f.Fd()))
+	}
+
+	// From here on nothing may be accepted or read that the exec would
+	// lose: no new control connection (what waits in the backlog, the
+	// monitor accepts), no console output half copied.
+	l.SetUnlinkOnClose(false)
+	s.control.l.Close()
+	s.control.serving.Wait()
+	s.stopCopier()
+	restore := func() {
+		if nl, err := net.FileListener(controlFile); err == nil {
+			s.control.l = nl
+			s.control.serving.Add(1)
+			go s.control.serve()
+		} else {
+			s.log.WithError(err).Warn("control socket lost: stop the container with a signal")
+		}
+		if s.console != nil {
+			_ = s.startCopier()
+		}
+	}
+	if s.control.active.Load() > 0 {
+		restore()
+		return nil, errMonitorBusy
+	}
+	if s.console != nil {
+		h.Console, h.Slave = int(s.console.Fd()), int(s.slave.Fd())
+		fds = append(fds, h.Console, h.Slave)
+		args = append(args, "--console-fd="+strconv.Itoa(h.Console))
+		if s.consoleOut == io.Discard {
+			args = append(args, "--console-drop")
+		}
+		if s.lines != nil && s.lines.open {
+			args = append(args, "--midline")
+		}
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	args = append(append(args, "--"), s.opts.Args...)
+	env := append(withoutResumeEnv(os.Environ()), resumeEnv+"="+string(b))
+
+	// The halt signals wait, blocked in every thread, for the monitor's
+	// signalfd; one that Go took before they were blocked is acted on
+	// here instead, and the handoff tried again later.
+	if err := blockSignals(unix.SIG_BLOCK); err != nil {
+		restore()
+		return nil, err
+	}
+	select {
+	case sig := <-s.sigs:
+		_ = blockSignals(unix.SIG_UNBLOCK)
+		restore()
+		return sig, errMonitorBusy
+	case <-time.After(2 * time.Millisecond):
+	}
+	for _, fd := range fds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			err = fmt.Errorf("keep fd %d open: %w", fd, err)
+			s.closeOnExec(fds)
+			_ = blockSignals(unix.SIG_UNBLOCK)
+			restore()
+			return nil, err
+		}
+	}
+	s.log.Debug("handing off to the monitor")
+	// On the thread that started the init, its parent: with another the
+	// parent-death signal would kill it.
+	err = syscall.Exec(s.monitorPath, args, env)
+	s.closeOnExec(fds)
+	_ = blockSignals(unix.SIG_UNBLOCK)
+	restore()
+	return nil, fmt.Errorf("exec %s: %w", s.monitorPath, err)
+}
+
+func (s *supervisor) closeOnExec(fds []int) {
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+	}
+}
+
+// blockSignals blocks or unblocks the supervisor's signals in every thread
+// of the process (a signal goes to any thread that does not block it).
+func blockSignals(how int) error {
+	var set unix.Sigset_t
+	for _, sig := range supervisorSignals {
+		n := uint(sig.(syscall.Signal)) - 1
+		set.Val[n/64] |= 1 << (n % 64)
+	}
+	// The kernel's sigset is 64 bits, not unix.Sigset_t's 1024.
+	_, _, errno := syscall.AllThreadsSyscall6(unix.SYS_RT_SIGPROCMASK, uintptr(how), uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("block signals: %w", errno)
+	}
+	return nil
+}
+
+func withoutResumeEnv(env []string) []string {
+	var out []string
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if k != resumeEnv && k != eventEnv && k != consoleEnv {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Resume is the supervisor again, in a process that the monitor exec'd
+// for an event: it finds the container from the record and the fds the
+// handoff passed, acts on the event, and supervises the container to its
+// end, or hands off again, as Run does. opts are the command line's, as
+// for Run.
+func Resume(opts Options) (status int, retErr error) {
+	var h handoff
+	raw, event, cons := os.Getenv(resumeEnv), os.Getenv(eventEnv), os.Getenv(consoleEnv)
+	for _, k := range []string{resumeEnv, eventEnv, consoleEnv} {
+		os.Unsetenv(k)
+	}
+	if err := json.Unmarshal([]byte(raw), &h); err != nil || !filepath.IsAbs(h.Dir) {
+		return -1, fmt.Errorf("resume: bad %s", resumeEnv)
+	}
+	name := filepath.Base(h.Dir)
+	defer func() {
+		if retErr != nil {
+			retErr = fmt.Errorf("%s: %w", DisplayName(name), retErr)
+		}
+	}()
+	if opts.Log == nil {
+		opts.Log = logrus.StandardLogger()
+	}
+	s, err := resume(h, opts)
+	if err != nil {
+		// The container cannot be watched: it goes, and the reaper
+		// removes what is left once this process has exited.
+		if s != nil && s.child != nil {
+			_ = s.child.proc.Kill()
+		}
+		return -1, fmt.Errorf("resume the supervisor: %w; the container was killed", err)
+	}
+	s.log.WithField("event", event).Debug("resumed from the monitor")
+	switch kind, arg, _ := strings.Cut(event, ":"); kind {
+	case "exit":
+	case "signal":
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return -1, fmt.Errorf("resume: bad event %q", event)
+		}
+		s.sigs <- syscall.Signal(n)
+	case "control":
+		fd, err := strconv.Atoi(arg)
+		if err != nil {
+			return -1, fmt.Errorf("resume: bad event %q", event)
+		}
+		f := os.NewFile(uintptr(fd), "control connection")
+		conn, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			s.log.WithError(err).Warn("control connection")
+			break
+		}
+		s.control.take(conn)
+	default:
+		s.log.Warnf("monitor: %s", event)
+	}
+	if cons == "dropped" && s.console != nil {
+		s.log.Warn("console output: dropping the rest")
+	}
+	s.relayConsoleFrom(cons == "midline", cons == "dropped")
+	status = s.run(s.rec)
+	if s.restart != "" {
+		return status, &RestartRequest{Profile: s.restart}
+	}
+	return status, nil
+}
+
+// resume rebuilds the supervisor of a running container from the handoff.
+func resume(h handoff, opts Options) (*supervisor, error) {
+	// Before anything else: a halt signal from here on is acted on.
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, supervisorSignals...)
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+	for _, fd := range append([]int{h.Record, h.Control, h.Notify, h.Console, h.Slave}, fdsOf(h.Users)...) {
+		if fd >= 0 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	rec := &record{dir: h.Dir, f: os.NewFile(uintptr(h.Record), h.Dir)}
+	// The lock must be ours, and on this directory.
+	if err := unix.Flock(h.Record, unix.LOCK_EX|unix.LOCK_NB); err != nil || !samePath(rec.f, h.Dir) {
+		return nil, fmt.Errorf("%s is not the record this process locked", h.Dir)
+	}
+	st, err := readState(h.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("read the record: %w", err)
+	}
+	p, err := readPlan(h.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.SupervisorPID != os.Getpid() || p.Name != filepath.Base(h.Dir) {
+		return nil, fmt.Errorf("%s is not this supervisor's record", h.Dir)
+	}
+	s := &supervisor{p: p, opts: opts, log: opts.Log.WithField("container", p.Name), started: st.Started,
+		state: st, rec: rec, sigs: sigs, resumed: true}
+	proc, err := os.FindProcess(st.PID)
+	if err != nil {
+		return nil, fmt.Errorf("init pid %d: %w", st.PID, err)
+	}
+	s.child = &child{proc: proc, exited: make(chan struct{})}
+	s.child.wait(proc.Wait)
+	if s.cgroup, err = cgroup.Open(st.Cgroup); err != nil {
+		return s, fmt.Errorf("cgroup: %w", err)
+	}
+	nf := os.NewFile(uintptr(h.Notify), "notify")
+	nc, err := net.FileConn(nf)
+	nf.Close()
+	if err != nil {
+		return s, fmt.Errorf("notify socket: %w", err)
+	}
+	uc, ok := nc.(*net.UnixConn)
+	if !ok {
+		return s, fmt.Errorf("notify socket is a %T", nc)
+	}
+	s.notify = newNotifier(uc, p.NotifyReady, rec.path(bootingFile), h.Ready, s.log)
+	cf := os.NewFile(uintptr(h.Control), "control")
+	l, err := net.FileListener(cf)
+	cf.Close()
+	if err != nil {
+		return s, fmt.Errorf("control socket: %w", err)
+	}
+	s.control = newControlServer(l)
+	if h.Console >= 0 {
+		if s.console, err = console.ConsoleFromFile(os.NewFile(uintptr(h.Console), "console")); err != nil {
+			return s, fmt.Errorf("console: %w", err)
+		}
+		s.slave = os.NewFile(uintptr(h.Slave), "console")
+	}
+	if st.Users != nil {
+		var files []*os.File
+		for _, u := range h.Users {
+			files = append(files, os.NewFile(uintptr(u.FD), u.Path))
+		}
+		if s.users, err = userns.Adopt(filepath.Dir(h.Dir), *st.Users, files); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+func fdsOf(ps []fdPath) []int {
+	var fds []int
+	for _, p := range ps {
+		fds = append(fds, p.FD)
+	}
+	return fds
+}
