@@ -20,6 +20,16 @@
 //	                                 to clean up after a supervisor that was
 //	                                 killed (reaper_linux.go)
 //
+// Once the container runs, the supervisor execs containerctl-monitor, a
+// small C program that keeps its PID, its child and its fds, relays the
+// console and waits; for the init's exit, a halt signal or a control
+// request it execs containerctl again, which resumes the supervisor from
+// the record and the fds (Resume), acts, and hands off again if the
+// container runs on (monitor_linux.go):
+//
+//	containerctl run NAME ─exec→ containerctl-monitor ─exec→ containerctl run NAME ...
+//	 (start, Go)                 (waits, C, one thread)       (resumed: halt, finish)
+//
 // The supervisor and the init child talk over a SOCK_SEQPACKET socketpair,
 // one JSON message a packet (sync.go):
 //

@@ -118,7 +118,7 @@ stage1() {
 	timing boot-to-runner-1 "$up"
 	progress "stage 1: $(systemd-analyze 2>&1 | head -n 1)"
 	systemd-analyze 2>&1 | head -n 1 | evidence boot
-	install -m 755 "$R/bin/containerctl" "$R/bin/containerctl-nsenter" /usr/local/bin/
+	install -m 755 "$R/bin/containerctl" "$R/bin/containerctl-nsenter" "$R/bin/containerctl-monitor" /usr/local/bin/
 	containerctl unit --template --auto-start >/etc/systemd/system/container@.service
 	mkdir -p /etc/containers
 	cat >/etc/containers/foo.conf <<-EOF
@@ -211,6 +211,19 @@ check_foo() {
 		result fail cgroup "unit cgroup $cg; supervisor (pid $mainpid) in $scg; guest PID 1 ($pid1) in $pcg; memory.max 268435456 on ${lcg:-no cgroup below the unit}, pids.max there ${limit[1]:-?} (want 512); new cgroups outside the unit: ${bad[*]:-none}"
 	fi
 	comm -13 /run/cg-before /run/cg-during | evidence cgroup
+	# The supervisor hands off to the monitor once the guest is ready: the
+	# unit's main process stays, and runs the small C program.
+	local exe="" threads="" i
+	for i in $(seq 50); do
+		exe=$(readlink "/proc/$mainpid/exe") threads=$(awk '/^Threads:/{print $2}' "/proc/$mainpid/status")
+		[[ $exe == /usr/local/bin/containerctl-monitor ]] && break
+		sleep 0.1
+	done
+	if [[ $exe == /usr/local/bin/containerctl-monitor && $threads == 1 && $(systemctl show -P MainPID container@foo) == "$mainpid" ]]; then
+		result ok monitor "main process $mainpid runs $exe, $threads thread"
+	else
+		result fail monitor "main process $mainpid runs ${exe:-nothing} with ${threads:-?} threads (unit's MainPID now $(systemctl show -P MainPID container@foo)); want /usr/local/bin/containerctl-monitor, 1 thread"
+	fi
 	# The stop check's detector, on the running container: it must see it.
 	local seen
 	nsof "$pid1"

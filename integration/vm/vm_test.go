@@ -45,6 +45,7 @@ var checks = []struct{ name, what string }{
 	{"start", "systemctl start container@foo returns once the guest is ready, and the unit is active"},
 	{"boot-journal", "the guest's boot messages are in journalctl -u container@foo"},
 	{"cgroup", "supervisor and guest below the unit's cgroup, the conf file's limits there, no cgroup outside it"},
+	{"monitor", "once the guest is ready, the unit's main process is containerctl-monitor, one thread, the same PID"},
 	{"reboot", "a reboot in the guest (exit 133) restarts the unit with a new PID 1"},
 	{"crash", "kill -9 of the guest's PID 1 fails the unit, which restarts (Restart=on-failure)"},
 	{"stop", "systemctl stop halts the guest through SIGRTMIN+3 and leaves nothing behind"},
@@ -141,7 +142,8 @@ func buildImage(t *testing.T) string {
 }
 
 // buildBinaries builds what guest.sh installs in the VM: containerctl (or
-// copies $CONTAINERCTL_BIN), containerctl-nsenter beside it, and hunginit.
+// copies $CONTAINERCTL_BIN), containerctl-nsenter and containerctl-monitor
+// beside it (as package.nix installs them), and hunginit.
 func buildBinaries(t *testing.T, dir string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -167,13 +169,16 @@ func buildBinaries(t *testing.T, dir string) {
 	build("hunginit", goBin, "build", "-o", filepath.Join(dir, "hunginit"), "./integration/vm/hunginit")
 	if bin := os.Getenv("CONTAINERCTL_BIN"); bin != "" {
 		copyFile(t, bin, filepath.Join(dir, "containerctl"), 0o755)
-		copyFile(t, filepath.Join(filepath.Dir(bin), "containerctl-nsenter"), filepath.Join(dir, "containerctl-nsenter"), 0o755)
+		for _, h := range []string{"containerctl-nsenter", "containerctl-monitor"} {
+			copyFile(t, filepath.Join(filepath.Dir(bin), h), filepath.Join(dir, h), 0o755)
+		}
 		return
 	}
 	build("containerctl", goBin, "build", "-trimpath", "-o", filepath.Join(dir, "containerctl"), "./cmd/containerctl")
 	gcc, err := exec.LookPath("gcc")
-	require(t, err == nil, "gcc is missing (make deps installs it): it builds containerctl-nsenter")
+	require(t, err == nil, "gcc is missing (make deps installs it): it builds containerctl-nsenter and containerctl-monitor")
 	build("containerctl-nsenter", gcc, "-static", "-Os", "-Wall", "-Werror", "-o", filepath.Join(dir, "containerctl-nsenter"), "runtime/nsenter/helper/nsenter.c")
+	build("containerctl-monitor", gcc, "-static", "-Os", "-Wall", "-Werror", "-o", filepath.Join(dir, "containerctl-monitor"), "runtime/monitor/monitor.c")
 }
 
 // vmRun is how the VM's run went.
