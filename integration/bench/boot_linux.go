@@ -127,6 +127,9 @@ func bootOnce(ctx context.Context, cfg *config, t *nsThread, tool, root, name st
 	if err != nil {
 		return s, err
 	}
+	if memWait > 0 {
+		go p.watchPeak()
+	}
 	defer func() {
 		select {
 		case <-p.done:
@@ -173,6 +176,7 @@ func bootOnce(ctx context.Context, cfg *config, t *nsThread, tool, root, name st
 		if s.mem, err = memoryOf(nil, p.pid()); err != nil {
 			return s, fmt.Errorf("memory of %s: %w", tool, err)
 		}
+		s.mem.supervisorHWM = p.peakHWM(s.mem.supervisorHWM)
 	}
 
 	t0 := time.Now()
@@ -367,12 +371,14 @@ func benchMemory(ctx context.Context, cfg *config, bb string, rep *report) ([]*r
 			name := fmt.Sprintf("bench-mem-bb-%d-%d", os.Getpid(), i)
 			ps, err := startShells(tool, cfg, []string{bb}, name)
 			if err == nil {
+				go ps[0].watchPeak()
 				err = waitReady(ps, 30*time.Second)
 			}
 			var m treeMemory
 			if err == nil {
 				_ = sleepCtx(ctx, 500*time.Millisecond)
 				m, err = memoryOf(nil, ps[0].pid())
+				m.supervisorHWM = ps[0].peakHWM(m.supervisorHWM)
 			}
 			if serr := stopShells(tool, ps); err == nil {
 				err = serr

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -94,6 +95,36 @@ type proc struct {
 	exited  time.Time
 	waitErr error
 	cleanup func() // after it has exited: its cgroup (nspawnCmd)
+	// peak is the highest VmHWM seen while the process ran its first
+	// binary: containerctl's supervisor execs into containerctl-monitor,
+	// and an exec starts VmHWM again, so its start's peak is read before.
+	peak atomic.Int64
+}
+
+// peakHWM is p's peak RSS in KiB over its life: now, or before an exec.
+func (p *proc) peakHWM(now int64) int64 { return max(now, p.peak.Load()) }
+
+// watchPeak samples p's VmHWM every 2 ms while it runs the binary it was
+// started with, up to 30 s (the memory section only: it costs CPU).
+func (p *proc) watchPeak() {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid()))
+	if err != nil {
+		return
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		hwm, err := statusKiB(p.pid(), "VmHWM")
+		if now, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid())); err != nil || now != exe {
+			return
+		}
+		if hwm > p.peak.Load() {
+			p.peak.Store(hwm)
+		}
+		select {
+		case <-p.done:
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // finish runs p's cleanup once p has exited.
