@@ -22,15 +22,22 @@ func (c *Cgroup) Destroy() error {
 	// them; a parent is shared with other containers and is removed, not
 	// emptied, once nothing else uses it.
 	for _, k := range c.keys() {
-		if rerr := removeTree(c.abs(k, c.paths[k])); rerr != nil {
+		d := c.abs(k, c.paths[k])
+		// The guest's cgroup first, the one child there most often is:
+		// an rmdir of the container's that fails costs as much as one
+		// that works (40 us in a v1 hierarchy here, twice per
+		// hierarchy). Whatever else is left, removeTree finds.
+		_ = unix.Rmdir(filepath.Join(d, guestName))
+		if rerr := removeTree(d); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}
+	// rmdir, not os.Remove, which tries unlink(2) first.
 	for i := len(c.parents) - 1; i >= 0; i-- {
-		_ = os.Remove(c.abs(c.parents[i].key, c.parents[i].rel)) // busy while another container uses it
+		_ = unix.Rmdir(c.abs(c.parents[i].key, c.parents[i].rel)) // busy while another container uses it
 	}
 	for _, p := range c.managed {
-		_ = os.Remove(c.abs(p.key, p.rel))
+		_ = unix.Rmdir(c.abs(p.key, p.rel))
 	}
 	c.paths, c.parents, c.managed = nil, nil, nil
 	closeRoots(c.roots)

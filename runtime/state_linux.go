@@ -199,7 +199,9 @@ func (r *record) path(name string) string { return filepath.Join(r.dir, name) }
 
 func (r *record) clear() {
 	for _, f := range []string{stateFile, stateFile + ".tmp", planFile, planFile + ".tmp", controlFile, notifyFile, bootingFile, bootIDFile} {
-		_ = os.Remove(filepath.Join(r.dir, f))
+		// unlink, not os.Remove, which tries rmdir(2) too when the
+		// file is not there.
+		_ = unix.Unlink(filepath.Join(r.dir, f))
 	}
 }
 
