@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSupervisorHandsOffToMonitor: once the container runs, its
@@ -42,6 +44,16 @@ func TestSupervisorHandsOffToMonitor(t *testing.T) {
 			}
 		}, 7},
 		{"exit", nil, 3},
+		// Two halt signals back to back: the second is pending when
+		// the monitor execs containerctl for the first, and goes with
+		// it, rather than end the containerctl that starts.
+		{"sighup-sigterm", func(t *testing.T, c *container) {
+			for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+				if err := c.cmd.Process.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +89,94 @@ func TestSupervisorHandsOffToMonitor(t *testing.T) {
 			}
 			if got := c.wait(startTimeout); got != tt.want {
 				t.Errorf("supervisor exited %d; want the init's %d\nstderr:\n%s", got, tt.want, c.stderr.String())
+			}
+		})
+	}
+}
+
+// TestMonitorInitExitsDuringHandoff: an init that exits as the supervisor
+// hands off (a quarter of a second after it runs) is not reaped by the Go
+// side meanwhile: the monitor sees a zombie, and the resumed supervisor
+// reports its status. Sixteen inits end around that moment, in parallel.
+func TestMonitorInitExitsDuringHandoff(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	for i := 0; i < 16; i++ {
+		d := fmt.Sprintf("0.%03d", 230+3*i)
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			r := ctl(t, "run", fx.name, "--root", fx.root, "--store", fx.store, "--console=pipe", "--", "/bin/sh", "-c", "sleep "+d+"; exit 7")
+			if r.code != 7 {
+				t.Errorf("run: exit %d, stderr %q; want the init's 7", r.code, r.stderr)
+			}
+		})
+	}
+}
+
+// TestConsoleStdoutStalls: a stdout that stops taking the console's output
+// (a reader that never reads, a stuck journal) while the guest floods its
+// console keeps neither the Go supervisor nor the monitor from a stop; and
+// a stdout that goes away (its reader exited) drops the output, not the
+// container.
+func TestConsoleStdoutStalls(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	flood := `trap "exit 7" 37; while :; do echo floodfloodfloodfloodfloodfloodfloodfloodfloodflood; done`
+	for _, tt := range []struct{ name, script string }{
+		{"from-start", flood},                  // stalls the Go supervisor's copier
+		{"after-handoff", "sleep 1; " + flood}, // stalls the monitor's relay
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			fifo := filepath.Join(t.TempDir(), "stdout")
+			if err := unix.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// Held open for reading, never read.
+			r, err := os.OpenFile(fifo, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			c := fx.start(t, runOpts{flags: []string{"--console=read-only"}, command: []string{"/bin/sh", "-c", tt.script},
+				wrap: []string{"/bin/sh", "-c", `exec "$@" >` + fifo, "sh"}})
+			time.Sleep(2 * time.Second)
+			start := time.Now()
+			st := ctl(t, "stop", c.name, "--timeout", "1s")
+			// The guest is stuck writing to its full console, and
+			// cannot run its halt trap: the stop's timeout kills it.
+			if st.code != 0 || !strings.Contains(st.stdout, "did not halt within 1s, killed") || time.Since(start) > 10*time.Second {
+				t.Errorf("stop with a stalled stdout: exit %d after %v, stdout %q, stderr %q; want it killed at its 1s timeout, within 10s",
+					st.code, time.Since(start).Round(time.Millisecond), st.stdout, st.stderr)
+			}
+			c.wait(startTimeout)
+		})
+	}
+	for _, tt := range []struct{ name, reader string }{
+		{"closed-before-handoff", `head -n 1 >/dev/null`},      // the Go supervisor's write fails
+		{"closed-after-handoff", `{ read -r line; sleep 1; }`}, // the monitor's write fails
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			c := fx.start(t, runOpts{flags: []string{"--console=read-only"},
+				command: []string{"/bin/sh", "-c", `trap "exit 7" 37; while :; do echo line; sleep 0.1; done`},
+				wrap:    []string{"/bin/bash", "-c", `set -o pipefail; "$@" | ` + tt.reader, "bash"}})
+			time.Sleep(2 * time.Second)
+			if c.exited() {
+				t.Fatalf("the container ended when its stdout's reader did: exit %d\nstderr:\n%s", c.exit, c.stderr.String())
+			}
+			st := ctl(t, "stop", c.name)
+			if st.code != 0 || !strings.Contains(st.stdout, "exit status 7") {
+				t.Errorf("stop: exit %d, stdout %q, stderr %q; want a halt with status 7", st.code, st.stdout, st.stderr)
+			}
+			if got := c.wait(startTimeout); got != 7 {
+				t.Errorf("supervisor exited %d; want 7\nstderr:\n%s", got, c.stderr.String())
+			}
+			if !strings.Contains(c.stderr.String(), "console output: dropping the rest") {
+				t.Errorf("no warning that the console's output is dropped\nstderr:\n%s", c.stderr.String())
 			}
 		})
 	}

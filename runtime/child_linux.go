@@ -28,6 +28,7 @@ type child struct {
 	cloned bool // created inside the cgroup2 cgroup (CLONE_INTO_CGROUP)
 	msgs   chan received
 	exited chan struct{} // closed once cmd.Wait returned
+	reapMu sync.Mutex    // held while the child may not be reaped
 	// waitErr is the wait's error, set before exited is closed.
 	waitErr error
 	// created are the paths inside the root the child made before it
@@ -43,10 +44,21 @@ type received struct {
 func (c *child) pid() int { return c.proc.Pid }
 
 // wait waits for the child in the background: exited is closed once it
-// has exited and been reaped.
+// has exited and been reaped. It is reaped under reapMu, which a handoff to
+// the monitor holds: an init that exits meanwhile stays a zombie for the
+// monitor to see, and its status for the supervisor that resumes.
 func (c *child) wait(wait func() (*os.ProcessState, error)) {
 	go func() {
+		var info unix.Siginfo
+		for {
+			err := unix.Waitid(unix.P_PID, c.proc.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		c.reapMu.Lock()
 		c.state, c.waitErr = wait()
+		c.reapMu.Unlock()
 		close(c.exited)
 	}()
 }

@@ -124,8 +124,8 @@ func (s *supervisor) canHandOff() bool {
 }
 
 // enterMonitor execs the monitor. It returns only when it could not, with
-// what the container was left with as before; a signal that came meanwhile
-// is returned to act on.
+// what the container was left with as before; a halt signal that came
+// meanwhile is returned to act on.
 func (s *supervisor) enterMonitor() (os.Signal, error) {
 	if s.control.active.Load() > 0 {
 		return nil, errMonitorBusy
@@ -146,12 +146,22 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 		return nil, fmt.Errorf("notify socket: %w", err)
 	}
 	defer notifyFile.Close()
+	// Fd makes a dup blocking, and with it the socket it shares with Go's
+	// poller: an Accept or a read would then block in its syscall, where
+	// Close cannot end it. So Fd once, then non-blocking again (the
+	// monitor takes either).
+	controlFD, notifyFD := int(controlFile.Fd()), int(notifyFile.Fd())
+	for _, fd := range []int{controlFD, notifyFD} {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return nil, err
+		}
+	}
 	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, err
 	}
 	defer exe.Close()
-	h := handoff{Dir: s.rec.dir, Record: int(s.rec.f.Fd()), Control: int(controlFile.Fd()), Notify: int(notifyFile.Fd()), Console: -1, Slave: -1}
+	h := handoff{Dir: s.rec.dir, Record: int(s.rec.f.Fd()), Control: controlFD, Notify: notifyFD, Console: -1, Slave: -1}
 	fds := []int{h.Record, h.Control, h.Notify, int(exe.Fd())}
 	args := []string{MonitorName, "--name=" + s.p.Name, "--pid=" + strconv.Itoa(s.child.pid()),
 		"--exe-fd=" + strconv.Itoa(int(exe.Fd())), "--control-fd=" + strconv.Itoa(h.Control), "--notify-fd=" + strconv.Itoa(h.Notify)}
@@ -164,15 +174,37 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 		h.Users = append(h.Users, fdPath{int(f.Fd()), f.Name()})
 		fds = append(fds, int(f.Fd()))
 	}
+	// The sentinel tells when Go has passed on every signal it caught
+	// before the halt signals were blocked (below).
+	sentinel := make(chan os.Signal, 1)
+	signal.Notify(sentinel, handoffSentinel)
 
-	// From here on nothing may be accepted or read that the exec would
-	// lose: no new control connection (what waits in the backlog, the
-	// monitor accepts), no console output half copied.
+	// From here on nothing may be accepted, read or reaped that the exec
+	// would lose: no new control connection (what waits in the backlog,
+	// the monitor accepts), no console output half copied, no init reaped
+	// (an init that exits now stays a zombie for the monitor to see).
+	s.child.reapMu.Lock()
+	select {
+	case <-s.child.exited:
+		s.child.reapMu.Unlock()
+		signal.Stop(sentinel)
+		return nil, errMonitorBusy
+	default:
+	}
+	if !s.stopCopier() {
+		s.child.reapMu.Unlock()
+		signal.Stop(sentinel)
+		return nil, errMonitorBusy
+	}
 	l.SetUnlinkOnClose(false)
 	s.control.l.Close()
 	s.control.serving.Wait()
-	s.stopCopier()
+	blocked := false
 	restore := func() {
+		if blocked {
+			_ = blockSignals(unix.SIG_UNBLOCK)
+		}
+		signal.Stop(sentinel)
 		if nl, err := net.FileListener(controlFile); err == nil {
 			s.control.l = nl
 			s.control.serving.Add(1)
@@ -181,8 +213,9 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 			s.log.WithError(err).Warn("control socket lost: stop the container with a signal")
 		}
 		if s.console != nil {
-			_ = s.startCopier()
+			_ = s.startCopier(nil)
 		}
+		s.child.reapMu.Unlock()
 	}
 	if s.control.active.Load() > 0 {
 		restore()
@@ -208,24 +241,39 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 	env := append(withoutResumeEnv(os.Environ()), resumeEnv+"="+string(b))
 
 	// The halt signals wait, blocked in every thread, for the monitor's
-	// signalfd; one that Go took before they were blocked is acted on
-	// here instead, and the handoff tried again later.
+	// signalfd. One that Go caught before is acted on here instead, and
+	// the handoff tried again later: the sentinel, sent after the block,
+	// comes out of Go's signal delivery after any caught before it.
 	if err := blockSignals(unix.SIG_BLOCK); err != nil {
 		restore()
 		return nil, err
 	}
-	select {
-	case sig := <-s.sigs:
-		_ = blockSignals(unix.SIG_UNBLOCK)
+	blocked = true
+	if err := unix.Kill(os.Getpid(), handoffSentinel); err != nil {
 		restore()
-		return sig, errMonitorBusy
-	case <-time.After(2 * time.Millisecond):
+		return nil, err
+	}
+	select {
+	case <-sentinel:
+	case <-time.After(time.Second):
+		restore()
+		return nil, errMonitorBusy
+	}
+	for drained := false; !drained; {
+		select {
+		case sig := <-s.sigs:
+			if sig != unix.SIGWINCH {
+				restore()
+				return sig, errMonitorBusy
+			}
+		default:
+			drained = true
+		}
 	}
 	for _, fd := range fds {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
 			err = fmt.Errorf("keep fd %d open: %w", fd, err)
 			s.closeOnExec(fds)
-			_ = blockSignals(unix.SIG_UNBLOCK)
 			restore()
 			return nil, err
 		}
@@ -235,10 +283,13 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 	// parent-death signal would kill it.
 	err = syscall.Exec(s.monitorPath, args, env)
 	s.closeOnExec(fds)
-	_ = blockSignals(unix.SIG_UNBLOCK)
 	restore()
 	return nil, fmt.Errorf("exec %s: %w", s.monitorPath, err)
 }
+
+// handoffSentinel is the signal enterMonitor sends itself: one that nothing
+// else sends (SIGRTMAX-1).
+const handoffSentinel = syscall.Signal(63)
 
 func (s *supervisor) closeOnExec(fds []int) {
 	for _, fd := range fds {
@@ -246,11 +297,11 @@ func (s *supervisor) closeOnExec(fds []int) {
 	}
 }
 
-// blockSignals blocks or unblocks the supervisor's signals in every thread
-// of the process (a signal goes to any thread that does not block it).
+// blockSignals blocks or unblocks the halt signals in every thread of the
+// process (a signal goes to any thread that does not block it).
 func blockSignals(how int) error {
 	var set unix.Sigset_t
-	for _, sig := range supervisorSignals {
+	for _, sig := range haltSignals {
 		n := uint(sig.(syscall.Signal)) - 1
 		set.Val[n/64] |= 1 << (n % 64)
 	}
@@ -306,34 +357,51 @@ func Resume(opts Options) (status int, retErr error) {
 		return -1, fmt.Errorf("resume the supervisor: %w; the container was killed", err)
 	}
 	s.log.WithField("event", event).Debug("resumed from the monitor")
-	switch kind, arg, _ := strings.Cut(event, ":"); kind {
-	case "exit":
-	case "signal":
-		n, err := strconv.Atoi(arg)
-		if err != nil {
-			return -1, fmt.Errorf("resume: bad event %q", event)
+	// The event, then the halt signals that were pending beside it.
+	for _, ev := range strings.Split(event, ";") {
+		switch kind, arg, _ := strings.Cut(ev, ":"); kind {
+		case "exit":
+		case "signal":
+			if strings.HasPrefix(event, "exit") {
+				// The container is over: nothing left to halt.
+				continue
+			}
+			for _, a := range strings.Split(arg, ",") {
+				n, err := strconv.Atoi(a)
+				if err != nil || n <= 0 || n > 64 {
+					s.log.Warnf("monitor: bad signal %q", a)
+					continue
+				}
+				s.sigs <- syscall.Signal(n)
+			}
+		case "control":
+			fd, err := strconv.Atoi(arg)
+			if err != nil || fd < 3 {
+				s.log.Warnf("monitor: bad event %q", ev)
+				continue
+			}
+			f := os.NewFile(uintptr(fd), "control connection")
+			conn, err := net.FileConn(f)
+			f.Close()
+			if err != nil {
+				s.log.WithError(err).Warn("control connection")
+				continue
+			}
+			s.control.take(conn)
+		default:
+			s.log.Warnf("monitor: unknown event %q", ev)
 		}
-		s.sigs <- syscall.Signal(n)
-	case "control":
-		fd, err := strconv.Atoi(arg)
-		if err != nil {
-			return -1, fmt.Errorf("resume: bad event %q", event)
-		}
-		f := os.NewFile(uintptr(fd), "control connection")
-		conn, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			s.log.WithError(err).Warn("control connection")
-			break
-		}
-		s.control.take(conn)
-	default:
-		s.log.Warnf("monitor: %s", event)
 	}
-	if cons == "dropped" && s.console != nil {
+	var pending *os.File
+	state, extra, _ := strings.Cut(cons, ",")
+	if fd, err := strconv.Atoi(strings.TrimPrefix(extra, "pending:")); err == nil && strings.HasPrefix(extra, "pending:") && fd >= 3 {
+		unix.CloseOnExec(fd)
+		pending = os.NewFile(uintptr(fd), "console output pending")
+	}
+	if state == "dropped" && s.console != nil {
 		s.log.Warn("console output: dropping the rest")
 	}
-	s.relayConsoleFrom(cons == "midline", cons == "dropped")
+	s.relayConsoleFrom(state == "midline", state == "dropped", pending)
 	status = s.run(s.rec)
 	if s.restart != "" {
 		return status, &RestartRequest{Profile: s.restart}

@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/console"
@@ -53,6 +55,10 @@ type supervisor struct {
 	slave    *os.File
 	copied   chan struct{} // closed once the output copier is done
 	copyStop int           // eventfd that stops the copier
+	// copyMu is held by the copier from a read to the end of its write;
+	// copyStopped, once set, keeps it from reading again.
+	copyMu      sync.Mutex
+	copyStopped atomic.Bool
 	// consoleOut is where the console's output goes (io.Discard once
 	// dropped), and lines keeps it apart from the log where both share
 	// a stream.
@@ -167,6 +173,9 @@ func (s *supervisor) dropRecord(rec *record) {
 // supervisorSignals are those the supervisor acts on while its container
 // runs (supervise), and ignores once it is gone (finish).
 var supervisorSignals = []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGWINCH}
+
+// haltSignals are the supervisor's signals that halt the container.
+var haltSignals = []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP}
 
 // catchSignals takes the signals from the start on, so that none is lost
 // and none ends the supervisor before it can undo what it made. Go's

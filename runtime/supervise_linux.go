@@ -259,12 +259,13 @@ func (s *supervisor) exitStatus(res *StopResult) {
 
 // relayConsole copies the console's output to stdout (or drops it, when
 // passive) and, when interactive, the supervisor's terminal to the console.
-func (s *supervisor) relayConsole() { s.relayConsoleFrom(false, false) }
+func (s *supervisor) relayConsole() { s.relayConsoleFrom(false, false, nil) }
 
 // relayConsoleFrom is relayConsole where the console's last line written
-// may be open (midline) or its output already dropped, as a supervisor
-// resumed after an exec finds them.
-func (s *supervisor) relayConsoleFrom(midline, dropped bool) {
+// may be open (midline), its output already dropped, or some of it read and
+// not yet written (pending), as a supervisor resumed after an exec finds
+// them.
+func (s *supervisor) relayConsoleFrom(midline, dropped bool, pending *os.File) {
 	if s.console == nil {
 		return
 	}
@@ -288,7 +289,7 @@ func (s *supervisor) relayConsoleFrom(midline, dropped bool) {
 		s.restoreLog = func() { s.log.Logger.SetOutput(logOut) }
 	}
 	s.consoleOut = out
-	if err := s.startCopier(); err != nil {
+	if err := s.startCopier(pending); err != nil {
 		s.log.WithError(err).Warn("console output not relayed")
 		return
 	}
@@ -309,38 +310,52 @@ func (s *supervisor) relayConsoleFrom(midline, dropped bool) {
 	go func() { _, _ = io.Copy(s.console, s.opts.Stdin) }()
 }
 
-// startCopier starts the copier of the console's output to s.consoleOut;
-// stopCopier stops it, once the write under way is done.
-func (s *supervisor) startCopier() error {
+// startCopier starts the copier of the console's output to s.consoleOut,
+// after what pending holds (console output an earlier process read and
+// did not write; nil for none).
+func (s *supervisor) startCopier(pending *os.File) error {
 	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("eventfd: %w", err)
 	}
 	s.copyStop = stop
+	s.copyStopped.Store(false)
 	s.copied = make(chan struct{})
 	go func() {
 		defer close(s.copied)
 		defer unix.Close(stop)
+		if pending != nil {
+			b, _ := io.ReadAll(pending)
+			pending.Close()
+			s.copyOut(b)
+		}
 		s.drainConsole(stop)
 	}()
 	return nil
 }
 
-func (s *supervisor) stopCopier() {
+// stopCopier stops the copier, unless it is writing (to a stdout that may
+// not drain: waiting would keep the supervisor from its container), which
+// it reports. Once stopped, the copier has not read what it did not write.
+func (s *supervisor) stopCopier() bool {
 	if s.copied == nil {
-		return
+		return true
 	}
+	if !s.copyMu.TryLock() {
+		return false
+	}
+	s.copyStopped.Store(true)
+	s.copyMu.Unlock()
 	_, _ = unix.Write(s.copyStop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	<-s.copied
 	s.copied = nil
+	return true
 }
 
 // drainConsole copies the console's output to s.consoleOut until it ends
 // with EIO, once no slave is open: after the container's last process and
-// our own copy are gone; or until stop is written to. A write that fails (a
-// journal restarting, a closed terminal) does not stop it: the console is
-// read and dropped from then on, or the guest would block writing to a
-// full console.
+// our own copy are gone; or until stopCopier. It reads only under copyMu,
+// and not once stopped, so that what it reads it writes.
 func (s *supervisor) drainConsole(stop int) {
 	buf := make([]byte, 32<<10)
 	fd := int(s.console.Fd())
@@ -352,22 +367,35 @@ func (s *supervisor) drainConsole(stop int) {
 			}
 			return
 		}
-		if pfd[1].Revents != 0 {
+		s.copyMu.Lock()
+		if pfd[1].Revents != 0 || s.copyStopped.Load() {
+			s.copyMu.Unlock()
 			return
 		}
 		n, err := unix.Read(fd, buf)
+		if n > 0 {
+			s.copyOut(buf[:n])
+		}
+		s.copyMu.Unlock()
 		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
 			continue
-		}
-		if n > 0 && s.consoleOut != io.Discard {
-			if _, werr := s.consoleOut.Write(buf[:n]); werr != nil {
-				s.log.WithError(werr).Warn("console output: dropping the rest")
-				s.consoleOut = io.Discard
-			}
 		}
 		if err != nil || n <= 0 {
 			return
 		}
+	}
+}
+
+// copyOut writes console output to s.consoleOut. A write that fails (a
+// journal restarting, a closed terminal) makes the rest be dropped: the
+// console is read on, or the guest would block writing to a full console.
+func (s *supervisor) copyOut(b []byte) {
+	if len(b) == 0 || s.consoleOut == io.Discard {
+		return
+	}
+	if _, err := s.consoleOut.Write(b); err != nil {
+		s.log.WithError(err).Warn("console output: dropping the rest")
+		s.consoleOut = io.Discard
 	}
 }
 

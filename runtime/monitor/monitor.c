@@ -29,12 +29,17 @@
  * version that reads this version's record), with its environment and
  * these added:
  *
- *   _CONTAINERCTL_EVENT=exit | signal:N | control:FD | error:TEXT
- *   _CONTAINERCTL_CONSOLE=line | midline | dropped
+ *   _CONTAINERCTL_EVENT=exit | signal:N[,N...] | control:FD
+ *   _CONTAINERCTL_CONSOLE=line | midline | dropped [,pending:FD]
  *
- * The signals arrive blocked across the exec from the supervisor and are
- * read from a signalfd; the init is watched through a pidfd and not
- * reaped, so that containerctl reaps it and reads its status.
+ * pending is a pipe holding the console output read but not yet written
+ * (stdout was not taking it): containerctl writes it first, so that a slow
+ * stdout delays nothing and loses nothing.
+ *
+ * The halt signals arrive blocked across the exec from the supervisor and
+ * are read from a signalfd; all of them that are pending go with the event.
+ * The init is watched through a pidfd and not reaped, so that containerctl
+ * reaps it and reads its status.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,12 +73,16 @@ static size_t pend_off, pend_len; /* console output read, not yet written */
 
 static void die(const char *what, int err)
 {
-	/* With no supervisor left to clean up, the container goes: its
-	 * reaper removes what is left once this process has exited. */
-	fprintf(stderr, "containerctl: error: %s: monitor: %s: %s; killing the container\n", name, what, strerror(err));
-	if (pid > 0)
-		kill(pid, SIGKILL);
+	/* With no supervisor left, the container goes: the init's
+	 * parent-death signal kills it as this process exits, and the
+	 * reaper (or the unit's end) removes what is left. */
+	fprintf(stderr, "containerctl: error: %s: monitor: %s: %s; the container is killed\n", name, what, strerror(err));
 	_exit(1);
+}
+
+static void nothing(int sig)
+{
+	(void)sig;
 }
 
 static int intarg(const char *arg, const char *key, int *out)
@@ -144,26 +153,29 @@ static void flush_some(void)
 	pend_len -= k;
 }
 
-/* Before containerctl takes over: what was read from the console reaches
- * stdout, for at most a second. */
-static void flush_all(void)
+/* Before containerctl takes over: what was read from the console and not
+ * yet written goes in a pipe for containerctl to write first; its read end,
+ * or -1 when nothing is pending. A pipe holds 64 KiB, more than the 32 KiB
+ * read at most. */
+static int pending_pipe(void)
 {
-	for (int waited = 0; pend_len > 0 && waited < 100;) {
-		struct pollfd p = { .fd = 1, .events = POLLOUT };
-		int r = poll(&p, 1, 10);
-		if (r == 0) {
-			waited++;
+	if (pend_len == 0)
+		return -1;
+	int fds[2];
+	if (pipe2(fds, 0) < 0)
+		die("pipe for the console's pending output", errno);
+	fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+	for (size_t off = 0; off < pend_len;) {
+		ssize_t k = write(fds[1], buf + pend_off + off, pend_len - off);
+		if (k < 0 && errno == EINTR)
 			continue;
-		}
-		if (r < 0 && errno != EINTR)
-			break;
-		if (r > 0)
-			flush_some();
+		if (k < 0)
+			die("pipe for the console's pending output", errno);
+		off += k;
 	}
-	if (pend_len > 0) {
-		drop = dropped = 1;
-		pend_len = 0;
-	}
+	close(fds[1]);
+	pend_len = 0;
+	return fds[0];
 }
 
 static char *envvar(const char *key, const char *value)
@@ -176,11 +188,43 @@ static char *envvar(const char *key, const char *value)
 	return s;
 }
 
-/* Execs containerctl to act on event. It returns only if that fails. */
+static int sfd = -1;
+static sigset_t halts;
+
+/* Execs containerctl to act on event; it returns only for a signal event
+ * with no signal left to read. */
 static void resume(const char *event)
 {
 	extern char **environ;
-	flush_all();
+	char ev[256], cons[64];
+	snprintf(ev, sizeof ev, "%s", event);
+	/* Every halt signal pending goes with the event, not into the
+	 * containerctl that starts: its runtime unblocks them before it can
+	 * catch them, and one would end it. SIGINT and SIGHUP that come
+	 * later still, while it starts, are ignored (Go keeps an inherited
+	 * SIG_IGN of those until it asks for them); a SIGTERM then ends it,
+	 * and the container with it. */
+	struct signalfd_siginfo si;
+	int is_sig = strcmp(ev, "signal:") == 0, nsig = 0;
+	while (read(sfd, &si, sizeof si) == sizeof si) {
+		size_t l = strlen(ev);
+		if (l + 16 >= sizeof ev)
+			break;
+		/* Signals beside another event are acted on after it. */
+		const char *sep = nsig > 0 ? "," : is_sig ? "" : ";signal:";
+		snprintf(ev + l, sizeof ev - l, "%s%u", sep, si.ssi_signo);
+		nsig++;
+	}
+	if (is_sig && nsig == 0)
+		return; /* woken for nothing */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	int pending = pending_pipe();
+	snprintf(cons, sizeof cons, "%s", dropped ? "dropped" : midline ? "midline" : "line");
+	if (pending >= 0) {
+		size_t l = strlen(cons);
+		snprintf(cons + l, sizeof cons - l, ",pending:%d", pending);
+	}
 	size_t n = 0;
 	while (environ[n] != NULL)
 		n++;
@@ -192,13 +236,16 @@ static void resume(const char *event)
 		if (strncmp(environ[i], "_CONTAINERCTL_EVENT=", 20) != 0 &&
 		    strncmp(environ[i], "_CONTAINERCTL_CONSOLE=", 22) != 0)
 			env[j++] = environ[i];
-	env[j++] = envvar("_CONTAINERCTL_EVENT", event);
-	env[j++] = envvar("_CONTAINERCTL_CONSOLE", dropped ? "dropped" : midline ? "midline" : "line");
+	env[j++] = envvar("_CONTAINERCTL_EVENT", ev);
+	env[j++] = envvar("_CONTAINERCTL_CONSOLE", cons);
 	env[j] = NULL;
 	/* The binary's fd is not for containerctl: an ELF runs from a
 	 * close-on-exec fd. */
 	if (fcntl(exe_fd, F_SETFD, FD_CLOEXEC) < 0)
 		die("containerctl's binary", errno);
+	/* No signal of ours stays blocked in containerctl, or in what it
+	 * starts again (the init of a restart). */
+	sigprocmask(SIG_UNBLOCK, &halts, NULL);
 	syscall(SYS_execveat, exe_fd, "", go_argv, env, AT_EMPTY_PATH);
 	die("exec containerctl", errno);
 }
@@ -207,23 +254,30 @@ int main(int argc, char **argv)
 {
 	parse(argc, argv);
 	/* The supervisor blocked them before its exec: whatever came since is
-	 * pending, and is read here. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGWINCH);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+	 * pending, and is read here. (SIGWINCH is not among them: with no
+	 * terminal relayed there is nothing to resize, and its default is to
+	 * ignore it.) */
+	sigemptyset(&halts);
+	sigaddset(&halts, SIGTERM);
+	sigaddset(&halts, SIGINT);
+	sigaddset(&halts, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &halts, NULL) < 0)
 		die("block signals", errno);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	sfd = signalfd(-1, &halts, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		die("signalfd", errno);
+	/* A stdout that went away fails the write with EPIPE (and drops the
+	 * rest of the output) instead of ending the monitor; a handler, not
+	 * SIG_IGN, so that the exec puts back the default. */
+	struct sigaction sa = { .sa_handler = nothing };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+	/* The init is our child and not reaped (the supervisor reaps only
+	 * after it has decided not to hand off): its pidfd cannot fail but
+	 * for want of resources. */
 	int pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
-		/* Gone and reaped cannot be: it is our unreaped child. */
+	if (pidfd < 0)
 		die("watch the init", errno);
-	}
 	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 
 	enum { P_INIT, P_SIG, P_CONTROL, P_NOTIFY, P_CONSOLE, P_OUT, NP };
@@ -243,18 +297,8 @@ int main(int argc, char **argv)
 		}
 		if (p[P_INIT].revents)
 			resume("exit");
-		if (p[P_SIG].revents) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == sizeof si) {
-				/* No terminal is relayed here (a monitor is only
-				 * for a container without one): nothing to resize. */
-				if (si.ssi_signo == SIGWINCH)
-					continue;
-				char ev[32];
-				snprintf(ev, sizeof ev, "signal:%u", si.ssi_signo);
-				resume(ev);
-			}
-		}
+		if (p[P_SIG].revents)
+			resume("signal:"); /* the signals are read there */
 		if (p[P_CONTROL].revents) {
 			/* Not close-on-exec: containerctl answers it. */
 			int c = accept4(control_fd, NULL, NULL, 0);
