@@ -119,6 +119,9 @@ func stopAll(tool string, ps []*proc, fallback syscall.Signal, timeout time.Dura
 	return nil
 }
 
+// settle is how long after all are ready their memory is measured.
+const settle = time.Second
+
 // scaleSample is one start of N containers at once.
 type scaleSample struct {
 	wall     time.Duration // first start to last ready
@@ -155,6 +158,11 @@ func scaleBusybox(cfg *config, tool string, roots []string, prefix string) (scal
 	wall := time.Since(t0)
 	var s scaleSample
 	if err == nil {
+		// Memory while the containers run, once they have settled: a
+		// containerctl supervisor execs into its monitor a quarter of
+		// a second after its init runs, and the last of N started at
+		// once has only just become ready.
+		time.Sleep(settle)
 		s, err = measureAll(ps)
 		s.wall = wall
 	}
@@ -242,6 +250,7 @@ func scaleDebian(cfg *config, oh *overlayHost, tool string, n int, prefix string
 	if failed > 0 {
 		return s, fmt.Errorf("%d of %d exited before they were ready: %w", failed, n, firstErr), nil
 	}
+	time.Sleep(settle)
 	sm, err := measureAll(ps)
 	sm.wall = s.wall
 	return sm, err, nil
