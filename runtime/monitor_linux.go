@@ -164,7 +164,8 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 	h := handoff{Dir: s.rec.dir, Record: int(s.rec.f.Fd()), Control: controlFD, Notify: notifyFD, Console: -1, Slave: -1}
 	fds := []int{h.Record, h.Control, h.Notify, int(exe.Fd())}
 	args := []string{MonitorName, "--name=" + s.p.Name, "--pid=" + strconv.Itoa(s.child.pid()),
-		"--exe-fd=" + strconv.Itoa(int(exe.Fd())), "--control-fd=" + strconv.Itoa(h.Control), "--notify-fd=" + strconv.Itoa(h.Notify)}
+		"--exe-fd=" + strconv.Itoa(int(exe.Fd())), "--control-fd=" + strconv.Itoa(h.Control), "--notify-fd=" + strconv.Itoa(h.Notify),
+		"--kill-signal=" + strconv.Itoa(int(s.p.KillSignal))}
 	select {
 	case <-s.notify.ready:
 		h.Ready = true

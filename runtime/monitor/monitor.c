@@ -21,8 +21,8 @@
  *    again when the container runs on.
  *
  *   containerctl-monitor --name=NAME --pid=PID --exe-fd=N --control-fd=N
- *       --notify-fd=N [--console-fd=N [--console-drop]] [--midline]
- *       -- ARGV...
+ *       --notify-fd=N [--kill-signal=N] [--console-fd=N [--console-drop]]
+ *       [--midline] -- ARGV...
  *
  * ARGV is containerctl's own command line, exec'd from --exe-fd (the
  * supervisor's binary, so that an upgrade meanwhile does not change the
@@ -64,7 +64,7 @@
 #define CHUNK 4096
 
 static const char *name = "?";
-static int pid = -1, exe_fd = -1, control_fd = -1, notify_fd = -1, console_fd = -1;
+static int pid = -1, exe_fd = -1, control_fd = -1, notify_fd = -1, console_fd = -1, kill_signal = 0, pidfd = -1;
 static int drop, dropped, midline;
 static char **go_argv;
 
@@ -117,7 +117,7 @@ static void parse(int argc, char **argv)
 			midline = 1;
 		else if (!intarg(a, "--pid=", &pid) && !intarg(a, "--exe-fd=", &exe_fd) &&
 			 !intarg(a, "--control-fd=", &control_fd) && !intarg(a, "--notify-fd=", &notify_fd) &&
-			 !intarg(a, "--console-fd=", &console_fd)) {
+			 !intarg(a, "--console-fd=", &console_fd) && !intarg(a, "--kill-signal=", &kill_signal)) {
 			fprintf(stderr, "containerctl-monitor: unknown argument %s (containerctl starts it)\n", a);
 			exit(2);
 		}
@@ -217,6 +217,12 @@ static void resume(const char *event)
 	}
 	if (is_sig && nsig == 0)
 		return; /* woken for nothing */
+	/* A halt asked for by signal: the guest is told at once, while
+	 * containerctl starts (about 3 ms), which then logs it, tells the
+	 * service manager and times it, sending it again as it does every
+	 * second (an init takes repeats as the one request). */
+	if (is_sig && kill_signal > 0)
+		syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	int pending = pending_pipe();
@@ -275,7 +281,7 @@ int main(int argc, char **argv)
 	/* The init is our child and not reaped (the supervisor reaps only
 	 * after it has decided not to hand off): its pidfd cannot fail but
 	 * for want of resources. */
-	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
 		die("watch the init", errno);
 	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
