@@ -256,6 +256,27 @@ static void resume(const char *event)
 	die("exec containerctl", errno);
 }
 
+/* A stop or restart from containerctl (control_linux.go: its request is
+ * one JSON object, "op" first) halts the guest at once, while containerctl
+ * starts again to answer it, as a halt signal does. The request is only
+ * peeked at, for at most 2 ms: containerctl reads it whole. Any other
+ * request, or one written otherwise, waits for containerctl. */
+static void early_halt(int conn)
+{
+	static const char *ops[] = { "{\"op\":\"stop\"", "{\"op\":\"restart\"" };
+	char req[32];
+	struct pollfd p = { .fd = conn, .events = POLLIN };
+	if (kill_signal <= 0 || poll(&p, 1, 2) <= 0)
+		return;
+	ssize_t k = recv(conn, req, sizeof req - 1, MSG_PEEK | MSG_DONTWAIT);
+	if (k <= 0)
+		return;
+	req[k] = '\0';
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+		if (strncmp(req, ops[i], strlen(ops[i])) == 0)
+			syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	parse(argc, argv);
@@ -309,6 +330,7 @@ int main(int argc, char **argv)
 			/* Not close-on-exec: containerctl answers it. */
 			int c = accept4(control_fd, NULL, NULL, 0);
 			if (c >= 0) {
+				early_halt(c);
 				char ev[32];
 				snprintf(ev, sizeof ev, "control:%d", c);
 				resume(ev);
