@@ -105,18 +105,12 @@ func (s *controlServer) take(conn net.Conn) {
 
 func (s *controlServer) handle(conn net.Conn) {
 	defer conn.Close()
-	var req controlRequest
-	if err := json.NewDecoder(conn).Decode(&req); err != nil {
-		_ = json.NewEncoder(conn).Encode(controlReply{Error: "bad request: " + err.Error()})
+	req, ok := readRequest(conn)
+	if !ok {
 		return
 	}
-	switch {
-	case req.Op == "profile" && req.Profile != "":
+	if req.Op == "profile" {
 		s.handleProfile(conn, req.Profile)
-		return
-	case req.Op == "restart" && req.Profile != "", req.Op == "stop":
-	default:
-		_ = json.NewEncoder(conn).Encode(controlReply{Error: fmt.Sprintf("unknown op %q", req.Op)})
 		return
 	}
 	reply := make(chan StopResult, 1)
@@ -133,6 +127,54 @@ func (s *controlServer) handle(conn net.Conn) {
 		res = *s.result
 	}
 	_ = json.NewEncoder(conn).Encode(controlReply{Result: &res})
+}
+
+// readRequest reads conn's request: a stop, a restart or a profile. One it
+// cannot take is answered with the error.
+func readRequest(conn net.Conn) (controlRequest, bool) {
+	var req controlRequest
+	if err := json.NewDecoder(conn).Decode(&req); err != nil {
+		_ = json.NewEncoder(conn).Encode(controlReply{Error: "bad request: " + err.Error()})
+		return req, false
+	}
+	switch {
+	case req.Op == "profile" && req.Profile != "", req.Op == "restart" && req.Profile != "", req.Op == "stop":
+		return req, true
+	}
+	_ = json.NewEncoder(conn).Encode(controlReply{Error: fmt.Sprintf("unknown op %q", req.Op)})
+	return req, false
+}
+
+// takeFirst answers conn's request as take does, but reads it first, and
+// returns a stop or restart for supervise to act on before anything else:
+// the monitor that passed it on has halted the guest already, whose init
+// may exit before the request would come round (monitor_linux.go).
+func (s *controlServer) takeFirst(conn net.Conn) *stopRequest {
+	req, ok := readRequest(conn)
+	if !ok {
+		conn.Close()
+		return nil
+	}
+	s.handlers.Add(1)
+	s.active.Add(1)
+	if req.Op == "profile" {
+		go func() {
+			defer s.handlers.Done()
+			defer s.active.Add(-1)
+			defer conn.Close()
+			s.handleProfile(conn, req.Profile)
+		}()
+		return nil
+	}
+	reply := make(chan StopResult, 1)
+	go func() {
+		defer s.handlers.Done()
+		defer s.active.Add(-1)
+		defer conn.Close()
+		res := <-reply
+		_ = json.NewEncoder(conn).Encode(controlReply{Result: &res})
+	}()
+	return &stopRequest{timeout: req.Timeout, restart: req.Profile, reply: reply}
 }
 
 func (s *controlServer) handleProfile(conn net.Conn, profile string) {

@@ -373,7 +373,7 @@ func Resume(opts Options) (status int, retErr error) {
 					s.log.Warnf("monitor: bad signal %q", a)
 					continue
 				}
-				s.sigs <- syscall.Signal(n)
+				s.firstSignals = append(s.firstSignals, syscall.Signal(n))
 			}
 		case "control":
 			fd, err := strconv.Atoi(arg)
@@ -388,7 +388,9 @@ func Resume(opts Options) (status int, retErr error) {
 				s.log.WithError(err).Warn("control connection")
 				continue
 			}
-			s.control.take(conn)
+			if req := s.control.takeFirst(conn); req != nil {
+				s.firstStops = append(s.firstStops, *req)
+			}
 		default:
 			s.log.Warnf("monitor: unknown event %q", ev)
 		}

@@ -71,6 +71,10 @@ type supervisor struct {
 	// that this supervisor was exec'd by it (monitor_linux.go).
 	monitorPath string
 	resumed     bool
+	// firstStops and firstSignals are what a resumed supervisor was
+	// exec'd for, acted on before anything else.
+	firstStops   []stopRequest
+	firstSignals []os.Signal
 	// restoreLog gives the log its own output back, when it shared the
 	// console's stream (consoleLines).
 	restoreLog func()

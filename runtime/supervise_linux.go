@@ -65,6 +65,15 @@ func (h *halting) stop() {
 func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 	h := &halting{res: StopResult{Outcome: OutcomeExited}}
 	var waiters []chan<- StopResult
+	// What a resumed supervisor was exec'd for comes first, before the
+	// init's exit that it may have caused.
+	for _, req := range s.firstStops {
+		s.onStop(h, &waiters, req)
+	}
+	for _, sig := range s.firstSignals {
+		s.onSignal(h, sig)
+	}
+	s.firstStops, s.firstSignals = nil, nil
 	handoff := s.handoffAfter()
 	for {
 		select {
@@ -98,21 +107,9 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 			}
 			return h.res, waiters
 		case sig := <-s.sigs:
-			switch {
-			case sig == unix.SIGWINCH:
-				s.resize()
-			case sig == unix.SIGINT && !h.start.IsZero():
-				s.kill(h, "second SIGINT")
-			default:
-				s.halt(h, signals.Name(sig.(syscall.Signal)), 0)
-			}
+			s.onSignal(h, sig)
 		case req := <-s.control.requests:
-			waiters = append(waiters, req.reply)
-			why := "stop requested"
-			if req.restart != "" {
-				why, s.restart = "restart requested", req.restart
-			}
-			s.halt(h, why, req.timeout)
+			s.onStop(h, &waiters, req)
 		case req := <-s.control.profiles:
 			s.state.Profile = req.profile
 			req.reply <- s.rec.write(s.state)
@@ -129,6 +126,28 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 			s.kill(h, "did not halt within "+h.res.Timeout.String())
 		}
 	}
+}
+
+// onSignal acts on a signal the supervisor caught.
+func (s *supervisor) onSignal(h *halting, sig os.Signal) {
+	switch {
+	case sig == unix.SIGWINCH:
+		s.resize()
+	case sig == unix.SIGINT && !h.start.IsZero():
+		s.kill(h, "second SIGINT")
+	default:
+		s.halt(h, signals.Name(sig.(syscall.Signal)), 0)
+	}
+}
+
+// onStop acts on a stop or restart request, whose answer waits for the end.
+func (s *supervisor) onStop(h *halting, waiters *[]chan<- StopResult, req stopRequest) {
+	*waiters = append(*waiters, req.reply)
+	why := "stop requested"
+	if req.restart != "" {
+		why, s.restart = "restart requested", req.restart
+	}
+	s.halt(h, why, req.timeout)
 }
 
 // halt asks the init to halt, or shortens the wait of a halt under way.
@@ -148,7 +167,9 @@ func (s *supervisor) halt(h *halting, why string, timeout time.Duration) {
 	h.res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
 	s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.p.KillSignal), timeout)
 	s.notify.stopping(timeout)
-	if err := s.process().Signal(s.p.KillSignal); err != nil {
+	// An init that exited already (the monitor sent the signal first)
+	// is no failure.
+	if err := s.process().Signal(s.p.KillSignal); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		s.log.WithError(err).Warn("send halt signal")
 	}
 	h.deadline = time.NewTimer(timeout)
