@@ -134,28 +134,21 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 	if !ok {
 		return nil, fmt.Errorf("control socket is a %T", s.control.l)
 	}
-	// The listener's and the notify socket's own fds, dup'd: ours are
-	// in Go's poller.
-	controlFile, err := l.File()
+	// Dups of the listener's and the notify socket's fds for the
+	// monitor, made without os.File.Fd, which would make the sockets
+	// they share with Go's poller blocking: an Accept or a read would
+	// then sit in its syscall, where Close cannot end it.
+	controlFD, err := dupSocket(l)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	controlFile := os.NewFile(uintptr(controlFD), "control")
 	defer controlFile.Close()
-	notifyFile, err := s.notify.conn.File()
+	notifyFD, err := dupSocket(s.notify.conn)
 	if err != nil {
 		return nil, fmt.Errorf("notify socket: %w", err)
 	}
-	defer notifyFile.Close()
-	// Fd makes a dup blocking, and with it the socket it shares with Go's
-	// poller: an Accept or a read would then block in its syscall, where
-	// Close cannot end it. So Fd once, then non-blocking again (the
-	// monitor takes either).
-	controlFD, notifyFD := int(controlFile.Fd()), int(notifyFile.Fd())
-	for _, fd := range []int{controlFD, notifyFD} {
-		if err := unix.SetNonblock(fd, true); err != nil {
-			return nil, err
-		}
-	}
+	defer unix.Close(notifyFD)
 	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, err
@@ -291,6 +284,20 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 // handoffSentinel is the signal enterMonitor sends itself: one that nothing
 // else sends (SIGRTMAX-1).
 const handoffSentinel = syscall.Signal(63)
+
+// dupSocket dups c's fd, close-on-exec, leaving its flags as they are.
+func dupSocket(c syscall.Conn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	dup := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 3) }); err != nil {
+		return -1, err
+	}
+	return dup, derr
+}
 
 func (s *supervisor) closeOnExec(fds []int) {
 	for _, fd := range fds {

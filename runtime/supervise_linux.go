@@ -342,13 +342,18 @@ func (s *supervisor) startCopier(pending *os.File) error {
 	s.copyStop = stop
 	s.copyStopped.Store(false)
 	s.copied = make(chan struct{})
+	if pending != nil {
+		// Written under copyMu like the rest: a handoff waits for it,
+		// and a stdout that does not take it keeps the handoff off.
+		s.copyMu.Lock()
+	}
 	go func() {
 		defer close(s.copied)
-		defer unix.Close(stop)
 		if pending != nil {
 			b, _ := io.ReadAll(pending)
 			pending.Close()
 			s.copyOut(b)
+			s.copyMu.Unlock()
 		}
 		s.drainConsole(stop)
 	}()
@@ -370,6 +375,9 @@ func (s *supervisor) stopCopier() bool {
 	_, _ = unix.Write(s.copyStop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	<-s.copied
 	s.copied = nil
+	// Closed only now that the copier is done with it: it may return on
+	// the flag alone, before this write.
+	unix.Close(s.copyStop)
 	return true
 }
 
@@ -450,6 +458,7 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 		if s.copied != nil {
 			select {
 			case <-s.copied:
+				unix.Close(s.copyStop)
 			case <-time.After(2 * time.Second):
 				s.log.Warn("console output still open after the container exited; dropping the rest")
 			}
