@@ -144,12 +144,15 @@ func (n *notifier) serve() {
 			switch {
 			case line == "READY=1":
 				n.once.Do(func() {
-					close(n.ready)
 					_ = os.Remove(n.booting)
 					n.log.Info("guest is ready (READY=1)")
 					if n.forward {
 						n.notify("READY=1\nSTATUS=Container running, guest ready.")
 					}
+					// Last: the supervisor may hand off to the
+					// monitor once ready is closed, and what is
+					// not sent by then never is.
+					close(n.ready)
 				})
 			case strings.HasPrefix(line, "STATUS="):
 				n.log.WithField("status", strings.TrimPrefix(line, "STATUS=")).Debug("guest status")
