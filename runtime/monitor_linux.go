@@ -87,9 +87,10 @@ func init() {
 // Resuming says that this process is a supervisor the monitor exec'd.
 func Resuming() bool { return os.Getenv(resumeEnv) != "" }
 
-// monitorBusy says that a handoff waits: a control request is being
-// answered.
-var errMonitorBusy = errors.New("a control request is being answered")
+// errMonitorBusy says that the handoff must wait, to be tried again a
+// moment later: a control request is being answered, the console's output
+// is being written, or a signal came meanwhile.
+var errMonitorBusy = errors.New("the handoff must wait")
 
 // handoffAfter is when supervise tries the handoff, or nil when it never
 // will.
