@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -45,6 +46,44 @@ func TestSupervisorHandsOffToMonitor(t *testing.T) {
 			}
 		}, 7},
 		{"exit", nil, 3},
+		// A client that connects and writes nothing makes the monitor
+		// exec containerctl, which must not wait for it: a SIGTERM
+		// meanwhile halts the container.
+		{"silent-client", func(t *testing.T, c *container) {
+			conn, err := net.Dial("unix", filepath.Join(stateDir, c.name, "control"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			time.Sleep(300 * time.Millisecond)
+			if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			c.waitLine("halted", startTimeout)
+		}, 7},
+		// A request the supervisor refuses halts nothing, though the
+		// monitor looks at what comes first to halt a stop at once.
+		{"refused-request", func(t *testing.T, c *container) {
+			for _, req := range []string{`{"op":"restart"}`, `{"op":"stop","timeout":"1s"}`} {
+				conn, err := net.Dial("unix", filepath.Join(stateDir, c.name, "control"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = conn.Write([]byte(req + "\n"))
+				b, _ := io.ReadAll(conn)
+				conn.Close()
+				if !strings.Contains(string(b), "error") {
+					t.Errorf("request %s: answer %q; want it refused", req, b)
+				}
+			}
+			time.Sleep(500 * time.Millisecond)
+			if c.stdout.has(func(l string) bool { return l == "halted" }) || c.exited() {
+				t.Fatalf("a refused request halted the container\nstderr:\n%s", c.stderr.String())
+			}
+			if r := ctl(t, "stop", c.name); r.code != 0 {
+				t.Errorf("stop: exit %d: %s", r.code, r.stderr)
+			}
+		}, 7},
 		// Two halt signals back to back: the second is pending when
 		// the monitor execs containerctl for the first, and goes with
 		// it, rather than end the containerctl that starts.
@@ -92,6 +131,38 @@ func TestSupervisorHandsOffToMonitor(t *testing.T) {
 				t.Errorf("supervisor exited %d; want the init's %d\nstderr:\n%s", got, tt.want, c.stderr.String())
 			}
 		})
+	}
+}
+
+// TestMonitorTooOld: a monitor older than containerctl, which does not
+// know an argument it is given, hands the container back, and the
+// supervisor watches it itself, rather than the container being killed.
+func TestMonitorTooOld(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	fx := newFixture(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "containerctl")
+	mustCopy(t, ctlBin, bin, 0o755)
+	real := filepath.Join(filepath.Dir(ctlBin), "containerctl-monitor")
+	if err := os.WriteFile(filepath.Join(dir, "containerctl-monitor"), []byte("#!/bin/sh\nexec "+real+" --from-the-future \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/bin/sh", "-c", `trap "echo halted; exit 7" 37; echo TESTINIT-READY; while :; do sleep 0.1; done`},
+		wrap: []string{"/bin/sh", "-c", `shift; exec "$0" "$@"`, bin}})
+	c.ready()
+	time.Sleep(time.Second)
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c.cmd.Process.Pid)); exe != bin {
+		t.Errorf("supervisor runs %s; want %s, watching the container itself", exe, bin)
+	}
+	if !strings.Contains(c.stderr.String(), "does not know --from-the-future; the supervisor stays whole") {
+		t.Errorf("no warning that the monitor is too old\nstderr:\n%s", c.stderr.String())
+	}
+	if r := ctl(t, "stop", c.name); r.code != 0 || !strings.Contains(r.stdout, "exit status 7") {
+		t.Errorf("stop: exit %d, stdout %q, stderr %q; want a halt with status 7", r.code, r.stdout, r.stderr)
+	}
+	if got := c.wait(startTimeout); got != 7 {
+		t.Errorf("supervisor exited %d; want 7", got)
 	}
 }
 

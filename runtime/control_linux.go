@@ -113,6 +113,12 @@ func (s *controlServer) handle(conn net.Conn) {
 		s.handleProfile(conn, req.Profile)
 		return
 	}
+	s.answerStop(conn, req)
+}
+
+// answerStop passes a stop or restart on to supervise and answers it once
+// the container has ended.
+func (s *controlServer) answerStop(conn net.Conn, req controlRequest) {
 	reply := make(chan StopResult, 1)
 	var res StopResult
 	select {
@@ -145,37 +151,57 @@ func readRequest(conn net.Conn) (controlRequest, bool) {
 	return req, false
 }
 
-// takeFirst answers conn's request as take does, but reads it first, and
-// returns a stop or restart for supervise to act on before anything else:
-// the monitor that passed it on has halted the guest already, whose init
-// may exit before the request would come round (monitor_linux.go).
+// takeFirst answers conn's request as take does, but returns a stop or
+// restart that comes within firstWait for supervise to act on before
+// anything else: the monitor that passed the connection on has halted the
+// guest already, whose init may exit before the request would come round
+// (monitor_linux.go). A client that writes nothing by then is answered as
+// any other, and keeps nothing waiting.
 func (s *controlServer) takeFirst(conn net.Conn) *stopRequest {
-	req, ok := readRequest(conn)
-	if !ok {
-		conn.Close()
-		return nil
-	}
 	s.handlers.Add(1)
 	s.active.Add(1)
-	if req.Op == "profile" {
-		go func() {
-			defer s.handlers.Done()
-			defer s.active.Add(-1)
-			defer conn.Close()
-			s.handleProfile(conn, req.Profile)
-		}()
-		return nil
-	}
-	reply := make(chan StopResult, 1)
+	first := make(chan *stopRequest)
+	gaveUp := make(chan struct{})
 	go func() {
 		defer s.handlers.Done()
 		defer s.active.Add(-1)
 		defer conn.Close()
-		res := <-reply
-		_ = json.NewEncoder(conn).Encode(controlReply{Result: &res})
+		req, ok := readRequest(conn)
+		stop := ok && req.Op != "profile"
+		var sr *stopRequest
+		reply := make(chan StopResult, 1)
+		if stop {
+			sr = &stopRequest{timeout: req.Timeout, restart: req.Profile, reply: reply}
+		}
+		select {
+		case first <- sr:
+			if stop {
+				res := <-reply
+				_ = json.NewEncoder(conn).Encode(controlReply{Result: &res})
+				return
+			}
+		case <-gaveUp:
+			if stop {
+				s.answerStop(conn, req)
+				return
+			}
+		}
+		if ok && req.Op == "profile" {
+			s.handleProfile(conn, req.Profile)
+		}
 	}()
-	return &stopRequest{timeout: req.Timeout, restart: req.Profile, reply: reply}
+	select {
+	case sr := <-first:
+		return sr
+	case <-time.After(firstWait):
+		close(gaveUp)
+		return nil
+	}
 }
+
+// firstWait is how long a resumed supervisor waits for the request on the
+// connection it was exec'd for.
+const firstWait = 100 * time.Millisecond
 
 func (s *controlServer) handleProfile(conn net.Conn, profile string) {
 	reply := make(chan error, 1)

@@ -399,6 +399,12 @@ func Resume(opts Options) (status int, retErr error) {
 			if req := s.control.takeFirst(conn); req != nil {
 				s.firstStops = append(s.firstStops, *req)
 			}
+		case "error":
+			// The monitor cannot watch this container (one older
+			// than this containerctl): the supervisor stays whole.
+			s.log.Warnf("monitor: %s; the supervisor stays whole", arg)
+			s.monitorPath = "-"
+			go s.trim()
 		default:
 			s.log.Warnf("monitor: unknown event %q", ev)
 		}

@@ -67,6 +67,7 @@ static const char *name = "?";
 static int pid = -1, exe_fd = -1, control_fd = -1, notify_fd = -1, console_fd = -1, kill_signal = 0, pidfd = -1;
 static int drop, dropped, midline;
 static char **go_argv;
+static const char *unknown; /* an argument of a newer containerctl */
 
 static char buf[BUFSIZE];
 static size_t pend_off, pend_len; /* console output read, not yet written */
@@ -117,10 +118,9 @@ static void parse(int argc, char **argv)
 			midline = 1;
 		else if (!intarg(a, "--pid=", &pid) && !intarg(a, "--exe-fd=", &exe_fd) &&
 			 !intarg(a, "--control-fd=", &control_fd) && !intarg(a, "--notify-fd=", &notify_fd) &&
-			 !intarg(a, "--console-fd=", &console_fd) && !intarg(a, "--kill-signal=", &kill_signal)) {
-			fprintf(stderr, "containerctl-monitor: unknown argument %s (containerctl starts it)\n", a);
-			exit(2);
-		}
+			 !intarg(a, "--console-fd=", &console_fd) && !intarg(a, "--kill-signal=", &kill_signal) &&
+			 unknown == NULL)
+			unknown = a;
 	}
 	if (i >= argc || pid <= 0 || exe_fd < 0 || control_fd < 0 || notify_fd < 0) {
 		fprintf(stderr, "usage: containerctl-monitor --name=NAME --pid=PID --exe-fd=N --control-fd=N --notify-fd=N [--console-fd=N] -- ARGV (containerctl starts it)\n");
@@ -256,15 +256,36 @@ static void resume(const char *event)
 	die("exec containerctl", errno);
 }
 
-/* A stop or restart from containerctl (control_linux.go: its request is
- * one JSON object, "op" first) halts the guest at once, while containerctl
- * starts again to answer it, as a halt signal does. The request is only
- * peeked at, for at most 2 ms: containerctl reads it whole. Any other
- * request, or one written otherwise, waits for containerctl. */
+/* Whether req is a stop or a restart exactly as containerctl writes one
+ * (control_linux.go: json.Encoder of controlRequest, "op" first, the
+ * timeout in nanoseconds when given, a restart always with a profile):
+ * what the supervisor would refuse must not halt the guest. */
+static int halt_request(const char *req)
+{
+	static const char stop[] = "{\"op\":\"stop\"", timeout[] = ",\"timeout\":", restart[] = "{\"op\":\"restart\",\"profile\":\"";
+	if (strncmp(req, restart, strlen(restart)) == 0)
+		return req[strlen(restart)] != '\0' && req[strlen(restart)] != '"';
+	if (strncmp(req, stop, strlen(stop)) != 0)
+		return 0;
+	req += strlen(stop);
+	if (strncmp(req, timeout, strlen(timeout)) == 0) {
+		req += strlen(timeout);
+		if (*req < '1' || *req > '9')
+			return 0;
+		while (*req >= '0' && *req <= '9')
+			req++;
+	}
+	return strcmp(req, "}\n") == 0;
+}
+
+/* A stop or restart from containerctl halts the guest at once, while
+ * containerctl starts again to answer it, as a halt signal does. The
+ * request is only peeked at, for at most 2 ms: containerctl reads it
+ * whole. Any other request, or one written otherwise, waits for
+ * containerctl. */
 static void early_halt(int conn)
 {
-	static const char *ops[] = { "{\"op\":\"stop\"", "{\"op\":\"restart\"" };
-	char req[32];
+	char req[256];
 	struct pollfd p = { .fd = conn, .events = POLLIN };
 	if (kill_signal <= 0 || poll(&p, 1, 2) <= 0)
 		return;
@@ -272,9 +293,8 @@ static void early_halt(int conn)
 	if (k <= 0)
 		return;
 	req[k] = '\0';
-	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-		if (strncmp(req, ops[i], strlen(ops[i])) == 0)
-			syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
+	if (halt_request(req))
+		syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -306,6 +326,13 @@ int main(int argc, char **argv)
 	if (pidfd < 0)
 		die("watch the init", errno);
 	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+	if (unknown != NULL) {
+		/* A containerctl newer than this monitor: it goes on watching
+		 * the container itself rather than be watched wrongly. */
+		char ev[256];
+		snprintf(ev, sizeof ev, "error:this containerctl-monitor does not know %s", unknown);
+		resume(ev);
+	}
 
 	enum { P_INIT, P_SIG, P_CONTROL, P_NOTIFY, P_CONSOLE, P_OUT, NP };
 	struct pollfd p[NP];
