@@ -166,6 +166,34 @@ func TestMonitorTooOld(t *testing.T) {
 	}
 }
 
+// TestMonitorAcceptFails: a monitor that cannot accept a control
+// connection (out of fds here) hands the container back to containerctl,
+// which answers the stop, rather than the container being killed.
+func TestMonitorAcceptFails(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/bin/sh", "-c", `trap "echo halted; exit 7" 37; echo TESTINIT-READY; while :; do sleep 0.1; done`}})
+	c.ready()
+	c.waitMonitor()
+	pid := c.cmd.Process.Pid
+	// Below the fds it holds: the next accept fails with EMFILE.
+	lim := unix.Rlimit{Cur: 6, Max: 4096}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := ctl(t, "stop", c.name)
+	if r.code != 0 || !strings.Contains(r.stdout, "exit status 7") {
+		t.Errorf("stop: exit %d, stdout %q, stderr %q; want a halt with status 7", r.code, r.stdout, r.stderr)
+	}
+	if got := c.wait(startTimeout); got != 7 {
+		t.Errorf("supervisor exited %d; want 7\nstderr:\n%s", got, c.stderr.String())
+	}
+	if !strings.Contains(c.stderr.String(), "accept on the control socket") || !strings.Contains(c.stderr.String(), "the supervisor stays whole") {
+		t.Errorf("no warning that the monitor handed the container back\nstderr:\n%s", c.stderr.String())
+	}
+}
+
 // TestMonitorInitExitsDuringHandoff: an init that exits as the supervisor
 // hands off (a quarter of a second after it runs) is not reaped by the Go
 // side meanwhile: the monitor sees a zombie, and the resumed supervisor

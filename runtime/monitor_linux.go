@@ -223,9 +223,15 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 		if s.consoleOut == io.Discard {
 			args = append(args, "--console-drop")
 		}
-		if s.lines != nil && s.lines.open {
-			args = append(args, "--midline")
+		if s.lines != nil {
+			args = append(args, "--shared-stream")
+			if s.lines.open {
+				args = append(args, "--midline")
+			}
 		}
+	}
+	if _, ok := s.log.Logger.Formatter.(*logrus.JSONFormatter); ok {
+		args = append(args, "--log-json")
 	}
 	b, err := json.Marshal(h)
 	if err != nil {

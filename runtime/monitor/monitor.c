@@ -22,7 +22,7 @@
  *
  *   containerctl-monitor --name=NAME --pid=PID --exe-fd=N --control-fd=N
  *       --notify-fd=N [--kill-signal=N] [--console-fd=N [--console-drop]]
- *       [--midline] -- ARGV...
+ *       [--midline] [--shared-stream] [--log-json] -- ARGV...
  *
  * ARGV is containerctl's own command line, exec'd from --exe-fd (the
  * supervisor's binary, so that an upgrade meanwhile does not change the
@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -65,7 +66,7 @@
 
 static const char *name = "?";
 static int pid = -1, exe_fd = -1, control_fd = -1, notify_fd = -1, console_fd = -1, kill_signal = 0, pidfd = -1;
-static int drop, dropped, midline;
+static int drop, dropped, midline, shared, json_log;
 static char **go_argv;
 static const char *unknown; /* an argument of a newer containerctl */
 
@@ -76,8 +77,21 @@ static void die(const char *what, int err)
 {
 	/* With no supervisor left, the container goes: the init's
 	 * parent-death signal kills it as this process exits, and the
-	 * reaper (or the unit's end) removes what is left. */
-	fprintf(stderr, "containerctl: error: %s: monitor: %s: %s; the container is killed\n", name, what, strerror(err));
+	 * reaper (or the unit's end) removes what is left. The line is the
+	 * supervisor's log's: on a line of its own after console output
+	 * that shares the stream, and JSON when the log is. (The name is
+	 * letters, digits, "-", "_" and "."; the rest is ours.) */
+	if (shared && midline)
+		fputs("\n", stderr);
+	if (json_log) {
+		char when[64];
+		time_t now = time(NULL);
+		struct tm tm;
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+		fprintf(stderr, "{\"container\":\"%s\",\"level\":\"error\",\"msg\":\"monitor: %s: %s; the container is killed\",\"time\":\"%s\"}\n",
+			name, what, strerror(err), when);
+	} else
+		fprintf(stderr, "containerctl: error: %s: monitor: %s: %s; the container is killed\n", name, what, strerror(err));
 	_exit(1);
 }
 
@@ -116,6 +130,10 @@ static void parse(int argc, char **argv)
 			drop = 1;
 		else if (strcmp(a, "--midline") == 0)
 			midline = 1;
+		else if (strcmp(a, "--shared-stream") == 0)
+			shared = 1;
+		else if (strcmp(a, "--log-json") == 0)
+			json_log = 1;
 		else if (!intarg(a, "--pid=", &pid) && !intarg(a, "--exe-fd=", &exe_fd) &&
 			 !intarg(a, "--control-fd=", &control_fd) && !intarg(a, "--notify-fd=", &notify_fd) &&
 			 !intarg(a, "--console-fd=", &console_fd) && !intarg(a, "--kill-signal=", &kill_signal) &&
@@ -162,8 +180,12 @@ static int pending_pipe(void)
 	if (pend_len == 0)
 		return -1;
 	int fds[2];
-	if (pipe2(fds, 0) < 0)
-		die("pipe for the console's pending output", errno);
+	if (pipe2(fds, 0) < 0) {
+		/* Out of fds or memory: the output is lost, not the guest. */
+		drop = dropped = 1;
+		pend_len = 0;
+		return -1;
+	}
 	fcntl(fds[1], F_SETFD, FD_CLOEXEC);
 	for (size_t off = 0; off < pend_len;) {
 		ssize_t k = write(fds[1], buf + pend_off + off, pend_len - off);
@@ -362,8 +384,14 @@ int main(int argc, char **argv)
 				snprintf(ev, sizeof ev, "control:%d", c);
 				resume(ev);
 			}
-			if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
-				die("accept on the control socket", errno);
+			if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+				/* Out of fds or memory, say: containerctl watches
+				 * the container itself from here on, as it does when
+				 * it cannot hand off. */
+				char ev[128];
+				snprintf(ev, sizeof ev, "error:accept on the control socket: %s", strerror(errno));
+				resume(ev);
+			}
 		}
 		if (p[P_NOTIFY].revents) {
 			/* The guest said READY=1 before the handoff; later
