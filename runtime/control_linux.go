@@ -94,21 +94,27 @@ func (s *controlServer) serve() {
 
 // take answers conn's request, beside whatever else is answered.
 func (s *controlServer) take(conn net.Conn) {
+	s.handling(func() {
+		defer conn.Close()
+		if req, ok := readRequest(conn); ok {
+			s.answer(conn, req)
+		}
+	})
+}
+
+// handling runs a handler of a connection, counted while it runs.
+func (s *controlServer) handling(handler func()) {
 	s.handlers.Add(1)
 	s.active.Add(1)
 	go func() {
 		defer s.handlers.Done()
 		defer s.active.Add(-1)
-		s.handle(conn)
+		handler()
 	}()
 }
 
-func (s *controlServer) handle(conn net.Conn) {
-	defer conn.Close()
-	req, ok := readRequest(conn)
-	if !ok {
-		return
-	}
+// answer answers a request that readRequest took.
+func (s *controlServer) answer(conn net.Conn, req controlRequest) {
 	if req.Op == "profile" {
 		s.handleProfile(conn, req.Profile)
 		return
@@ -158,38 +164,29 @@ func readRequest(conn net.Conn) (controlRequest, bool) {
 // (monitor_linux.go). A client that writes nothing by then is answered as
 // any other, and keeps nothing waiting.
 func (s *controlServer) takeFirst(conn net.Conn) *stopRequest {
-	s.handlers.Add(1)
-	s.active.Add(1)
 	first := make(chan *stopRequest)
 	gaveUp := make(chan struct{})
-	go func() {
-		defer s.handlers.Done()
-		defer s.active.Add(-1)
+	s.handling(func() {
 		defer conn.Close()
 		req, ok := readRequest(conn)
-		stop := ok && req.Op != "profile"
-		var sr *stopRequest
+		var taken *stopRequest
 		reply := make(chan StopResult, 1)
-		if stop {
-			sr = &stopRequest{timeout: req.Timeout, restart: req.Profile, reply: reply}
+		if ok && req.Op != "profile" {
+			taken = &stopRequest{timeout: req.Timeout, restart: req.Profile, reply: reply}
 		}
 		select {
-		case first <- sr:
-			if stop {
+		case first <- taken:
+			if taken != nil {
 				res := <-reply
 				_ = json.NewEncoder(conn).Encode(controlReply{Result: &res})
 				return
 			}
 		case <-gaveUp:
-			if stop {
-				s.answerStop(conn, req)
-				return
-			}
 		}
-		if ok && req.Op == "profile" {
-			s.handleProfile(conn, req.Profile)
+		if ok {
+			s.answer(conn, req)
 		}
-	}()
+	})
 	select {
 	case sr := <-first:
 		return sr

@@ -52,9 +52,13 @@ const MonitorName = "containerctl-monitor"
 // The environment of a resumed supervisor: what the supervisor passed over
 // the exec (resumeEnv, a handoff in JSON), and what the monitor adds.
 const (
-	resumeEnv  = "_CONTAINERCTL_RESUME"
-	eventEnv   = "_CONTAINERCTL_EVENT"   // exit, signal:N, control:FD, error:TEXT
-	consoleEnv = "_CONTAINERCTL_CONSOLE" // line, midline, dropped
+	resumeEnv = "_CONTAINERCTL_RESUME"
+	// exit, signal:N[,N...], control:FD or error:TEXT, then
+	// ";signal:N[,N...]" for halt signals pending beside another event.
+	eventEnv = "_CONTAINERCTL_EVENT"
+	// line, midline or dropped, then ",pending:FD" for a pipe of the
+	// console's output read and not yet written.
+	consoleEnv = "_CONTAINERCTL_CONSOLE"
 )
 
 // handoff is what a supervisor passes over the exec: its record and the
@@ -79,7 +83,7 @@ func init() {
 	// A resumed supervisor is the init's parent on the main thread (the
 	// thread that exec'd): that thread must stay the one that runs it,
 	// and the one that execs again.
-	if os.Getenv(resumeEnv) != "" {
+	if Resuming() {
 		goruntime.LockOSThread()
 	}
 }
@@ -437,7 +441,7 @@ func resume(h handoff, opts Options) (*supervisor, error) {
 	// Before anything else: a halt signal from here on is acted on.
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, supervisorSignals...)
-	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+	survivePipes()
 	for _, fd := range append([]int{h.Record, h.Control, h.Notify, h.Console, h.Slave}, fdsOf(h.Users)...) {
 		if fd >= 0 {
 			unix.CloseOnExec(fd)

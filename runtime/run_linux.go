@@ -24,11 +24,7 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	if opts.Log == nil {
 		opts.Log = logrus.StandardLogger()
 	}
-	// A console or log reader that goes away (a journal that restarts, a
-	// closed terminal) must not kill the supervisor, and the guest with
-	// it: with SIGPIPE asked for, writes fail with EPIPE instead. Notify,
-	// not Ignore: an ignored signal would stay ignored in the init.
-	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+	survivePipes()
 	// Only the fds meant for the init cross into the container; whatever
 	// else our caller left open without O_CLOEXEC stays out of the init
 	// child, the reaper and the init (CVE-2024-21626's class).
@@ -73,6 +69,12 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	}
 	return status, nil
 }
+
+// survivePipes keeps a console or log reader that goes away (a journal
+// that restarts, a closed terminal) from killing the supervisor, and the
+// guest with it: with SIGPIPE asked for, writes fail with EPIPE instead.
+// Notify, not Ignore: an ignored signal would stay ignored in the init.
+func survivePipes() { signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE) }
 
 // RestartRequest is what Run returns when a reload asked that the
 // container be halted and started again, from Profile: the caller runs it
