@@ -78,27 +78,7 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 	for {
 		select {
 		case <-handoff:
-			handoff = nil
-			select {
-			case <-s.child.exited:
-				// Ended meanwhile: the next turn reports it.
-				continue
-			default:
-			}
-			if !h.start.IsZero() || len(waiters) > 0 {
-				break
-			}
-			sig, err := s.enterMonitor()
-			switch {
-			case sig != nil:
-				s.sigs <- sig
-				handoff = after(50 * time.Millisecond)
-			case errors.Is(err, errMonitorBusy):
-				handoff = after(50 * time.Millisecond)
-			default:
-				s.log.WithError(err).Warn("the supervisor stays whole")
-				go s.trim()
-			}
+			handoff = s.tryHandoff(h, len(waiters) > 0)
 		case <-s.child.exited:
 			h.stop()
 			s.exitStatus(&h.res)
@@ -126,6 +106,31 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 			s.kill(h, "did not halt within "+h.res.Timeout.String())
 		}
 	}
+}
+
+// tryHandoff execs into the monitor, unless the container is halting or
+// answering a stop (answering is true), or has just ended. It returns when
+// to try again, or nil for never.
+func (s *supervisor) tryHandoff(h *halting, answering bool) <-chan struct{} {
+	select {
+	case <-s.child.exited:
+		return nil // ended meanwhile: supervise reports it
+	default:
+	}
+	if !h.start.IsZero() || answering {
+		return nil
+	}
+	sig, err := s.enterMonitor()
+	switch {
+	case sig != nil:
+		s.onSignal(h, sig)
+		return nil
+	case errors.Is(err, errMonitorBusy):
+		return after(50 * time.Millisecond)
+	}
+	s.log.WithError(err).Warn("the supervisor stays whole")
+	go s.trim()
+	return nil
 }
 
 // onSignal acts on a signal the supervisor caught.
