@@ -141,15 +141,14 @@ func TestMonitorTooOld(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
 	fx := newFixture(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "containerctl")
-	mustCopy(t, ctlBin, bin, 0o755)
+	bin, wrap := ctlCopy(t)
+	dir := filepath.Dir(bin)
 	real := filepath.Join(filepath.Dir(ctlBin), "containerctl-monitor")
 	if err := os.WriteFile(filepath.Join(dir, "containerctl-monitor"), []byte("#!/bin/sh\nexec "+real+" --from-the-future \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/bin/sh", "-c", `trap "echo halted; exit 7" 37; echo TESTINIT-READY; while :; do sleep 0.1; done`},
-		wrap: []string{"/bin/sh", "-c", `shift; exec "$0" "$@"`, bin}})
+		wrap: wrap})
 	c.ready()
 	time.Sleep(time.Second)
 	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c.cmd.Process.Pid)); exe != bin {
@@ -164,6 +163,16 @@ func TestMonitorTooOld(t *testing.T) {
 	if got := c.wait(startTimeout); got != 7 {
 		t.Errorf("supervisor exited %d; want 7", got)
 	}
+}
+
+// ctlCopy copies containerctl alone into a directory of its own, where it
+// finds none of its helpers, and returns it with the runOpts.wrap that runs
+// it (the wrapper is given containerctl's own path first, and drops it).
+func ctlCopy(t *testing.T) (bin string, wrap []string) {
+	t.Helper()
+	bin = filepath.Join(t.TempDir(), "containerctl")
+	mustCopy(t, ctlBin, bin, 0o755)
+	return bin, []string{"/bin/sh", "-c", `shift; exec "$0" "$@"`, bin}
 }
 
 // TestMonitorAcceptFails: a monitor that cannot accept a control
@@ -324,10 +333,8 @@ func rollup(t *testing.T, pid int, key string) int {
 func TestSupervisorDropsStartImage(t *testing.T) {
 	requireRoot(t)
 	fx := newFixture(t)
-	bin := filepath.Join(t.TempDir(), "containerctl")
-	mustCopy(t, ctlBin, bin, 0o755)
-	// The wrapper is given containerctl's path first: run the copy.
-	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, wrap: []string{"/bin/sh", "-c", `shift; exec "$0" "$@"`, bin}})
+	bin, wrap := ctlCopy(t)
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, wrap: wrap})
 	c.ready()
 	pid := c.cmd.Process.Pid
 	var size, rss int
