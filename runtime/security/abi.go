@@ -3,9 +3,6 @@ package security
 import (
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
-	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -18,46 +15,41 @@ type abi struct {
 	audit uint32
 	nrBit uint32 // set in every number of this ABI (x32's __X32_SYSCALL_BIT)
 	is32  bool   // arguments are 32-bit: only their low halves are compared
-	// numbers are the syscall numbers by name, built on first use: every
-	// process of containerctl (the supervisor, the init child, the reaper)
-	// imports this package, and only the supervisor compiles a filter.
-	numbers func() map[string][]uint32
+	// syscalls are its numbers by name, sorted by name, then number
+	// (tables.go). A name may have more than one: the x32 table names a
+	// few calls twice (ioctl is 16 and 514, its x32 entry), and a filter
+	// must cover each.
+	syscalls []syscallNr
+}
+
+// syscallNr is one entry of a generated table.
+type syscallNr struct {
+	name string
+	nr   uint32
 }
 
 const x32Bit = 0x40000000
 
-// numbers parses a generated table ("name number" a line, tables.go) on
-// first use, keeping every number a name has: the x32 table names a few
-// calls twice (ioctl is 16 and 514, its x32 entry), and a filter must
-// cover each.
-func numbers(table string) func() map[string][]uint32 {
-	return sync.OnceValue(func() map[string][]uint32 { return parseTable(table) })
-}
-
-func parseTable(table string) map[string][]uint32 {
-	m := map[string][]uint32{}
-	for _, line := range strings.Split(table, "\n") {
-		name, nr, ok := strings.Cut(line, " ")
-		n, err := strconv.ParseUint(nr, 10, 32)
-		if !ok || err != nil {
-			continue
-		}
-		m[name] = append(m[name], uint32(n))
+// numbers returns the entries for name, in the order of their numbers:
+// none when the ABI has no such call.
+func (a *abi) numbers(name string) []syscallNr {
+	t := a.syscalls
+	i := sort.Search(len(t), func(i int) bool { return t[i].name >= name })
+	j := i
+	for j < len(t) && t[j].name == name {
+		j++
 	}
-	for _, nrs := range m {
-		sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
-	}
-	return m
+	return t[i:j]
 }
 
 //go:generate go run ./internal/gentables
 
 var (
-	abiX86_64  = &abi{name: specs.ArchX86_64, audit: archX86_64Audit, numbers: numbers(archX86_64Syscalls)}
-	abiX32     = &abi{name: specs.ArchX32, audit: archX32Audit, nrBit: x32Bit, numbers: numbers(archX32Syscalls)}
-	abiI386    = &abi{name: specs.ArchX86, audit: archI386Audit, is32: true, numbers: numbers(archI386Syscalls)}
-	abiAARCH64 = &abi{name: specs.ArchAARCH64, audit: archAARCH64Audit, numbers: numbers(archAARCH64Syscalls)}
-	abiARM     = &abi{name: specs.ArchARM, audit: archARMAudit, is32: true, numbers: numbers(archARMSyscalls)}
+	abiX86_64  = &abi{name: specs.ArchX86_64, audit: archX86_64Audit, syscalls: archX86_64Syscalls}
+	abiX32     = &abi{name: specs.ArchX32, audit: archX32Audit, nrBit: x32Bit, syscalls: archX32Syscalls}
+	abiI386    = &abi{name: specs.ArchX86, audit: archI386Audit, is32: true, syscalls: archI386Syscalls}
+	abiAARCH64 = &abi{name: specs.ArchAARCH64, audit: archAARCH64Audit, syscalls: archAARCH64Syscalls}
+	abiARM     = &abi{name: specs.ArchARM, audit: archARMAudit, is32: true, syscalls: archARMSyscalls}
 	allABIs    = []*abi{abiX86_64, abiX32, abiI386, abiAARCH64, abiARM}
 )
 
@@ -86,7 +78,7 @@ func family(goarch string) ([]*abi, error) {
 // knownSyscall reports whether any table has the name.
 func knownSyscall(name string) bool {
 	for _, a := range allABIs {
-		if _, ok := a.numbers()[name]; ok {
+		if len(a.numbers(name)) > 0 {
 			return true
 		}
 	}

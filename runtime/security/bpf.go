@@ -91,8 +91,8 @@ func body(p *policy, a *abi, family []*abi) ([]bpf.Instruction, error) {
 	for i, r := range p.rules {
 		var nrs []uint32
 		for _, n := range r.names {
-			for _, nr := range a.numbers()[n] {
-				nrs = append(nrs, nr|a.nrBit)
+			for _, e := range a.numbers(n) {
+				nrs = append(nrs, e.nr|a.nrBit)
 			}
 		}
 		if len(r.sets) == 0 {

@@ -181,15 +181,17 @@ func TestConditions(t *testing.T) {
 // stays within the kernel's limit and each 8-bit jump.
 func TestLongAllowList(t *testing.T) {
 	var names []string
-	for n := range abiX86_64.numbers() {
-		names = append(names, n)
+	for _, e := range abiX86_64.syscalls {
+		if len(names) == 0 || names[len(names)-1] != e.name {
+			names = append(names, e.name)
+		}
 	}
 	s := mustCompile(t, &specs.LinuxSeccomp{
 		DefaultAction: specs.ActErrno,
 		Syscalls:      []specs.LinuxSyscall{{Names: names, Action: specs.ActAllow}},
 	}, "amd64")
-	for _, nr := range abiX86_64.numbers()["wait4"] {
-		checkCalls(t, s, []call{{"wait4", auditX86_64, nr, nil, retAllow}})
+	for _, e := range abiX86_64.numbers("wait4") {
+		checkCalls(t, s, []call{{"wait4", auditX86_64, e.nr, nil, retAllow}})
 	}
 	checkCalls(t, s, []call{{"x86-64 999", auditX86_64, 999, nil, deny}})
 }
