@@ -93,10 +93,15 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 		}
 	}()
 	s.catchSignals()
+	id, err := randomID()
+	if err != nil {
+		return s, err
+	}
+	s.state.ID = id
+	s.startReaper(rec)
 	if err := s.makeCgroup(rec); err != nil {
 		return s, err
 	}
-	s.startReaper(rec)
 	if err := s.prepareHost(rec); err != nil {
 		return s, err
 	}
@@ -118,15 +123,18 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 	return s, nil
 }
 
-// startReaper starts the reaper as soon as the record names the cgroups,
-// beside the rest of the start, which awaitReaper waits for before the init
-// is released: from then on a supervisor killed however early has its
-// cgroups and record removed. Under a systemd unit with Delegate=yes there
-// is none: systemd removes the unit's cgroups when the supervisor dies, and
-// the unit's restart prunes the record. An OCI create has none either: no
-// supervisor stays, and delete cleans up.
+// startReaper starts the reaper once the record is locked and its ID
+// chosen, before the cgroups are made: its fork and exec then overlap
+// their creation, where after it they held up the init child's (Go's fork
+// lock serialises the two). It runs beside the rest of the start, and
+// awaitReaper waits for it before the init is released: from then on a
+// supervisor killed however early has its cgroups and record removed.
+// Under a systemd unit with Delegate=yes there is none: systemd removes
+// the unit's cgroups when the supervisor dies, and the unit's restart
+// prunes the record. An OCI create has none either: no supervisor stays,
+// and delete cleans up.
 func (s *supervisor) startReaper(rec *record) {
-	if s.cgroup.Delegated() || s.p.Detached {
+	if s.p.Cgroup.Delegated || s.p.Detached {
 		return
 	}
 	s.reaper = make(chan error, 1)
@@ -215,12 +223,8 @@ func (s *supervisor) makeCgroup(rec *record) error {
 			s.log.WithError(err).Warn("device access is not restricted: no cgroup2 device filter and no v1 devices controller")
 		}
 	}
-	id, err := randomID()
-	if err != nil {
-		return err
-	}
 	s.state = State{
-		ID:            id,
+		ID:            s.state.ID,
 		Name:          p.Name,
 		SupervisorPID: os.Getpid(),
 		Root:          p.Root,
