@@ -169,7 +169,7 @@ func (rt ociRuntime) cycle(bundle, pidFile, id string, errf *os.File) (map[strin
 	ds := map[string]time.Duration{}
 	cmd := func(args ...string) []string { return append(append([]string(nil), rt.argv...), args...) }
 	t0 := time.Now()
-	d, err := timedRun(rt.thread, cmd("create", "--bundle", bundle, "--pid-file", pidFile, id), nil, errf)
+	d, err := timedRunFrom(primed, rt.thread, cmd("create", "--bundle", bundle, "--pid-file", pidFile, id), nil, errf)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func (rep *report) plot(path string) (bool, error) {
 
 func (rep *report) startPlot() *plot.Plot {
 	return rep.barPlot("Start-to-exit of /bin/true (median; whisker: min to p90)",
-		func(r *result) bool { return r.Section == "start" }, func(r *result) string { return r.Tool })
+		func(r *result) bool { return r.Section == "start" && r.Metric == "start-to-exit" }, func(r *result) string { return r.Tool })
 }
 
 // ociPlot draws the OCI section's end-to-end figures: a create, start and

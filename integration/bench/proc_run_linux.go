@@ -228,6 +228,15 @@ func (t *tail) String() string {
 	return string(t.buf)
 }
 
+// timedRunFrom is timedRun from migration state st, made just before the
+// timing starts.
+func timedRunFrom(st migrationState, t *nsThread, argv, env []string, errf *os.File) (time.Duration, error) {
+	if err := st.prepare(); err != nil {
+		return 0, err
+	}
+	return timedRun(t, argv, env, errf)
+}
+
 // timedRun runs argv to its end on thread t and returns how long it took,
 // from just before fork to just after the reap. Output goes to /dev/null;
 // stderr to errf, which is shown on failure.
