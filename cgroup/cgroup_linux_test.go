@@ -94,20 +94,20 @@ func TestRestrictDevices(t *testing.T) {
 		roots: map[string]*root{"memory": {h: Hierarchy{Key: "memory", Controllers: []string{"memory"}}, dir: "/nonexistent"}},
 		paths: map[string]string{"memory": "/containerctl/web"},
 	}
-	if err := memOnly.restrictDevices(Config{Resources: rules}); !errors.Is(err, ErrDevicesUnrestricted) {
+	if err := memOnly.restrictDevices(Config{Resources: rules}, nil); !errors.Is(err, ErrDevicesUnrestricted) {
 		t.Errorf("restrictDevices(no filter, no devices controller) = %v, want ErrDevicesUnrestricted", err)
 	}
-	if err := memOnly.restrictDevices(Config{Resources: rules, AllowUnrestrictedDevices: true}); err != nil {
+	if err := memOnly.restrictDevices(Config{Resources: rules, AllowUnrestrictedDevices: true}, nil); err != nil {
 		t.Errorf("restrictDevices(AllowUnrestrictedDevices) = %v, want nil", err)
 	}
-	if err := memOnly.restrictDevices(Config{Resources: &specs.LinuxResources{}}); err != nil {
+	if err := memOnly.restrictDevices(Config{Resources: &specs.LinuxResources{}}, nil); err != nil {
 		t.Errorf("restrictDevices(no rules) = %v, want nil", err)
 	}
 	v1 := &Cgroup{
 		roots: map[string]*root{"devices": {h: Hierarchy{Key: "devices", Controllers: []string{"devices"}}, dir: "/nonexistent"}},
 		paths: map[string]string{"devices": "/containerctl/web"},
 	}
-	if err := v1.restrictDevices(Config{Resources: rules}); err != nil {
+	if err := v1.restrictDevices(Config{Resources: rules}, nil); err != nil {
 		t.Errorf("restrictDevices(v1 devices controller) = %v, want nil", err)
 	}
 }

@@ -25,7 +25,12 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 		return nil, err
 	}
 	c := &Cgroup{roots: roots, paths: map[string]string{}, delegated: cfg.Delegated}
+	var filter *deviceFilter
+	if r := cfg.Resources; r != nil && len(r.Devices) > 0 && l.hasUnified() {
+		filter = loadDeviceFilter(r.Devices)
+	}
 	defer func() {
+		filter.close()
 		if retErr != nil {
 			_ = c.Destroy()
 		}
@@ -65,7 +70,7 @@ func Create(l Layout, cfg Config) (_ *Cgroup, retErr error) {
 			return nil, err
 		}
 	}
-	if err := c.restrictDevices(cfg); err != nil {
+	if err := c.restrictDevices(cfg, filter); err != nil {
 		return nil, err
 	}
 	if err := c.makeGuest(); err != nil {
@@ -87,13 +92,13 @@ func (c *Cgroup) moveSelf(rel string) error {
 // restrictDevices attaches the cgroup2 device filter where there is a
 // unified hierarchy (the v1 devices controller got its writes with the
 // plan), and refuses rules that neither enforces.
-func (c *Cgroup) restrictDevices(cfg Config) error {
+func (c *Cgroup) restrictDevices(cfg Config, filter *deviceFilter) error {
 	r := cfg.Resources
 	if r == nil || len(r.Devices) == 0 {
 		return nil
 	}
-	if p, ok := c.paths[UnifiedKey]; ok {
-		c.deviceErr = attachDeviceFilter(c.abs(UnifiedKey, p), r.Devices)
+	if p, ok := c.paths[UnifiedKey]; ok && filter != nil {
+		c.deviceErr = filter.attach(c.abs(UnifiedKey, p), r.Devices)
 		c.bpfDevices = c.deviceErr == nil
 	}
 	if ok, why := c.DevicesEnforced(); !ok && !cfg.AllowUnrestrictedDevices {

@@ -163,7 +163,7 @@ func v1Equivalent(l Layout, h, key, value string) (write, error) {
 
 // deviceWrites turns the spec's device rules into v1 devices.deny and
 // devices.allow writes, in order. On cgroup v2 an eBPF program does the
-// same (attachDeviceFilter); a hybrid host gets both.
+// same (deviceFilter); a hybrid host gets both.
 func deviceWrites(l Layout, rules []specs.LinuxDeviceCgroup) (writes, error) {
 	h, ok := l.v1("devices")
 	if !ok {
