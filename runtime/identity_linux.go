@@ -46,9 +46,13 @@ func writeSysctls(sysctls []Sysctl) error {
 
 // setIdentity makes the init the spec's user, keeping its capabilities
 // through the change (PR_SET_KEEPCAPS), and then sets its capability
-// sets. Credentials are per thread in Linux: Go's syscall package changes
-// them on every thread of the process, and the capability sets are set on
-// the locked thread that then execs the init.
+// sets. Credentials are per thread in Linux, and this runs on the locked
+// thread that then execs the init: execve(2) ends every other thread. The
+// groups and PR_SET_KEEPCAPS are set on this thread alone, where Go's
+// syscall.Setgroups would signal each of the init child's four to six
+// threads (AllThreadsSyscall) at every start; the IDs, changed only for a
+// user other than root, still go through syscall.Setres*id, whose numbers
+// differ between architectures.
 func setIdentity(u User, caps *security.Capabilities) error {
 	// Always, as runc does: a root init would otherwise keep the
 	// supplementary groups of whoever started containerctl, host
@@ -57,12 +61,12 @@ func setIdentity(u User, caps *security.Capabilities) error {
 	for i, g := range u.AdditionalGids {
 		groups[i] = int(g)
 	}
-	if err := syscall.Setgroups(groups); err != nil {
+	if err := unix.Setgroups(groups); err != nil {
 		return fmt.Errorf("process.user: set additional groups %v: %w", u.AdditionalGids, err)
 	}
 	if u.changes() {
-		if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0); e != 0 {
-			return fmt.Errorf("process.user: keep capabilities: %w", e)
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("process.user: keep capabilities: %w", err)
 		}
 		if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
 			return fmt.Errorf("process.user: set gid %d: %w", u.GID, err)
@@ -70,8 +74,8 @@ func setIdentity(u User, caps *security.Capabilities) error {
 		if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
 			return fmt.Errorf("process.user: set uid %d: %w", u.UID, err)
 		}
-		if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 0, 0); e != 0 {
-			return fmt.Errorf("process.user: %w", e)
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+			return fmt.Errorf("process.user: %w", err)
 		}
 	}
 	return caps.ApplySets()
