@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +38,10 @@ func (c *Cgroup) Destroy() error {
 		_ = unix.Rmdir(c.abs(c.parents[i].key, c.parents[i].rel)) // busy while another container uses it
 	}
 	for _, p := range c.managed {
-		_ = unix.Rmdir(c.abs(p.key, p.rel))
+		// One this start made was tried above: busy or gone now.
+		if !slices.Contains(c.parents, p) {
+			_ = unix.Rmdir(c.abs(p.key, p.rel))
+		}
 	}
 	c.paths, c.parents, c.managed = nil, nil, nil
 	closeRoots(c.roots)
