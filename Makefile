@@ -29,11 +29,11 @@ $(NSENTER): runtime/nsenter/helper/nsenter.c
 	@mkdir -p bin
 	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
 
-$(REAPER): runtime/reaper/reaper.c
+$(REAPER): runtime/reaper/reaper.c runtime/monitor/dropcode.h
 	@mkdir -p bin
 	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
 
-$(MONITOR): runtime/monitor/monitor.c
+$(MONITOR): runtime/monitor/monitor.c runtime/monitor/dropcode.h
 	@mkdir -p bin
 	$(HELPER_CC) -static -Os -Wall -Werror -s -o $@ $<
 

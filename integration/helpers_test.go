@@ -770,10 +770,11 @@ func waitAbsent(p string, timeout time.Duration) bool {
 	return true
 }
 
-// waitReaper waits until the container's reaper runs. It is started once
-// the init runs, off the start's path: a supervisor killed before has its
-// record pruned by the next command instead, so the tests of what the
-// reaper does kill only once it is there.
+// waitReaper waits until the container's reaper runs. The supervisor
+// starts it beside the start and does not release the init before its
+// exec: one killed before then has its record pruned by the next command
+// instead, so the tests of what the reaper does kill only once it is
+// there.
 func (c *container) waitReaper(timeout time.Duration) int {
 	c.t.Helper()
 	return waitReaperFor(c.t, filepath.Join("/run/containerctl", c.name), timeout)

@@ -55,6 +55,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include "dropcode.h"
+
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif
@@ -355,6 +357,10 @@ int main(int argc, char **argv)
 		snprintf(ev, sizeof ev, "error:this containerctl-monitor does not know %s", unknown);
 		resume(ev);
 	}
+
+	/* From here on only the loop below runs, for as long as the
+	 * container does: the rest of the binary need not stay mapped. */
+	dropcode();
 
 	enum { P_INIT, P_SIG, P_CONTROL, P_NOTIFY, P_CONSOLE, P_OUT, NP };
 	struct pollfd p[NP];
