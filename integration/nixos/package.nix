@@ -37,7 +37,7 @@ buildGoModule {
     ];
   };
 
-  vendorHash = "sha256-vsVgGqtJwO5lMdow/q2+r+CAWIVUTz/eW8f7cSRURCU=";
+  vendorHash = "sha256-JZtt85oo52Umtn938IzyW5uLtc+h4YkiLDckskxWVzg=";
 
   subPackages = [ "cmd/containerctl" ];
 
