@@ -79,11 +79,21 @@ type fdPath struct {
 	Path string `json:"path"`
 }
 
+// resumeSigs has a resumed supervisor's signals from its package's
+// initialisation on. Go's runtime unblocks the halt signals in every
+// thread as it starts (a Go program may not keep them blocked), and until
+// signal.Notify asks for one, a SIGTERM ends the process: caught here, the
+// window is what the runtime and the packages below this one take to
+// start, not all of the command line's parsing too.
+var resumeSigs chan os.Signal
+
 func init() {
-	// A resumed supervisor is the init's parent on the main thread (the
-	// thread that exec'd): that thread must stay the one that runs it,
-	// and the one that execs again.
 	if Resuming() {
+		resumeSigs = make(chan os.Signal, 64)
+		signal.Notify(resumeSigs, supervisorSignals...)
+		// A resumed supervisor is the init's parent on the main thread
+		// (the thread that exec'd): that thread must stay the one that
+		// runs it, and the one that execs again.
 		goruntime.LockOSThread()
 	}
 }
@@ -438,9 +448,13 @@ func Resume(opts Options) (status int, retErr error) {
 
 // resume rebuilds the supervisor of a running container from the handoff.
 func resume(h handoff, opts Options) (*supervisor, error) {
-	// Before anything else: a halt signal from here on is acted on.
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, supervisorSignals...)
+	// Caught since this package's init: a halt signal from here on is
+	// acted on.
+	sigs := resumeSigs
+	if sigs == nil {
+		sigs = make(chan os.Signal, 64)
+		signal.Notify(sigs, supervisorSignals...)
+	}
 	survivePipes()
 	for _, fd := range append([]int{h.Record, h.Control, h.Notify, h.Console, h.Slave}, fdsOf(h.Users)...) {
 		if fd >= 0 {

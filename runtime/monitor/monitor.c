@@ -224,10 +224,13 @@ static void resume(const char *event)
 	snprintf(ev, sizeof ev, "%s", event);
 	/* Every halt signal pending goes with the event, not into the
 	 * containerctl that starts: its runtime unblocks them before it can
-	 * catch them, and one would end it. SIGINT and SIGHUP that come
-	 * later still, while it starts, are ignored (Go keeps an inherited
-	 * SIG_IGN of those until it asks for them); a SIGTERM then ends it,
-	 * and the container with it. */
+	 * catch them (resumeSigs in monitor_linux.go, as it initialises), and
+	 * one would end it. SIGINT and SIGHUP that come later still, while it
+	 * starts, are ignored (Go keeps an inherited SIG_IGN of those until it
+	 * asks for them); a SIGTERM then ends it, and the container with it.
+	 * For a burst of signals (a SIGHUP and a SIGTERM sent together), a
+	 * signal event waits up to 2 ms for the next one, after the guest has
+	 * been told to halt. */
 	struct signalfd_siginfo si;
 	int is_sig = strcmp(ev, "signal:") == 0, nsig = 0;
 	while (read(sfd, &si, sizeof si) == sizeof si) {
@@ -247,6 +250,12 @@ static void resume(const char *event)
 	 * second (an init takes repeats as the one request). */
 	if (is_sig && kill_signal > 0)
 		syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
+	for (struct pollfd more = { .fd = sfd, .events = POLLIN }; is_sig && poll(&more, 1, 2) > 0;) {
+		size_t l = strlen(ev);
+		if (read(sfd, &si, sizeof si) != sizeof si || l + 16 >= sizeof ev)
+			break;
+		snprintf(ev + l, sizeof ev - l, ",%u", si.ssi_signo);
+	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	int pending = pending_pipe();
@@ -273,8 +282,9 @@ static void resume(const char *event)
 	 * close-on-exec fd. */
 	if (fcntl(exe_fd, F_SETFD, FD_CLOEXEC) < 0)
 		die("containerctl's binary", errno);
-	/* No signal of ours stays blocked in containerctl, or in what it
-	 * starts again (the init of a restart). */
+	/* No signal of ours stays blocked in containerctl (its runtime
+	 * unblocks them anyway), or in what it starts again: the init child
+	 * also clears its mask before it execs an init. */
 	sigprocmask(SIG_UNBLOCK, &halts, NULL);
 	syscall(SYS_execveat, exe_fd, "", go_argv, env, AT_EMPTY_PATH);
 	die("exec containerctl", errno);
