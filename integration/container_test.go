@@ -1301,3 +1301,28 @@ func TestStopInitWithoutHandler(t *testing.T) {
 		}
 	})
 }
+
+// TestInitSignalMaskClear: the init starts with no signal blocked, whatever
+// mask containerctl was started with (a caller, a service manager, or the
+// monitor that execs a supervisor again): a blocked SIGRTMIN+3 would leave
+// an init that does not reset its mask (a shell, not systemd) unable to
+// halt, and Go's runtime passes a blocked signal it does not use on to
+// every process it forks.
+func TestInitSignalMaskClear(t *testing.T) {
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{
+		flags:   []string{"--console=pipe"},
+		wrap:    []string{initBin, "exec-blocked"},
+		command: []string{"/bin/sh", "-c", "grep SigBlk /proc/1/status"},
+	})
+	if got := c.wait(startTimeout); got != 0 {
+		t.Fatalf("container exited %d\nstdout:\n%s\nstderr:\n%s", got, c.stdout.String(), c.stderr.String())
+	}
+	out := c.stdout.String()
+	if !strings.Contains(out, "SigBlk:") {
+		t.Fatalf("no SigBlk line from the init:\n%s", out)
+	}
+	if !strings.Contains(out, "SigBlk:\t0000000000000000") {
+		t.Errorf("the init starts with signals blocked, as containerctl was started (SIGRTMIN+3, SIGUSR1, SIGTERM):\n%s", out)
+	}
+}

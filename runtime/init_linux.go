@@ -271,6 +271,13 @@ func execInit(cfg *initConfig, init string) error {
 			return err
 		}
 	}
+	// The init starts with no signal blocked, whatever containerctl was
+	// started with: Go's runtime keeps an inherited mask in every thread
+	// (but for the signals it needs), and a fork passes it on. A blocked
+	// SIGRTMIN+3 would leave an init that keeps its mask unable to halt.
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil); err != nil {
+		return fmt.Errorf("clear the signal mask: %w", err)
+	}
 	if err := unix.Exec(init, cfg.Process.Args, cfg.Process.Env); err != nil {
 		return &InitNotFoundError{Path: init, Err: fmt.Errorf("exec: %w", err)}
 	}

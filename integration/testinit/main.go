@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,6 +88,9 @@ func main() {
 			return
 		case "catch":
 			catch()
+			return
+		case "exec-blocked":
+			execBlocked(os.Args[2:])
 			return
 		case "echo-server":
 			echoServer(os.Args[2:])
@@ -572,4 +576,33 @@ func lastPid() int {
 	}
 	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return n
+}
+
+// execBlocked execs its arguments with SIGRTMIN+3, SIGUSR1 and SIGTERM
+// blocked, as a caller that leaves a signal mask behind would: "testinit
+// exec-blocked PROGRAM ARGS...".
+func execBlocked(args []string) {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "testinit exec-blocked: no program")
+		os.Exit(2)
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testinit exec-blocked:", err)
+		os.Exit(2)
+	}
+	var set unix.Sigset_t
+	for _, sig := range []syscall.Signal{sigHalt, syscall.SIGUSR1, syscall.SIGTERM} {
+		n := uint(sig) - 1
+		set.Val[n/64] |= 1 << (n % 64)
+	}
+	// The exec'ing thread's mask is the new program's.
+	runtime.LockOSThread()
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "testinit exec-blocked:", err)
+		os.Exit(2)
+	}
+	err = syscall.Exec(path, args, os.Environ())
+	fmt.Fprintln(os.Stderr, "testinit exec-blocked:", err)
+	os.Exit(2)
 }
