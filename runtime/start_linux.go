@@ -138,7 +138,9 @@ func (s *supervisor) startReaper(rec *record) {
 		return
 	}
 	s.reaper = make(chan error, 1)
-	go func() { s.reaper <- startReaper(rec.dir, s.state.ID) }()
+	// The ID by value: makeCgroup rewrites s.state meanwhile.
+	id := s.state.ID
+	go func() { s.reaper <- startReaper(rec.dir, id) }()
 }
 
 // awaitReaper waits for the reaper's start.
