@@ -19,7 +19,6 @@
 #include <link.h>
 #include <stdint.h>
 #include <unistd.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 
 static void dropcode_range(uintptr_t lo, uintptr_t hi)
@@ -28,24 +27,39 @@ static void dropcode_range(uintptr_t lo, uintptr_t hi)
 		madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+struct dropcode_range_set {
+	uintptr_t bias;
+	const ElfW(Phdr) *ph;
+	size_t n;
+};
+
+/* The main program is the first object dl_iterate_phdr reports, with its
+ * load bias (0 for a static binary that is not PIE). */
+static int dropcode_main(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	struct dropcode_range_set *set = data;
+	set->bias = info->dlpi_addr;
+	set->ph = info->dlpi_phdr;
+	set->n = info->dlpi_phnum;
+	return 1;
+}
+
 static void dropcode(void)
 {
-	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
-	size_t n = getauxval(AT_PHNUM);
+	struct dropcode_range_set set = { 0 };
 	long pg = sysconf(_SC_PAGESIZE);
-	if (ph == NULL || pg <= 0)
+	if (dl_iterate_phdr(dropcode_main, &set) != 1 || set.ph == NULL || pg <= 0)
 		return;
+	const ElfW(Phdr) *ph = set.ph;
 	uintptr_t mask = ~(uintptr_t)(pg - 1);
-	uintptr_t bias = 0, relro_lo = 0, relro_hi = 0;
-	for (size_t i = 0; i < n; i++)
-		if (ph[i].p_type == PT_PHDR)
-			bias = (uintptr_t)ph - ph[i].p_vaddr;
-	for (size_t i = 0; i < n; i++)
+	uintptr_t bias = set.bias, relro_lo = 0, relro_hi = 0;
+	for (size_t i = 0; i < set.n; i++)
 		if (ph[i].p_type == PT_GNU_RELRO) {
 			relro_lo = (bias + ph[i].p_vaddr) & mask;
 			relro_hi = (bias + ph[i].p_vaddr + ph[i].p_memsz + pg - 1) & mask;
 		}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < set.n; i++) {
 		if (ph[i].p_type != PT_LOAD || (ph[i].p_flags & PF_W))
 			continue;
 		/* Whole pages only: the last one may hold the next segment. */
