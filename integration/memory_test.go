@@ -94,6 +94,17 @@ func TestSupervisorHandsOffToMonitor(t *testing.T) {
 				}
 			}
 		}, 7},
+		// The second a few milliseconds later, when containerctl would
+		// be starting again had the monitor exec'd it for the first:
+		// the monitor halts the guest itself and takes it along.
+		{"sighup-then-sigterm", func(t *testing.T, c *container) {
+			for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+				if err := c.cmd.Process.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(3 * time.Millisecond)
+			}
+		}, 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,6 +54,8 @@ const MonitorName = "containerctl-monitor"
 const (
 	resumeEnv = "_CONTAINERCTL_RESUME"
 	// exit, signal:N[,N...], control:FD or error:TEXT, then
+	// ";halt:NS:N" for a halt the monitor started on signal N at NS (Unix
+	// nanoseconds; alone when this process is to take the halt over), and
 	// ";signal:N[,N...]" for halt signals pending beside another event.
 	eventEnv = "_CONTAINERCTL_EVENT"
 	// line, midline or dropped, then ",pending:FD" for a pipe of the
@@ -389,6 +391,17 @@ func Resume(opts Options) (status int, retErr error) {
 	// The event, then the halt signals that were pending beside it.
 	for _, ev := range strings.Split(event, ";") {
 		switch kind, arg, _ := strings.Cut(ev, ":"); kind {
+		case "halt":
+			// The monitor told the guest to halt on a signal, and waited:
+			// the halt goes on here, timed from then.
+			ns, sig, _ := strings.Cut(arg, ":")
+			start, err1 := strconv.ParseInt(ns, 10, 64)
+			n, err2 := strconv.Atoi(sig)
+			if err1 != nil || err2 != nil || n <= 0 || n > 64 {
+				s.log.Warnf("monitor: bad event %q", ev)
+				continue
+			}
+			s.firstHalt = &monitorHalt{start: time.Unix(0, start), sig: syscall.Signal(n)}
 		case "exit":
 		case "signal":
 			if strings.HasPrefix(event, "exit") {
@@ -444,6 +457,13 @@ func Resume(opts Options) (status int, retErr error) {
 		return status, &RestartRequest{Profile: s.restart}
 	}
 	return status, nil
+}
+
+// monitorHalt is a halt the monitor started on a signal before it exec'd
+// this process: the signal, and when the guest was told.
+type monitorHalt struct {
+	start time.Time
+	sig   syscall.Signal
 }
 
 // resume rebuilds the supervisor of a running container from the handoff.

@@ -75,6 +75,7 @@ type supervisor struct {
 	// exec'd for, acted on before anything else.
 	firstStops   []stopRequest
 	firstSignals []os.Signal
+	firstHalt    *monitorHalt
 	// restoreLog gives the log its own output back, when it shared the
 	// console's stream (consoleLines).
 	restoreLog func()

@@ -66,14 +66,18 @@ func (s *supervisor) supervise() (StopResult, []chan<- StopResult) {
 	h := &halting{res: StopResult{Outcome: OutcomeExited}}
 	var waiters []chan<- StopResult
 	// What a resumed supervisor was exec'd for comes first, before the
-	// init's exit that it may have caused.
+	// init's exit that it may have caused: a halt the monitor started,
+	// then the requests and signals that came with it.
+	if fh := s.firstHalt; fh != nil {
+		s.haltFrom(h, signals.Name(fh.sig), 0, fh.start)
+	}
 	for _, req := range s.firstStops {
 		s.onStop(h, &waiters, req)
 	}
 	for _, sig := range s.firstSignals {
 		s.onSignal(h, sig)
 	}
-	s.firstStops, s.firstSignals = nil, nil
+	s.firstStops, s.firstSignals, s.firstHalt = nil, nil, nil
 	handoff := s.handoffAfter()
 	for {
 		select {
@@ -157,6 +161,12 @@ func (s *supervisor) onStop(h *halting, waiters *[]chan<- StopResult, req stopRe
 
 // halt asks the init to halt, or shortens the wait of a halt under way.
 func (s *supervisor) halt(h *halting, why string, timeout time.Duration) {
+	s.haltFrom(h, why, timeout, time.Time{})
+}
+
+// haltFrom is halt, for a halt asked for at since (now when zero): the
+// monitor's, which told the guest then.
+func (s *supervisor) haltFrom(h *halting, why string, timeout time.Duration, since time.Time) {
 	if timeout <= 0 {
 		timeout = s.p.StopTimeout
 	}
@@ -168,16 +178,26 @@ func (s *supervisor) halt(h *halting, why string, timeout time.Duration) {
 		}
 		return
 	}
-	h.start = time.Now()
+	h.start = since
+	if h.start.IsZero() || h.start.After(time.Now()) {
+		h.start = time.Now()
+	}
 	h.res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}
-	s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.p.KillSignal), timeout)
+	if ago := time.Since(h.start); ago >= time.Millisecond {
+		s.log.Infof("%s: halting, sent %s to init %v ago, timeout %v", why, signals.Name(s.p.KillSignal), ago.Round(time.Millisecond), timeout)
+	} else {
+		s.log.Infof("%s: halting, sent %s to init, timeout %v", why, signals.Name(s.p.KillSignal), timeout)
+	}
+	// The service manager's wait is extended by the whole timeout: a halt
+	// the monitor started is less than a second old.
 	s.notify.stopping(timeout)
+	left := max(timeout-time.Since(h.start), 0)
 	// An init that exited already (the monitor sent the signal first)
 	// is no failure.
 	if err := s.process().Signal(s.p.KillSignal); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		s.log.WithError(err).Warn("send halt signal")
 	}
-	h.deadline = time.NewTimer(timeout)
+	h.deadline = time.NewTimer(left)
 	h.resend = time.NewTicker(time.Second)
 	h.expired, h.resends = h.deadline.C, h.resend.C
 }

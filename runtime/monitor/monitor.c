@@ -30,7 +30,12 @@
  * these added:
  *
  *   _CONTAINERCTL_EVENT=exit | signal:N[,N...] | control:FD
+ *     [;halt:NS:N] [;signal:N[,N...]]
  *   _CONTAINERCTL_CONSOLE=line | midline | dropped [,pending:FD]
+ *
+ * halt says that the monitor told the guest to halt on signal N at NS
+ * (Unix time in nanoseconds) and waited (on_signals); it comes alone when
+ * containerctl is to take the halt over.
  *
  * pending is a pipe holding the console output read but not yet written
  * (stdout was not taking it): containerctl writes it first, so that a slow
@@ -214,6 +219,9 @@ static char *envvar(const char *key, const char *value)
 
 static int sfd = -1;
 static sigset_t halts;
+/* A halt the monitor started, on a halt signal: its signal and when. */
+static int halt_sig;
+static long long halt_ns;
 
 /* Execs containerctl to act on event; it returns only for a signal event
  * with no signal left to read. */
@@ -222,17 +230,20 @@ static void resume(const char *event)
 	extern char **environ;
 	char ev[256], cons[64];
 	snprintf(ev, sizeof ev, "%s", event);
+	if (halt_sig != 0) {
+		size_t l = strlen(ev);
+		snprintf(ev + l, sizeof ev - l, "%shalt:%lld:%d", l > 0 ? ";" : "", halt_ns, halt_sig);
+	}
 	/* Every halt signal pending goes with the event, not into the
 	 * containerctl that starts: its runtime unblocks them before it can
 	 * catch them (resumeSigs in monitor_linux.go, as it initialises), and
 	 * one would end it. SIGINT and SIGHUP that come later still, while it
 	 * starts, are ignored (Go keeps an inherited SIG_IGN of those until it
 	 * asks for them); a SIGTERM then ends it, and the container with it.
-	 * A signal event waits up to 2 ms for the rest of a burst (a SIGHUP
-	 * and a SIGTERM sent together), after the guest has been told to
-	 * halt: that takes signals sent together along, but moves the window
-	 * rather than closes it (a SIGTERM 2.5 to 3.5 ms after the first
-	 * signal ends containerctl as it starts). */
+	 * That is why a halt signal does not bring containerctl back at once
+	 * (on_signals): the guest halts meanwhile, and the further halt
+	 * signals a stop brings (a unit's SIGTERM behind a user's SIGHUP)
+	 * are the same request again. */
 	struct signalfd_siginfo si;
 	int is_sig = strcmp(ev, "signal:") == 0, nsig = 0;
 	while (read(sfd, &si, sizeof si) == sizeof si) {
@@ -246,18 +257,6 @@ static void resume(const char *event)
 	}
 	if (is_sig && nsig == 0)
 		return; /* woken for nothing */
-	/* A halt asked for by signal: the guest is told at once, while
-	 * containerctl starts (about 3 ms), which then logs it, tells the
-	 * service manager and times it, sending it again as it does every
-	 * second (an init takes repeats as the one request). */
-	if (is_sig && kill_signal > 0)
-		syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
-	for (struct pollfd more = { .fd = sfd, .events = POLLIN }; is_sig && poll(&more, 1, 2) > 0;) {
-		size_t l = strlen(ev);
-		if (l + 16 >= sizeof ev || read(sfd, &si, sizeof si) != sizeof si)
-			break;
-		snprintf(ev + l, sizeof ev - l, ",%u", si.ssi_signo);
-	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	int pending = pending_pipe();
@@ -333,6 +332,42 @@ static void early_halt(int conn)
 		syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
 }
 
+static long long now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* How long a halt the monitor started runs before containerctl takes it
+ * over (its timeout, the resends, what it cannot halt): most inits that
+ * obey have exited by then. */
+#define HALT_ALONE_NS 1000000000LL
+
+/* A halt signal: the first tells the guest to halt at once, and the
+ * monitor waits for the init's exit, its timeout to take the halt over
+ * (HALT_ALONE_NS), a control connection, or a second SIGINT, which kills
+ * (containerctl does that). Another SIGTERM, SIGHUP or a first SIGINT
+ * while halting is the same request again. Without a kill signal, the
+ * signals go to containerctl as before. */
+static void on_signals(void)
+{
+	if (kill_signal <= 0) {
+		resume("signal:"); /* the signals are read there */
+		return;
+	}
+	struct signalfd_siginfo si;
+	while (read(sfd, &si, sizeof si) == sizeof si) {
+		if (halt_sig == 0) {
+			halt_sig = si.ssi_signo;
+			halt_ns = now_ns();
+			syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
+		} else if (si.ssi_signo == SIGINT) {
+			resume("signal:2");
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	parse(argc, argv);
@@ -384,15 +419,23 @@ int main(int argc, char **argv)
 		/* The console is read only once what was read is written. */
 		p[P_CONSOLE] = (struct pollfd){ .fd = pend_len == 0 ? console_fd : -1, .events = POLLIN };
 		p[P_OUT] = (struct pollfd){ .fd = pend_len > 0 ? 1 : -1, .events = POLLOUT };
-		if (poll(p, NP, -1) < 0) {
+		int wait = -1;
+		if (halt_sig != 0) {
+			long long left = halt_ns + HALT_ALONE_NS - now_ns();
+			wait = left <= 0 ? 0 : (int)(left / 1000000) + 1;
+		}
+		int ready = poll(p, NP, wait);
+		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll", errno);
 		}
+		if (ready == 0 && halt_sig != 0)
+			resume(""); /* the halt goes on in containerctl */
 		if (p[P_INIT].revents)
 			resume("exit");
 		if (p[P_SIG].revents)
-			resume("signal:"); /* the signals are read there */
+			on_signals();
 		if (p[P_CONTROL].revents) {
 			/* Not close-on-exec: containerctl answers it. */
 			int c = accept4(control_fd, NULL, NULL, 0);
