@@ -54,8 +54,9 @@ const MonitorName = "containerctl-monitor"
 const (
 	resumeEnv = "_CONTAINERCTL_RESUME"
 	// exit, signal:N[,N...], control:FD or error:TEXT, then
-	// ";halt:NS:N" for a halt the monitor started on signal N at NS (Unix
-	// nanoseconds; alone when this process is to take the halt over), and
+	// ";halt:NS:N" for a halt the monitor started on signal N at NS
+	// (CLOCK_MONOTONIC nanoseconds; alone when this process is to take the
+	// halt over), and
 	// ";signal:N[,N...]" for halt signals pending beside another event.
 	eventEnv = "_CONTAINERCTL_EVENT"
 	// line, midline or dropped, then ",pending:FD" for a pipe of the
@@ -175,7 +176,7 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 	fds := []int{h.Record, h.Control, h.Notify, int(exe.Fd())}
 	args := []string{MonitorName, "--name=" + s.p.Name, "--pid=" + strconv.Itoa(s.child.pid()),
 		"--exe-fd=" + strconv.Itoa(int(exe.Fd())), "--control-fd=" + strconv.Itoa(h.Control), "--notify-fd=" + strconv.Itoa(h.Notify),
-		"--kill-signal=" + strconv.Itoa(int(s.p.KillSignal))}
+		"--kill-signal=" + strconv.Itoa(int(s.p.KillSignal)), "--stop-timeout-ms=" + strconv.FormatInt(s.p.StopTimeout.Milliseconds(), 10)}
 	select {
 	case <-s.notify.ready:
 		h.Ready = true
@@ -393,15 +394,19 @@ func Resume(opts Options) (status int, retErr error) {
 		switch kind, arg, _ := strings.Cut(ev, ":"); kind {
 		case "halt":
 			// The monitor told the guest to halt on a signal, and waited:
-			// the halt goes on here, timed from then.
+			// the halt goes on here, timed from then (CLOCK_MONOTONIC
+			// nanoseconds, which a step of the wall clock leaves alone).
 			ns, sig, _ := strings.Cut(arg, ":")
-			start, err1 := strconv.ParseInt(ns, 10, 64)
+			at, err1 := strconv.ParseInt(ns, 10, 64)
 			n, err2 := strconv.Atoi(sig)
-			if err1 != nil || err2 != nil || n <= 0 || n > 64 {
+			var now unix.Timespec
+			err3 := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
+			if err1 != nil || err2 != nil || err3 != nil || n <= 0 || n > 64 {
 				s.log.Warnf("monitor: bad event %q", ev)
 				continue
 			}
-			s.firstHalt = &monitorHalt{start: time.Unix(0, start), sig: syscall.Signal(n)}
+			ago := max(time.Duration(now.Nano()-at), 0)
+			s.firstHalt = &monitorHalt{start: time.Now().Add(-ago), sig: syscall.Signal(n)}
 		case "exit":
 		case "signal":
 			if strings.HasPrefix(event, "exit") {

@@ -34,8 +34,9 @@
  *   _CONTAINERCTL_CONSOLE=line | midline | dropped [,pending:FD]
  *
  * halt says that the monitor told the guest to halt on signal N at NS
- * (Unix time in nanoseconds) and waited (on_signals); it comes alone when
- * containerctl is to take the halt over.
+ * (CLOCK_MONOTONIC nanoseconds) and waited (on_signals); it comes alone
+ * when containerctl is to take the halt over: after a second, or after
+ * the stop timeout (--stop-timeout-ms) if it is shorter.
  *
  * pending is a pipe holding the console output read but not yet written
  * (stdout was not taking it): containerctl writes it first, so that a slow
@@ -73,6 +74,7 @@
 
 static const char *name = "?";
 static int pid = -1, exe_fd = -1, control_fd = -1, notify_fd = -1, console_fd = -1, kill_signal = 0, pidfd = -1;
+static int stop_timeout_ms = -1; /* the supervisor's stop timeout; -1: not given */
 static int drop, dropped, midline, shared, json_log;
 static char **go_argv;
 static const char *unknown; /* an argument of a newer containerctl */
@@ -144,7 +146,7 @@ static void parse(int argc, char **argv)
 		else if (!intarg(a, "--pid=", &pid) && !intarg(a, "--exe-fd=", &exe_fd) &&
 			 !intarg(a, "--control-fd=", &control_fd) && !intarg(a, "--notify-fd=", &notify_fd) &&
 			 !intarg(a, "--console-fd=", &console_fd) && !intarg(a, "--kill-signal=", &kill_signal) &&
-			 unknown == NULL)
+			 !intarg(a, "--stop-timeout-ms=", &stop_timeout_ms) && unknown == NULL)
 			unknown = a;
 	}
 	if (i >= argc || pid <= 0 || exe_fd < 0 || control_fd < 0 || notify_fd < 0) {
@@ -332,24 +334,33 @@ static void early_halt(int conn)
 		syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
 }
 
+/* CLOCK_MONOTONIC, as containerctl reads it (a step of the wall clock
+ * must not shorten or stretch a halt). */
 static long long now_ns(void)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
+	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
 /* How long a halt the monitor started runs before containerctl takes it
- * over (its timeout, the resends, what it cannot halt): most inits that
- * obey have exited by then. */
-#define HALT_ALONE_NS 1000000000LL
+ * over (its timeout, the resends, what it cannot halt): a second, when
+ * most inits that obey have exited, or the stop timeout if shorter. */
+static long long halt_alone_ns(void)
+{
+	long long ns = 1000000000LL;
+	if (stop_timeout_ms >= 0 && (long long)stop_timeout_ms * 1000000LL < ns)
+		ns = (long long)stop_timeout_ms * 1000000LL;
+	return ns;
+}
 
 /* A halt signal: the first tells the guest to halt at once, and the
- * monitor waits for the init's exit, its timeout to take the halt over
- * (HALT_ALONE_NS), a control connection, or a second SIGINT, which kills
- * (containerctl does that). Another SIGTERM, SIGHUP or a first SIGINT
- * while halting is the same request again. Without a kill signal, the
- * signals go to containerctl as before. */
+ * monitor waits for the init's exit, for containerctl to take the halt
+ * over (halt_alone_ns), a control connection, or a SIGINT, which kills
+ * (containerctl does that, for any SIGINT once a halt is under way, as it
+ * does itself). Another SIGTERM or SIGHUP while halting is the same
+ * request again. Without a kill signal, the signals go to containerctl as
+ * before. */
 static void on_signals(void)
 {
 	if (kill_signal <= 0) {
@@ -421,19 +432,35 @@ int main(int argc, char **argv)
 		p[P_OUT] = (struct pollfd){ .fd = pend_len > 0 ? 1 : -1, .events = POLLOUT };
 		int wait = -1;
 		if (halt_sig != 0) {
-			long long left = halt_ns + HALT_ALONE_NS - now_ns();
-			wait = left <= 0 ? 0 : (int)(left / 1000000) + 1;
+			long long left = halt_ns + halt_alone_ns() - now_ns();
+			/* Checked on every turn, not only when poll times out: a
+			 * busy console must not hold the halt back. */
+			if (left <= 0)
+				resume(""); /* the halt goes on in containerctl */
+			wait = (int)(left / 1000000) + 1;
 		}
-		int ready = poll(p, NP, wait);
-		if (ready < 0) {
+		if (poll(p, NP, wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll", errno);
 		}
-		if (ready == 0 && halt_sig != 0)
-			resume(""); /* the halt goes on in containerctl */
-		if (p[P_INIT].revents)
+		if (p[P_INIT].revents) {
+			/* After a halt the monitor asked for, a stop often brings
+			 * more signals than one (a user's, then a unit's): the exec
+			 * waits until none has come for 2 ms (for 20 ms at most),
+			 * taking them up, rather than let them reach containerctl
+			 * as it starts. */
+			struct signalfd_siginfo si;
+			for (long long end = now_ns() + 20000000LL; halt_sig != 0 && now_ns() < end;) {
+				struct pollfd q = { .fd = sfd, .events = POLLIN };
+				if (poll(&q, 1, 2) <= 0)
+					break;
+				/* The container is over: nothing left to halt. */
+				while (read(sfd, &si, sizeof si) == sizeof si)
+					;
+			}
 			resume("exit");
+		}
 		if (p[P_SIG].revents)
 			on_signals();
 		if (p[P_CONTROL].revents) {
