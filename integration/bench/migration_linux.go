@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -51,34 +50,16 @@ func (s migrationState) prepare() error {
 	return nil
 }
 
-// ownProcsFile is the cgroup.procs file of the harness's own cgroup in one
-// hierarchy the host mounts: a v1 one where there is one, else cgroup2.
+// ownProcsFile is the cgroup.procs file of the harness's own cgroup in the
+// first hierarchy cgroupParents names (cgroup2, or name=systemd on a hybrid
+// host): the lock a move takes is one for all hierarchies.
 func ownProcsFile() (string, error) {
-	b, err := os.ReadFile("/proc/self/cgroup")
+	parents, err := cgroupParents()
 	if err != nil {
 		return "", err
 	}
-	var unified string
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.SplitN(line, ":", 3)
-		if len(f) != 3 {
-			continue
-		}
-		if f[1] == "" {
-			unified = f[2]
-			continue
-		}
-		name := strings.TrimPrefix(f[1], "name=")
-		p := filepath.Join("/sys/fs/cgroup", name, f[2], "cgroup.procs")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
+	if len(parents) == 0 {
+		return "", fmt.Errorf("no cgroup of the harness's own found")
 	}
-	for _, dir := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		p := filepath.Join(dir, unified, "cgroup.procs")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no cgroup.procs of the harness's own cgroup found")
+	return filepath.Join(parents[0], "cgroup.procs"), nil
 }
