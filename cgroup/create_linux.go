@@ -98,7 +98,7 @@ func (c *Cgroup) restrictDevices(cfg Config, filter *deviceFilter) error {
 		return nil
 	}
 	if p, ok := c.paths[UnifiedKey]; ok && filter != nil {
-		c.deviceErr = filter.attach(c.abs(UnifiedKey, p), r.Devices)
+		c.deviceErr = filter.attach(c.abs(UnifiedKey, p))
 		c.bpfDevices = c.deviceErr == nil
 	}
 	if ok, why := c.DevicesEnforced(); !ok && !cfg.AllowUnrestrictedDevices {

@@ -18,9 +18,10 @@ import (
 // deviceFilter is the device program's load, begun in the background
 // (loadDeviceFilter) while the cgroups are made.
 type deviceFilter struct {
-	done chan struct{}
-	fd   int // -1 until loaded
-	err  error
+	rules []specs.LinuxDeviceCgroup
+	done  chan struct{}
+	fd    int // -1 until loaded
+	err   error
 }
 
 // loadDeviceFilter begins loading the device program for rules. Without
@@ -28,7 +29,7 @@ type deviceFilter struct {
 // which a fork meanwhile would inherit; attach makes it, if it must, in
 // the foreground.
 func loadDeviceFilter(rules []specs.LinuxDeviceCgroup) *deviceFilter {
-	d := &deviceFilter{done: make(chan struct{}), fd: -1}
+	d := &deviceFilter{rules: rules, done: make(chan struct{}), fd: -1}
 	go func() {
 		defer close(d.done)
 		d.fd, d.err = newDeviceProgram(rules, false)
@@ -67,17 +68,21 @@ type progAttachAttr struct {
 	replaceBPFFD uint32
 }
 
+// bpf makes one bpf(2) call, again when interrupted (a few times: a load
+// the verifier keeps answering EAGAIN is an error).
 func bpf(cmd int, attr unsafe.Pointer, size uintptr) (int, error) {
-	for {
-		r, _, errno := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
-		if errno == unix.EINTR || errno == unix.EAGAIN {
-			continue
+	var errno unix.Errno
+	for try := 0; try < 5; try++ {
+		var r uintptr
+		r, _, errno = unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
+		if errno == 0 {
+			return int(r), nil
 		}
-		if errno != 0 {
-			return -1, errno
+		if errno != unix.EINTR && errno != unix.EAGAIN {
+			break
 		}
-		return int(r), nil
 	}
+	return -1, errno
 }
 
 // hostByteOrder is binary.LittleEndian or binary.BigEndian, whichever the
@@ -146,7 +151,7 @@ func newDeviceProgram(rules []specs.LinuxDeviceCgroup, raiseMemlock bool) (int, 
 	if err != nil {
 		return -1, fmt.Errorf("load device filter: %w", err)
 	}
-	unix.CloseOnExec(fd)
+	// Close-on-exec already: the kernel sets it on every BPF fd.
 	return fd, nil
 }
 
@@ -167,10 +172,10 @@ func (d *deviceFilter) close() {
 // it stays until the cgroup is removed (BPF_PROG_ATTACH, not a link that
 // would end with the supervisor). With BPF_F_ALLOW_MULTI a guest's own
 // programs below add to it, never undo it.
-func (d *deviceFilter) attach(dir string, rules []specs.LinuxDeviceCgroup) error {
+func (d *deviceFilter) attach(dir string) error {
 	<-d.done
 	if errors.Is(d.err, unix.EPERM) {
-		d.fd, d.err = newDeviceProgram(rules, true)
+		d.fd, d.err = newDeviceProgram(d.rules, true)
 	}
 	if d.err != nil {
 		return d.err
