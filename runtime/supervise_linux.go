@@ -179,7 +179,7 @@ func (s *supervisor) haltFrom(h *halting, why string, timeout time.Duration, sin
 		return
 	}
 	h.start = since
-	if h.start.IsZero() || h.start.After(time.Now()) {
+	if h.start.IsZero() {
 		h.start = time.Now()
 	}
 	h.res = StopResult{Outcome: OutcomeHalted, Timeout: timeout}

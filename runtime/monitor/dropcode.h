@@ -27,7 +27,7 @@ static void dropcode_range(uintptr_t lo, uintptr_t hi)
 		madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-struct dropcode_range_set {
+struct dropcode_main_object {
 	uintptr_t bias;
 	const ElfW(Phdr) *ph;
 	size_t n;
@@ -38,7 +38,7 @@ struct dropcode_range_set {
 static int dropcode_main(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
-	struct dropcode_range_set *set = data;
+	struct dropcode_main_object *set = data;
 	set->bias = info->dlpi_addr;
 	set->ph = info->dlpi_phdr;
 	set->n = info->dlpi_phnum;
@@ -47,7 +47,7 @@ static int dropcode_main(struct dl_phdr_info *info, size_t size, void *data)
 
 static void dropcode(void)
 {
-	struct dropcode_range_set set = { 0 };
+	struct dropcode_main_object set = { 0 };
 	long pg = sysconf(_SC_PAGESIZE);
 	if (dl_iterate_phdr(dropcode_main, &set) != 1 || set.ph == NULL || pg <= 0)
 		return;

@@ -293,6 +293,12 @@ static void resume(const char *event)
 	die("exec containerctl", errno);
 }
 
+/* Tells the guest to halt: the kill signal to the init, by its pidfd. */
+static void tell_halt(void)
+{
+	syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
+}
+
 /* Whether req is a stop or a restart exactly as containerctl writes one
  * (control_linux.go: json.Encoder of controlRequest, "op" first, the
  * timeout in nanoseconds when given, a restart always with a profile):
@@ -331,7 +337,7 @@ static void early_halt(int conn)
 		return;
 	req[k] = '\0';
 	if (halt_request(req))
-		syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
+		tell_halt();
 }
 
 /* CLOCK_MONOTONIC, as containerctl reads it (a step of the wall clock
@@ -372,7 +378,7 @@ static void on_signals(void)
 		if (halt_sig == 0) {
 			halt_sig = si.ssi_signo;
 			halt_ns = now_ns();
-			syscall(SYS_pidfd_send_signal, pidfd, kill_signal, NULL, 0);
+			tell_halt();
 		} else if (si.ssi_signo == SIGINT) {
 			resume("signal:2");
 		}
