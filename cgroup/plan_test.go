@@ -1,6 +1,8 @@
 package cgroup
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"testing"
@@ -119,6 +121,33 @@ func TestDeviceProgramShapes(t *testing.T) {
 	} {
 		if _, err := deviceProgram(rules); err == nil {
 			t.Errorf("deviceProgram(%+v) = nil error, want one", rules)
+		}
+	}
+}
+
+// TestDeviceProgramEncoding pins the program's bytes, on a little-endian
+// host, to those cilium/ebpf's assembler made for the same rules before
+// it was replaced; the kernel's verifier and TestDevicesRestrictedByBPF
+// check what the program does.
+func TestDeviceProgramEncoding(t *testing.T) {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		t.Skip("the pinned encodings are little-endian")
+	}
+	n := func(v int64) *int64 { return &v }
+	for _, tt := range []struct {
+		rules []specs.LinuxDeviceCgroup
+		want  string
+	}{
+		{[]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}, "6112000000000000bc2300000000000054030000ffff0000bc24000000000000740400001000000061150400000000006116080000000000b7000000000000009500000000000000"},
+		{[]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: n(1), Minor: n(3), Access: "rwm"}}, "6112000000000000bc2300000000000054030000ffff0000bc24000000000000740400001000000061150400000000006116080000000000550307000200000055050600010000005506050003000000bc4700000000000054070000000000005507020000000000b7000000010000009500000000000000b700000000000000b7000000000000009500000000000000"},
+		{[]specs.LinuxDeviceCgroup{{Allow: false}, {Allow: true, Type: "b", Major: n(8), Access: "r"}, {Allow: true, Type: "a", Access: "m"}, {Allow: true, Type: "c", Major: n(136), Minor: n(-1), Access: "rw"}, {Allow: true}, {Allow: true, Type: "c", Minor: n(7), Access: "wm"}}, "6112000000000000bc2300000000000054030000ffff0000bc2400000000000074040000100000006115040000000000611608000000000055030600010000005505050008000000bc4700000000000054070000050000005507020000000000b7000000010000009500000000000000b700000000000000bc4700000000000054070000060000005507020000000000b7000000010000009500000000000000b70000000000000055030600020000005505050088000000bc4700000000000054070000010000005507020000000000b7000000010000009500000000000000b700000000000000bc4700000000000054070000000000005507020000000000b7000000010000009500000000000000b70000000000000055030600020000005506050007000000bc4700000000000054070000020000005507020000000000b7000000010000009500000000000000b700000000000000b7000000000000009500000000000000"},
+	} {
+		insns, err := deviceProgram(tt.rules)
+		if err != nil {
+			t.Fatalf("deviceProgram(%+v): %v", tt.rules, err)
+		}
+		if got := hex.EncodeToString(marshalProgram(insns)); got != tt.want {
+			t.Errorf("deviceProgram(%+v) encodes as\n%s\nwant\n%s", tt.rules, got, tt.want)
 		}
 	}
 }

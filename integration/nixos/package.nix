@@ -37,7 +37,7 @@ buildGoModule {
     ];
   };
 
-  vendorHash = "sha256-JZtt85oo52Umtn938IzyW5uLtc+h4YkiLDckskxWVzg=";
+  vendorHash = "sha256-6jZ6KA2Ha0U1X6HS2Gtw0ZyuOAmgTgh3poXhsECaBA4=";
 
   subPackages = [ "cmd/containerctl" ];
 
