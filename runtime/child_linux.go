@@ -58,8 +58,10 @@ func (c *child) wait(wait func() (*os.ProcessState, error)) {
 		}
 		c.reapMu.Lock()
 		c.state, c.waitErr = wait()
-		c.reapMu.Unlock()
+		// Closed before the lock is let go: a handoff that takes it
+		// next must see that the init is gone, reaped.
 		close(c.exited)
+		c.reapMu.Unlock()
 	}()
 }
 
