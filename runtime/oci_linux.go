@@ -67,6 +67,13 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
 	}
+	signals := beginSignals(false)
+	started := false
+	defer func() {
+		if !started {
+			signals.release()
+		}
+	}()
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return -1, err
 	}
@@ -124,6 +131,7 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 			return runHooks("createRuntime", h.CreateRuntime, state)
 		}
 	}
+	opts.signals, started = signals, true
 	s, err := start(p, opts, rec, o.Log.WithField("container", id))
 	if err != nil {
 		return -1, err

@@ -81,5 +81,8 @@ type Options struct {
 	// runtimeHooks runs the prestart and createRuntime hooks, given the
 	// init's PID, once the child's namespaces and mounts exist.
 	runtimeHooks func(pid int) error
-	Log          *logrus.Logger
+	// signals, when set, are the supervisor's signals, already being
+	// caught (beginSignals).
+	signals *signalCatch
+	Log     *logrus.Logger
 }

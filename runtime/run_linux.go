@@ -24,7 +24,6 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	if opts.Log == nil {
 		opts.Log = logrus.StandardLogger()
 	}
-	survivePipes()
 	// Only the fds meant for the init cross into the container; whatever
 	// else our caller left open without O_CLOEXEC stays out of the init
 	// child, the reaper and the init (CVE-2024-21626's class).
@@ -43,6 +42,13 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	if err := closeOnExecFrom(3 + opts.PreserveFDs); err != nil {
 		return -1, err
 	}
+	opts.signals = beginSignals(true)
+	started := false
+	defer func() {
+		if !started {
+			opts.signals.release()
+		}
+	}()
 	p, err := Compile(c, opts)
 	if err != nil {
 		return -1, err
@@ -58,6 +64,7 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 			return -1, err
 		}
 	}
+	started = true
 	s, err := start(p, opts, rec, log)
 	if err != nil {
 		s.dropRecord(rec)
