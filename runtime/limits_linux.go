@@ -65,32 +65,50 @@ func checkInotify(stateDir string, rec *record) error {
 }
 
 // rootInotifyInstances counts the inotify instances held by root's
-// processes (the limit is per user). An instance shared by several
-// descriptors is counted for each, which errs on the safe side.
+// processes (the limit is per user, charged to the effective UID that made
+// each: /proc/PID's owner; its fd directory is root's even for a
+// messagebus dbus-daemon). An instance shared by several descriptors is
+// counted for each, which errs on the safe side.
+//
+// Every booted start reads every link in every root process's fd table:
+// with 50 booted guests on the host, some 4,500. So the names are read
+// unsorted, each link into one small buffer relative to its directory,
+// and only root's directories are opened: 2.3 to 4.7 ms -> 1.4 to 2.9 ms
+// with six booted guests here (780 fds).
 func rootInotifyInstances() int {
-	procs, err := os.ReadDir("/proc")
+	proc, err := os.Open("/proc")
 	if err != nil {
 		return 0
 	}
+	defer proc.Close()
+	pids, err := proc.Readdirnames(-1)
+	if err != nil {
+		return 0
+	}
+	const inotify = "anon_inode:inotify"
+	// One byte more than a match: a longer link cannot pass for one.
+	buf := make([]byte, len(inotify)+1)
 	n := 0
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
+	for _, pid := range pids {
+		if pid[0] < '0' || pid[0] > '9' {
 			continue
 		}
 		var st unix.Stat_t
-		if unix.Stat(filepath.Join("/proc", p.Name()), &st) != nil || st.Uid != 0 {
+		if unix.Fstatat(int(proc.Fd()), pid, &st, 0) != nil || st.Uid != 0 {
 			continue
 		}
-		dir := filepath.Join("/proc", p.Name(), "fd")
-		fds, err := os.ReadDir(dir)
+		fd, err := unix.Openat(int(proc.Fd()), pid+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			continue
+			continue // exited meanwhile
 		}
-		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && l == "anon_inode:inotify" {
+		dir := os.NewFile(uintptr(fd), pid)
+		fds, _ := dir.Readdirnames(-1)
+		for _, name := range fds {
+			if l, err := unix.Readlinkat(fd, name, buf); err == nil && string(buf[:l]) == inotify {
 				n++
 			}
 		}
+		dir.Close()
 	}
 	return n
 }
