@@ -67,13 +67,7 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
 	}
-	signals := beginSignals(false)
-	started := false
-	defer func() {
-		if !started {
-			signals.release()
-		}
-	}()
+	pipes := survivePipesAsync()
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return -1, err
 	}
@@ -131,7 +125,7 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 			return runHooks("createRuntime", h.CreateRuntime, state)
 		}
 	}
-	opts.signals, started = signals, true
+	opts.pipes = pipes
 	s, err := start(p, opts, rec, o.Log.WithField("container", id))
 	if err != nil {
 		return -1, err

@@ -81,8 +81,7 @@ type Options struct {
 	// runtimeHooks runs the prestart and createRuntime hooks, given the
 	// init's PID, once the child's namespaces and mounts exist.
 	runtimeHooks func(pid int) error
-	// signals, when set, are the supervisor's signals, already being
-	// caught (beginSignals).
-	signals *signalCatch
-	Log     *logrus.Logger
+	// pipes, when set, is survivePipes begun in the background.
+	pipes *pipeSignal
+	Log   *logrus.Logger
 }

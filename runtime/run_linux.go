@@ -42,13 +42,7 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 	if err := closeOnExecFrom(3 + opts.PreserveFDs); err != nil {
 		return -1, err
 	}
-	opts.signals = beginSignals(true)
-	started := false
-	defer func() {
-		if !started {
-			opts.signals.release()
-		}
-	}()
+	opts.pipes = survivePipesAsync()
 	p, err := Compile(c, opts)
 	if err != nil {
 		return -1, err
@@ -64,7 +58,6 @@ func Run(c *Container, opts Options) (status int, retErr error) {
 			return -1, err
 		}
 	}
-	started = true
 	s, err := start(p, opts, rec, log)
 	if err != nil {
 		s.dropRecord(rec)

@@ -196,48 +196,37 @@ var haltSignals = []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP}
 // and none ends the supervisor before it can undo what it made. Go's
 // runtime uses SIGURG itself, which is not asked for.
 func (s *supervisor) catchSignals() {
-	if c := s.opts.signals; c != nil {
-		s.sigs = c.take()
-	} else {
-		s.sigs = make(chan os.Signal, 64)
-		signal.Notify(s.sigs, supervisorSignals...)
-	}
+	s.opts.pipes.wait()
+	s.sigs = make(chan os.Signal, 64)
+	signal.Notify(s.sigs, supervisorSignals...)
 	s.onUndo("stop signals", func() error { signal.Stop(s.sigs); return nil })
 }
 
-// signalCatch is the supervisor's signals, asked for by a goroutine that
-// Run and Create start before they compile the plan: a process's first
-// signal.Notify starts Go's signal-handling thread, 0.1 to 0.3 ms, which
-// then overlaps the compile instead of delaying the start. A signal that
-// comes meanwhile waits in the channel and interrupts the start as soon
-// as it begins, as one during the start does.
-type signalCatch struct {
-	ready chan struct{}
-	ch    chan os.Signal
-}
+// pipeSignal is survivePipes run by a goroutine that Run and Create start
+// before they compile the plan. A process's first signal.Notify starts Go's
+// signal-handling thread, 0.1 to 0.3 ms, which so overlaps the compile
+// instead of delaying the start; catchSignals, after it, costs a few
+// microseconds. The halt signals keep their default until then, as
+// before: one during the compile or the record's lock ends the process
+// at once, not a start half made.
+type pipeSignal struct{ done chan struct{} }
 
-// beginSignals starts catching the supervisor's signals, and with pipes
-// keeps a vanished reader from killing the process too (survivePipes).
-func beginSignals(pipes bool) *signalCatch {
-	c := &signalCatch{ready: make(chan struct{}), ch: make(chan os.Signal, 64)}
+// survivePipesAsync begins survivePipes in the background.
+func survivePipesAsync() *pipeSignal {
+	p := &pipeSignal{done: make(chan struct{})}
 	go func() {
-		defer close(c.ready)
-		if pipes {
-			survivePipes()
-		}
-		signal.Notify(c.ch, supervisorSignals...)
+		defer close(p.done)
+		survivePipes()
 	}()
-	return c
+	return p
 }
 
-// take waits until the signals are caught and returns their channel.
-func (c *signalCatch) take() chan os.Signal {
-	<-c.ready
-	return c.ch
+// wait waits for it; nil (a start without it) returns at once.
+func (p *pipeSignal) wait() {
+	if p != nil {
+		<-p.done
+	}
 }
-
-// release gives the signals back when no start took them.
-func (c *signalCatch) release() { signal.Stop(c.take()) }
 
 // makeCgroup creates the container's cgroup and records it at once,
 // without an init yet: if the supervisor dies from here on, whoever finds
