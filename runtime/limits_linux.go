@@ -85,9 +85,8 @@ func rootInotifyInstances() int {
 	if err != nil {
 		return 0
 	}
-	const inotify = "anon_inode:inotify"
 	// One byte more than a match: a longer link cannot pass for one.
-	buf := make([]byte, len(inotify)+1)
+	buf := make([]byte, len(inotifyLink)+1)
 	n := 0
 	for _, pid := range pids {
 		if pid[0] < '0' || pid[0] > '9' {
@@ -97,18 +96,29 @@ func rootInotifyInstances() int {
 		if unix.Fstatat(int(proc.Fd()), pid, &st, 0) != nil || st.Uid != 0 {
 			continue
 		}
-		fd, err := unix.Openat(int(proc.Fd()), pid+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			continue // exited meanwhile
+		n += inotifyInstances(int(proc.Fd()), pid, buf)
+	}
+	return n
+}
+
+const inotifyLink = "anon_inode:inotify"
+
+// inotifyInstances counts the inotify fds of process pid, through proc, an
+// fd of /proc; buf holds one byte more than inotifyLink. A process that
+// exits meanwhile has none.
+func inotifyInstances(proc int, pid string, buf []byte) int {
+	fd, err := unix.Openat(proc, pid+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	dir := os.NewFile(uintptr(fd), pid)
+	defer dir.Close()
+	fds, _ := dir.Readdirnames(-1)
+	n := 0
+	for _, name := range fds {
+		if l, err := unix.Readlinkat(fd, name, buf); err == nil && string(buf[:l]) == inotifyLink {
+			n++
 		}
-		dir := os.NewFile(uintptr(fd), pid)
-		fds, _ := dir.Readdirnames(-1)
-		for _, name := range fds {
-			if l, err := unix.Readlinkat(fd, name, buf); err == nil && string(buf[:l]) == inotify {
-				n++
-			}
-		}
-		dir.Close()
 	}
 	return n
 }
