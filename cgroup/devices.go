@@ -20,7 +20,7 @@ const (
 )
 
 // insn is one eBPF instruction, struct bpf_insn (linux/bpf.h). The device
-// program needs eight kinds, written here rather than with cilium/ebpf's
+// program needs seven opcodes, written here rather than with cilium/ebpf's
 // assembler: that package brings debug/elf, go/format and a dozen more
 // packages into the binary, whose initialisation cost every containerctl
 // process 0.25 ms before main, four of them in an OCI create/start/delete.
@@ -79,8 +79,7 @@ func deviceProgram(rules []specs.LinuxDeviceCgroup) ([]insn, error) {
 		if !r.Allow {
 			return nil, fmt.Errorf("device rules: rule %d denies; the cgroup v2 filter takes only allows after the first", i+1)
 		}
-		// The rule's jumps, their off the index of the register they
-		// compare until the block is complete.
+		// The rule's jumps get their off once the block is complete.
 		var rule []insn
 		switch r.Type {
 		case "c":
