@@ -205,7 +205,7 @@ func (c *Cgroup) makeGuest() error {
 	}
 	// The guest's systemd divides them among its units.
 	dir := c.abs(UnifiedKey, p)
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	b, err := readFile(filepath.Join(dir, "cgroup.controllers"))
 	if err != nil {
 		return err
 	}
@@ -228,14 +228,14 @@ func (c *Cgroup) inheritCpuset(key, leaf string) error {
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-			own, err := os.ReadFile(filepath.Join(c.abs(key, chain[i]), f))
+			own, err := readFile(filepath.Join(c.abs(key, chain[i]), f))
 			if err != nil {
 				return err
 			}
 			if strings.TrimSpace(string(own)) != "" {
 				continue
 			}
-			v, err := os.ReadFile(filepath.Join(c.abs(key, filepath.Dir(chain[i])), f))
+			v, err := readFile(filepath.Join(c.abs(key, filepath.Dir(chain[i])), f))
 			if err != nil {
 				return err
 			}
@@ -265,13 +265,13 @@ func (c *Cgroup) enableControllers(leaf string, ctrls []string, owned func(strin
 		p, abs := chain[i], c.abs(UnifiedKey, chain[i])
 		want := ctrls
 		if p != "/" && owned(p) {
-			b, err := os.ReadFile(filepath.Join(abs, "cgroup.controllers"))
+			b, err := readFile(filepath.Join(abs, "cgroup.controllers"))
 			if err != nil {
 				return err
 			}
 			want = strings.Fields(string(b))
 		}
-		b, err := os.ReadFile(filepath.Join(abs, "cgroup.subtree_control"))
+		b, err := readFile(filepath.Join(abs, "cgroup.subtree_control"))
 		if err != nil {
 			return err
 		}

@@ -138,7 +138,7 @@ func stillThere(p string, procs []int, timeout time.Duration) error {
 // which covers the cgroups below it too.
 func waitEvents(p string, deadline time.Time, timeout time.Duration) error {
 	events := filepath.Join(p, "cgroup.events")
-	if b, err := os.ReadFile(events); errors.Is(err, os.ErrNotExist) || err == nil && !populated(b) {
+	if b, err := readFile(events); errors.Is(err, os.ErrNotExist) || err == nil && !populated(b) {
 		return nil
 	}
 	in, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
@@ -157,7 +157,7 @@ func waitEvents(p string, deadline time.Time, timeout time.Duration) error {
 	buf := make([]byte, 4096)
 	for {
 		// Read after the watch is set, so that no change is missed.
-		b, err := os.ReadFile(events)
+		b, err := readFile(events)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
@@ -218,7 +218,7 @@ func treeProcs(dir string) ([]int, error) {
 }
 
 func readProcs(dir string) ([]int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	b, err := readFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return nil, err
 	}

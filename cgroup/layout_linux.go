@@ -38,7 +38,7 @@ func DetectLayout() (Layout, error) {
 	// What the plan needs to know of the roots, read once here.
 	if h, ok := l.Hierarchy(UnifiedKey); ok {
 		err := withRoot(h, func(dir string) error {
-			b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+			b, err := readFile(filepath.Join(dir, "cgroup.controllers"))
 			l.Controllers = strings.Fields(string(b))
 			return err
 		})

@@ -84,10 +84,10 @@ func (r Record) Frozen() bool {
 		return false
 	}
 	if v2 {
-		b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+		b, err := readFile(filepath.Join(dir, "cgroup.events"))
 		return err == nil && strings.Contains(string(b), "frozen 1")
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+	b, err := readFile(filepath.Join(dir, "freezer.state"))
 	return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
 }
 
