@@ -106,10 +106,11 @@ type bootSample struct {
 // bootOnce boots root with tool (containerctl or systemd-nspawn) on thread
 // t, polls `systemctl is-system-running` inside until it says running (or
 // degraded: done starting, with a failed unit), measures the supervisor's
-// memory after memWait when memWait > 0, then halts it: `containerctl stop`
-// for containerctl, SIGRTMIN+3 to the container's PID 1 for nspawn (as the
-// NixOS module did), and times it until the supervisor has exited.
-func bootOnce(ctx context.Context, cfg *config, t *nsThread, tool, root, name string, memWait time.Duration) (s bootSample, retErr error) {
+// memory after memWait when memWait > 0, then halts it and times it until
+// the supervisor has exited: with SIGRTMIN+3 to the container's PID 1 (as
+// the NixOS module halted nspawn), or for containerctl with byStop through
+// `containerctl stop`.
+func bootOnce(ctx context.Context, cfg *config, t *nsThread, tool, root, name string, memWait time.Duration, byStop bool) (s bootSample, retErr error) {
 	var argv, env []string
 	switch tool {
 	case "containerctl":
@@ -181,7 +182,7 @@ func bootOnce(ctx context.Context, cfg *config, t *nsThread, tool, root, name st
 
 	t0 := time.Now()
 	var stop *proc
-	if tool == "containerctl" {
+	if byStop {
 		if stop, err = startProc(nil, []string{cfg.bin, "stop", name}, nil, false); err != nil {
 			return s, err
 		}
@@ -245,13 +246,17 @@ func benchBoot(ctx context.Context, cfg *config, rep *report) ([]*result, error)
 	degraded := map[string]int{}
 	for _, tool := range bootTools {
 		boot[tool] = &result{Section: "boot", Metric: "boot to running", Tool: tool, Unit: "ms"}
-		halt[tool] = &result{Section: "boot", Metric: "halt to exit", Tool: tool, Unit: "ms"}
+		halt[tool] = &result{Section: "boot", Metric: "halt to exit", Tool: tool, Unit: "ms", Note: "SIGRTMIN+3 to PID 1"}
 		if tool != "containerctl" {
 			// Issue 15's: at most 0.8 of nspawn's.
 			boot[tool].Target = &target{Text: "≤ 0.8", Max: 0.8}
 			halt[tool].Target = &target{Text: "≤ 0.8", Max: 0.8}
 		}
 	}
+	// Every other containerctl boot is halted with `containerctl stop`
+	// instead: a command's start and the control socket before the same
+	// signal, what a user who types it waits for.
+	stopHalt := &result{Section: "boot", Metric: "containerctl stop to exit", Tool: "containerctl", Unit: "ms"}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	for i := 0; i < cfg.bootRuns && ctx.Err() == nil; i++ {
 		for _, tool := range bootTools {
@@ -260,8 +265,13 @@ func benchBoot(ctx context.Context, cfg *config, rep *report) ([]*result, error)
 				continue
 			}
 			name := fmt.Sprintf("bench-boot-%d-%d", os.Getpid(), i)
+			byStop := tool == "containerctl" && i%2 == 1
+			h := halt[tool]
+			if byStop {
+				h = stopHalt
+			}
 			s, err := withOverlay(oh, name, func(root string) (bootSample, error) {
-				return bootOnce(ctx, cfg, oh.t, tool, root, name, 0)
+				return bootOnce(ctx, cfg, oh.t, tool, root, name, 0, byStop)
 			})
 			if err != nil {
 				if errors.Is(err, context.Canceled) {
@@ -269,7 +279,7 @@ func benchBoot(ctx context.Context, cfg *config, rep *report) ([]*result, error)
 				}
 				logrus.WithError(err).Warnf("boot %d with %s", i, tool)
 				boot[tool].fail(err)
-				halt[tool].fail(err)
+				h.fail(err)
 				continue
 			}
 			logrus.Debugf("boot %d with %s: %s (%s), halt %s", i, tool, s.boot, s.state, s.halt)
@@ -277,7 +287,7 @@ func benchBoot(ctx context.Context, cfg *config, rep *report) ([]*result, error)
 				degraded[tool]++
 			}
 			boot[tool].Samples = append(boot[tool].Samples, ms(s.boot))
-			halt[tool].Samples = append(halt[tool].Samples, ms(s.halt))
+			h.Samples = append(h.Samples, ms(s.halt))
 		}
 	}
 	var rs []*result
@@ -290,7 +300,7 @@ func benchBoot(ctx context.Context, cfg *config, rep *report) ([]*result, error)
 	for _, tool := range bootTools {
 		rs = append(rs, halt[tool])
 	}
-	return rs, ctx.Err()
+	return append(rs, stopHalt), ctx.Err()
 }
 
 // withOverlay runs fn on a fresh overlay root and removes it after.
@@ -332,7 +342,7 @@ func benchMemory(ctx context.Context, cfg *config, bb string, rep *report) ([]*r
 				}
 				name := fmt.Sprintf("bench-mem-%d-%d", os.Getpid(), i)
 				s, err := withOverlay(oh, name, func(root string) (bootSample, error) {
-					return bootOnce(ctx, cfg, oh.t, tool, root, name, time.Second)
+					return bootOnce(ctx, cfg, oh.t, tool, root, name, time.Second, tool == "containerctl")
 				})
 				if err != nil {
 					pssDeb[tool].fail(err)

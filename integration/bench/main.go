@@ -89,7 +89,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.ociBin, "oci-bin", "../../bin/containerctl-oci", "containerctl-oci (the link to containerctl) for the oci section")
 	fs.StringVar(&cfg.out, "out", "../../results", "directory for bench-DATE.{json,md,svg,png}")
 	fs.IntVar(&cfg.runs, "runs", 30, "start-to-exit samples per tool, and OCI cycles and ctr runs per runtime")
-	fs.IntVar(&cfg.bootRuns, "boot-runs", 7, "boots of the Debian root per tool")
+	fs.IntVar(&cfg.bootRuns, "boot-runs", 15, "boots of the Debian root per tool (containerctl's halted by signal and by containerctl stop in turn)")
 	fs.IntVar(&cfg.memRuns, "memory-runs", 3, "boots per tool for the memory figures")
 	fs.IntVar(&cfg.netRuns, "network-runs", 30, "containers with a veth per tool (network section)")
 	fs.IntVar(&cfg.scaleRuns, "scale-runs", 3, "repetitions of each busybox scale point per tool")

@@ -69,7 +69,7 @@ var sectionTitles = map[string]string{
 	"start":    "Start-to-exit of /bin/true in a fresh container (busybox root)",
 	"start-v2": "Start-to-exit of /bin/true with only cgroup2 at /sys/fs/cgroup (a mount namespace of the bench's own; see README)",
 	"oci":      "The OCI path: create, start, exit and delete of /bin/true (busybox bundle), and ctr run --rm through containerd",
-	"boot":     "Boot of the Debian systemd root to running, and halt (SIGRTMIN+3) to exit",
+	"boot":     "Boot of the Debian systemd root to running, and halt (SIGRTMIN+3 to PID 1, or containerctl stop) to exit",
 	"memory":   "Supervisor memory while a container runs",
 	"scale":    "Scale: N containers started at once until all are ready",
 }
