@@ -3,6 +3,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,9 +164,12 @@ func (c *Cgroup) killTargets() targets {
 // pollable, which costs each access two fcntl and two epoll_ctl calls on
 // top of its open, read or write and close (some 40 accesses a start).
 func writeFile(p, v string) error {
-	fd, err := openCgroupFile(p, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
+	// Without O_CREAT: cgroupfs cannot create a file, and asked to it
+	// answers a missing one with EACCES, where callers look for ENOENT
+	// (cgroup.kill before Linux 5.14, a freezer.state gone).
+	fd, err := openCgroupFile(p, unix.O_WRONLY)
 	if err == nil {
-		err = writeAll(fd, []byte(v))
+		err = writeOnce(fd, []byte(v))
 		if cerr := unix.Close(fd); err == nil {
 			err = cerr
 		}
@@ -176,18 +180,21 @@ func writeFile(p, v string) error {
 	return nil
 }
 
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
+// writeOnce writes b in one write(2): a control file takes a value whole
+// or refuses it (E2BIG past its limit), so a short write is an error.
+func writeOnce(fd int, b []byte) error {
+	for {
 		n, err := unix.Write(fd, b)
-		if errors.Is(err, unix.EINTR) {
+		switch {
+		case errors.Is(err, unix.EINTR):
 			continue
-		}
-		if err != nil {
+		case err != nil:
 			return err
+		case n < len(b):
+			return io.ErrShortWrite
 		}
-		b = b[n:]
+		return nil
 	}
-	return nil
 }
 
 // readFile reads the cgroup (or proc) file p whole. Its errors are

@@ -2,7 +2,10 @@ package cgroup
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -110,4 +113,56 @@ func TestRestrictDevices(t *testing.T) {
 	if err := v1.restrictDevices(Config{Resources: rules}, nil); err != nil {
 		t.Errorf("restrictDevices(v1 devices controller) = %v, want nil", err)
 	}
+}
+
+// TestControlFileMissing: a control file this kernel does not have (as
+// cgroup.kill before Linux 5.14) reads and writes as os.ErrNotExist, which
+// killDirs and thawTree fall back on; with O_CREAT cgroupfs answered
+// EACCES instead.
+func TestControlFileMissing(t *testing.T) {
+	dir := cgroupfsMount(t)
+	p := filepath.Join(dir, "containerctl-no-such-control")
+	if err := writeFile(p, "1"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("writeFile(%s) = %v, want os.ErrNotExist", p, err)
+	}
+	if _, err := readFile(p); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("readFile(%s) = %v, want os.ErrNotExist", p, err)
+	}
+	if b, err := readFile(filepath.Join(dir, "cgroup.procs")); err != nil || len(b) == 0 {
+		t.Errorf("readFile(%s/cgroup.procs) = %q, %v, want the root cgroup's processes", dir, b, err)
+	}
+}
+
+// cgroupfsMount is a cgroup2 (else cgroup v1) mount of this host, from
+// /proc/self/mountinfo.
+func cgroupfsMount(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v1 string
+	for _, l := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(l, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 1 {
+			continue
+		}
+		switch g[0] {
+		case "cgroup2":
+			return f[4]
+		case "cgroup":
+			if v1 == "" {
+				v1 = f[4]
+			}
+		}
+	}
+	if v1 != "" {
+		return v1
+	}
+	if os.Getenv("CONTAINERCTL_INTEGRATION") == "1" {
+		t.Fatal("no cgroup file system mounted (CONTAINERCTL_INTEGRATION=1)")
+	}
+	t.Skip("no cgroup file system mounted")
+	return ""
 }
