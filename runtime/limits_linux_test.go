@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,9 +32,13 @@ func TestInotifyInstances(t *testing.T) {
 	}
 	during := count()
 	if os.Geteuid() == 0 {
-		if all := rootInotifyInstances(); all < during {
-			t.Errorf("rootInotifyInstances() = %d, fewer than this process's own %d", all, during)
+		if all, complete := rootInotifyInstances(time.Now().Add(time.Minute)); all < during || !complete {
+			t.Errorf("rootInotifyInstances() = %d, %v, want all of them and at least this process's own %d", all, complete, during)
 		}
+	}
+	// Past its deadline the scan stops before the first process.
+	if n, complete := rootInotifyInstances(time.Now().Add(-time.Second)); n != 0 || complete {
+		t.Errorf("rootInotifyInstances(past deadline) = %d, %v, want 0, false", n, complete)
 	}
 	for _, fd := range fds {
 		unix.Close(fd)
