@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,6 +117,8 @@ func mountLine(out string) string {
 // line, and nothing is left (the suite's host check).
 func TestBundleRefusals(t *testing.T) {
 	fx := newFixture(t)
+	// This process's network namespace is the host's.
+	hostNS := "/proc/" + itoa(os.Getpid()) + "/ns/net"
 	for _, tt := range []struct {
 		name   string
 		change func(*specs.Spec)
@@ -124,6 +127,10 @@ func TestBundleRefusals(t *testing.T) {
 	}{
 		{"host sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/bin/sh"} }, nil, "kernel.core_pattern"},
 		{"spec flag", func(*specs.Spec) {}, []string{"--hostname=x"}, "--hostname builds a spec"},
+		{"net sysctl in the host's namespace by path", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: hostNS})
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 0"}
+		}, nil, "the network namespace " + hostNS + " is the host's"},
 		{"rlimit above the hard limit", func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1 << 40, Hard: 1 << 40}}
 		}, nil, "RLIMIT_NOFILE"},
@@ -135,5 +142,37 @@ func TestBundleRefusals(t *testing.T) {
 				t.Errorf("run --oci-bundle: exit %d, stderr %q; want a failure naming %s and %q", r.code, r.stderr, fx.name, tt.want)
 			}
 		})
+	}
+}
+
+// TestBundleSysctlJoinedNetNS: a net sysctl of a bundle that joins a
+// network namespace by path (as podman's netavark gives it one) is set in
+// that namespace, and the host's own value stays.
+func TestBundleSysctlJoinedNetNS(t *testing.T) {
+	nh := newNetHost(t)
+	const key = "/proc/sys/net/ipv4/ping_group_range"
+	hostValue, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := newFixture(t)
+	dir := fx.bundle(t, []string{"/bin/sh", "-c", "echo value $(cat " + key + "); echo ready; exec sleep 1000"}, func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nh.path})
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 0"}
+	})
+	c := fx.start(t, runOpts{bundle: dir})
+	c.waitLine("ready", startTimeout)
+	if out := c.stdout.String(); !strings.Contains(out, "value 0 0\n") {
+		t.Errorf("inside: want net.ipv4.ping_group_range 0 0 in the output:\n%s", out)
+	}
+	ns, err := exec.Command("nsenter", "--net="+nh.path, "cat", key).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(string(ns)); len(f) != 2 || f[0] != "0" || f[1] != "0" {
+		t.Errorf("the joined namespace's net.ipv4.ping_group_range = %q, want 0 0", ns)
+	}
+	if now, _ := os.ReadFile(key); string(now) != string(hostValue) {
+		t.Errorf("host: net.ipv4.ping_group_range = %q, want it unchanged (%q)", now, hostValue)
 	}
 }

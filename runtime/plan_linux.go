@@ -48,6 +48,9 @@ func Compile(c *Container, opts Options) (*Plan, error) {
 		if err := network.CheckNamespace(p.NetNSPath); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 		}
+		if err := p.checkNetNSSysctls(); err != nil {
+			return nil, err
+		}
 	}
 	spec, err := p.resolveBinds(c.Spec)
 	if err != nil {
@@ -63,6 +66,25 @@ func Compile(c *Container, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// checkNetNSSysctls refuses net sysctls for a network namespace joined by
+// path that is the host's own: they would change the host's network. One
+// of another container's, or a named one (ip netns, netavark's), takes them
+// as runc gives them: for everything in it.
+func (p *Plan) checkNetNSSysctls() error {
+	i := slices.IndexFunc(p.Sysctl, func(s Sysctl) bool { return strings.HasPrefix(s.Path, "net/") })
+	if i < 0 {
+		return nil
+	}
+	host, err := network.IsHostNamespace(p.NetNSPath)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	if host {
+		return fmt.Errorf("%w: linux.sysctl %s: the network namespace %s is the host's", ErrInvalidSpec, strings.ReplaceAll(p.Sysctl[i].Path, "/", "."), p.NetNSPath)
+	}
+	return nil
 }
 
 // checkStateDir keeps the records of running containers out of every

@@ -93,7 +93,9 @@ func (p *Plan) compileSysctl(sysctl map[string]string) error {
 		}
 		dotted := strings.Join(parts, ".")
 		switch {
-		case parts[0] == "net" && p.NewNetwork:
+		case parts[0] == "net" && (p.NewNetwork || p.NetNSPath != ""):
+			// A namespace joined by path is checked not to be the host's
+			// once it can be opened (Compile, checkNetNSSysctls).
 		case (slices.Contains(ipcSysctls, dotted) || strings.HasPrefix(dotted, "fs.mqueue.")) && p.NewIPC:
 		case parts[0] == "net" || slices.Contains(ipcSysctls, dotted) || strings.HasPrefix(dotted, "fs.mqueue."):
 			return fmt.Errorf("%w: linux.sysctl %s: the container shares the host's namespace for it", ErrInvalidSpec, k)

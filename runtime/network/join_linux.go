@@ -23,6 +23,19 @@ func CheckNamespace(path string) error {
 	return nil
 }
 
+// IsHostNamespace says whether the network namespace at path is the one
+// this process runs in: the host's.
+func IsHostNamespace(path string) (bool, error) {
+	var ns, self unix.Stat_t
+	if err := unix.Stat(path, &ns); err != nil {
+		return false, fmt.Errorf("network namespace %s: %w", path, err)
+	}
+	if err := unix.Stat("/proc/self/ns/net", &self); err != nil {
+		return false, fmt.Errorf("network namespace of containerctl: %w", err)
+	}
+	return ns.Dev == self.Dev && ns.Ino == self.Ino, nil
+}
+
 // Join moves the calling thread into the network namespace at path; the
 // init child calls it on its locked thread, from which it execs the init.
 func Join(path string) error {
