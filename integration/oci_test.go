@@ -83,6 +83,16 @@ func TestOCILifecycle(t *testing.T) {
 	if out := oci(1, "state", fx.name); !strings.Contains(out, "does not exist") {
 		t.Errorf("state after delete: %q, want %q", out, "does not exist")
 	}
+	// With --log, the error goes to the file, in JSON lines as containerd
+	// reads them, and to stderr, as runc's does.
+	logFile := filepath.Join(fx.dir, "oci.log")
+	if out := oci(1, "--log", logFile, "--log-format", "json", "state", fx.name); !strings.Contains(out, "does not exist") || strings.Contains(out, "{") {
+		t.Errorf("state after delete with --log: stderr %q, want the error as text", out)
+	}
+	var entry struct{ Level, Msg string }
+	if b, err := os.ReadFile(logFile); err != nil || json.Unmarshal(b, &entry) != nil || entry.Level != "error" || !strings.Contains(entry.Msg, "does not exist") {
+		t.Errorf("--log file: %q (%v), want one JSON line of level error saying %q", b, err, "does not exist")
+	}
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Errorf("--root %s after delete holds %v, want nothing", root, entries)
 	}
@@ -378,19 +388,28 @@ func TestOCIHooks(t *testing.T) {
 			CreateRuntime:   []specs.Hook{hook("createRuntime")},
 			CreateContainer: []specs.Hook{hook("createContainer")},
 			StartContainer:  []specs.Hook{{Path: "/start-hook"}},
-			Poststart:       []specs.Hook{hook("poststart")},
-			Poststop:        []specs.Hook{hook("poststop")},
+			// A poststart or poststop hook that fails is a warning, and
+			// the hooks after it run (the spec's lifecycle).
+			Poststart: []specs.Hook{{Path: "/bin/false"}, hook("poststart")},
+			Poststop:  []specs.Hook{{Path: "/bin/false"}, hook("poststop")},
 		}
 	})
 	root := filepath.Join(fx.dir, "oci-root")
 	runProgram(t, 0, ociBin, "--root", root, "create", "--bundle", dir, fx.name)
 	t.Cleanup(func() { _ = runProgramQuiet(ociBin, "--root", root, "delete", "--force", fx.name) })
 	pid := ociState(t, root, fx.name).Pid
-	runProgram(t, 0, ociBin, "--root", root, "start", fx.name)
+	if out := runProgram(t, 0, ociBin, "--root", root, "start", fx.name); !strings.Contains(out, "warning: "+fx.name+": poststart hook /bin/false") {
+		t.Errorf("start with a failing poststart hook: %q, want a warning naming it", out)
+	}
+	if st := ociState(t, root, fx.name); st.Status != specs.StateRunning {
+		t.Errorf("after start: status %s, want running", st.Status)
+	}
 	if out := runProgram(t, 0, ociBin, "--root", root, "exec", fx.name, "--", "cat", "/run/start-hook-state"); !strings.Contains(out, `"id":"`+fx.name+`"`) {
 		t.Errorf("startContainer hook's state inside: %q, want the state JSON", out)
 	}
-	runProgram(t, 0, ociBin, "--root", root, "delete", "--force", fx.name)
+	if out := runProgram(t, 0, ociBin, "--root", root, "delete", "--force", fx.name); !strings.Contains(out, "warning: "+fx.name+": poststop hook /bin/false") {
+		t.Errorf("delete with a failing poststop hook: %q, want a warning naming it", out)
+	}
 	b, _ := os.ReadFile(log)
 	lines := nonEmptyLines(string(b))
 	hostMnt, _ := os.Readlink("/proc/self/ns/mnt")
@@ -406,6 +425,10 @@ func TestOCIHooks(t *testing.T) {
 		inContainer := !strings.Contains(l, "mnt="+hostMnt+" ")
 		if inContainer != (w == "createContainer") {
 			t.Errorf("%s ran in the container's mount namespace: %v (%q)", w, inContainer, l)
+		}
+		status := map[string]string{"createRuntime": "creating", "createContainer": "creating", "poststart": "running", "poststop": "stopped"}[w]
+		if !strings.Contains(l, `"status":"`+status+`"`) {
+			t.Errorf("%s's state %q, want the status %s", w, l, status)
 		}
 		if w != "poststop" && !strings.Contains(l, `"pid":`+strconv.Itoa(pid)) {
 			t.Errorf("%s's state %q lacks the init's pid %d", w, l, pid)

@@ -115,7 +115,9 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 		return -1, err
 	}
 	if h := spec.Hooks; h != nil {
-		state := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreated, Bundle: o.Bundle, Annotations: spec.Annotations}
+		// The hooks of the create see it "creating" (runtime.md's
+		// lifecycle, steps 2 to 5).
+		state := specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Bundle: o.Bundle, Annotations: spec.Annotations}
 		opts.containerHooks = &containerHooks{CreateContainer: h.CreateContainer, StartContainer: h.StartContainer, State: state}
 		opts.runtimeHooks = func(pid int) error {
 			state.Pid = pid
@@ -253,7 +255,7 @@ func checkRecordOwner(f *os.File) error {
 }
 
 // Start releases a created container's init to exec the user's process.
-func Start(stateDir, id string) (retErr error) {
+func Start(stateDir, id string, log logrus.FieldLogger) (retErr error) {
 	defer func() {
 		if retErr != nil {
 			retErr = fmt.Errorf("%s: %w", DisplayName(id), retErr)
@@ -278,10 +280,11 @@ func Start(stateDir, id string) (retErr error) {
 	// The init execs the process right after the byte; start does not
 	// wait for that (as runc): an exec waits for it instead.
 	if state, o, err := ociStateOf(rec.dir, st); err == nil && o.Hooks != nil && len(o.Hooks.Poststart) > 0 {
-		// A poststart hook that fails is reported; the container runs.
-		if err := runHooks("poststart", o.Hooks.Poststart, state); err != nil {
-			return err
-		}
+		// A poststart hook that fails is a warning, and the rest run
+		// (the spec's lifecycle): the container runs, and start
+		// succeeds, so that the caller does not leave it running behind
+		// a failed start.
+		warnHooks("poststart", o.Hooks.Poststart, state, log)
 	}
 	return nil
 }

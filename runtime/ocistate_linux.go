@@ -14,6 +14,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/cgroup"
@@ -193,7 +194,7 @@ func signalCgroup(r cgroup.Record, sig syscall.Signal) error {
 // Delete removes what Create made: with the container stopped (or only
 // created, as runc), or with force after killing it, its cgroups and its
 // record; then the poststop hooks run.
-func Delete(stateDir, id string, force bool) (retErr error) {
+func Delete(stateDir, id string, force bool, log logrus.FieldLogger) (retErr error) {
 	defer func() {
 		if retErr != nil {
 			retErr = fmt.Errorf("%s: %w", DisplayName(id), retErr)
@@ -227,7 +228,7 @@ func Delete(stateDir, id string, force bool) (retErr error) {
 	if o.Hooks != nil {
 		// poststop failures are warnings, as the spec says: the
 		// container is gone by now.
-		_ = runHooks("poststop", o.Hooks.Poststop, state)
+		warnHooks("poststop", o.Hooks.Poststop, state, log)
 	}
 	return nil
 }
@@ -281,11 +282,26 @@ func runHooks(kind string, hooks []specs.Hook, state specs.State) error {
 		cmd.Args, cmd.Env, cmd.Stdin = args, h.Env, bytes.NewReader(b)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
+		// A hook killed at its timeout may have left a child holding
+		// the output pipe: it is not waited for past a second.
+		cmd.WaitDelay = time.Second
+		if err := cmd.Run(); ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("%s hook %s: timed out after %ds: %s", kind, h.Path, *h.Timeout, strings.TrimSpace(out.String()))
+		} else if err != nil {
 			return fmt.Errorf("%s hook %s: %w: %s", kind, h.Path, err, strings.TrimSpace(out.String()))
 		}
 	}
 	return nil
+}
+
+// warnHooks runs hooks whose failures the spec makes warnings (poststart,
+// poststop): each one that fails is logged, and the rest still run.
+func warnHooks(kind string, hooks []specs.Hook, state specs.State, log logrus.FieldLogger) {
+	for _, h := range hooks {
+		if err := runHooks(kind, []specs.Hook{h}, state); err != nil {
+			log.Warn(err)
+		}
+	}
 }
 
 // Update sets new limits on a running container's cgroups (runc update),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/runtime"
@@ -54,6 +55,10 @@ func main() {
 				os.Exit(int(exit))
 			}
 			logError(err)
+			if logToFile {
+				b, _ := textFormatter{}.Format(&logrus.Entry{Logger: log, Level: logrus.ErrorLevel, Message: err.Error(), Data: logrus.Fields{}})
+				os.Stderr.Write(b)
+			}
 			os.Exit(1)
 		}
 		os.Exit(0)

@@ -49,7 +49,7 @@ func runOCI(args []string) error {
 	root.SetVersionTemplate(fmt.Sprintf("%s version %s\nspec: %s\n", ociName, version, specs.Version))
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.root, "root", runtime.DefaultOCIStateDir, "directory of the containers' state")
-	pf.StringVar(&g.logFile, "log", "", "write the log to this file (as well as stderr)")
+	pf.StringVar(&g.logFile, "log", "", "write the log to this file instead of stderr (an error that ends the command goes to both)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text, json")
 	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is systemd's slice:prefix:name")
 	pf.BoolVar(&g.debug, "debug", false, "debug logging")
@@ -76,9 +76,14 @@ func setupOCILog(g ociFlags) error {
 			return fmt.Errorf("--log: %w", err)
 		}
 		log.SetOutput(f)
+		logToFile = true
 	}
 	return nil
 }
+
+// logToFile says that --log sent the log to a file: the error that ends
+// the command is then also printed on stderr, as runc prints it.
+var logToFile bool
 
 func ociCreateCommand(g *ociFlags) *cobra.Command {
 	var bundle, pidFile, consoleSocket string
@@ -110,7 +115,7 @@ func ociCreateCommand(g *ociFlags) *cobra.Command {
 			}
 			if pidFile != "" {
 				if err := writePidFile(pidFile, pid); err != nil {
-					_ = runtime.Delete(g.root, id, true)
+					_ = runtime.Delete(g.root, id, true, log.WithField("container", id))
 					return fmt.Errorf("%s: --pid-file: %w", id, err)
 				}
 			}
@@ -202,7 +207,9 @@ func systemdCgroupPath(s string) (string, error) {
 func ociStartCommand(g *ociFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "start ID", Short: "Run the user's process in a created container", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runtime.Start(g.root, args[0]) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runtime.Start(g.root, args[0], log.WithField("container", args[0]))
+		},
 	}
 }
 
@@ -252,7 +259,9 @@ func ociDeleteCommand(g *ociFlags) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use: "delete [--force] ID", Short: "Remove what create made; --force kills a running container first", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runtime.Delete(g.root, args[0], force) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runtime.Delete(g.root, args[0], force, log.WithField("container", args[0]))
+		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill the container if it runs")
 	return cmd
