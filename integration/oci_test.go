@@ -447,3 +447,75 @@ func TestOCIHooks(t *testing.T) {
 		t.Errorf("--root after a failed create holds %v, want nothing", entries)
 	}
 }
+
+// TestOCIExecProcess: an exec's --process is executed whole, as runc's:
+// its user, capability sets, noNewPrivileges, rlimits and umask, seen from
+// inside; it needs no CAP_SETUID or CAP_SETGID in the container's bounding
+// set to take its user; and it may not reach past that bounding set.
+func TestOCIExecProcess(t *testing.T) {
+	fx := newFixture(t)
+	for _, a := range []string{"id", "grep"} {
+		_ = os.Symlink("busybox", filepath.Join(fx.root, "bin", a))
+	}
+	// Neither CAP_SETUID nor CAP_SETGID: the exec must take its user before
+	// it gives up what the container lacks.
+	bounding := []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}
+	dir := fx.bundle(t, []string{"/bin/sleep", "1000"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = "/containerctl-oci-test/" + fx.name
+		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: bounding, Effective: bounding, Permitted: bounding}
+		s.Process.NoNewPrivileges = false
+	})
+	root := filepath.Join(fx.dir, "oci-root")
+	oci := func(want int, args ...string) string {
+		t.Helper()
+		return runProgram(t, want, ociBin, append([]string{"--root", root}, args...)...)
+	}
+	oci(0, "create", "--bundle", dir, fx.name)
+	t.Cleanup(func() { _ = runProgramQuiet(ociBin, "--root", root, "delete", "--force", fx.name) })
+	oci(0, "start", fx.name)
+	if out := oci(0, "exec", fx.name, "--", "id"); !strings.Contains(out, "uid=0 gid=0") {
+		t.Errorf("exec id in a container without CAP_SETGID: %q, want root", out)
+	}
+	process := func(p specs.Process) string {
+		p.Cwd, p.Env = "/", []string{"PATH=/bin"}
+		b, err := json.Marshal(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(fx.dir, "process.json")
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	umask := uint32(0o027)
+	script := "id; umask; ulimit -Sn; ulimit -Hn; grep -E '^(Cap|NoNewPrivs)' /proc/self/status"
+	out := oci(0, "exec", "--process", process(specs.Process{
+		Args: []string{"/bin/sh", "-c", script},
+		User: specs.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{5}, Umask: &umask},
+		// CAP_NET_BIND_SERVICE (bit 10) kept as ambient by the non-root
+		// user; CAP_SYS_ADMIN left out of every set.
+		Capabilities: &specs.LinuxCapabilities{
+			Bounding: []string{"CAP_NET_BIND_SERVICE", "CAP_KILL"}, Permitted: []string{"CAP_NET_BIND_SERVICE"},
+			Effective: []string{"CAP_NET_BIND_SERVICE"}, Inheritable: []string{"CAP_NET_BIND_SERVICE"}, Ambient: []string{"CAP_NET_BIND_SERVICE"},
+		},
+		NoNewPrivileges: true,
+		Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 64, Hard: 128}},
+	}), fx.name)
+	for _, want := range []string{
+		"uid=1000 gid=1001 groups=5\n", "\n0027\n", "\n64\n128\n",
+		"CapInh:\t0000000000000400\nCapPrm:\t0000000000000400\nCapEff:\t0000000000000400\nCapBnd:\t0000000000000420\nCapAmb:\t0000000000000400\n",
+		"NoNewPrivs:\t1\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exec --process: want %q in the output:\n%s", want, out)
+		}
+	}
+	// Empty sets: root gets no capability.
+	if out := oci(0, "exec", "--process", process(specs.Process{Args: []string{"grep", "^CapEff", "/proc/self/status"}, Capabilities: &specs.LinuxCapabilities{}}), fx.name); !strings.Contains(out, "CapEff:\t0000000000000000\n") {
+		t.Errorf("exec --process with no capabilities: %q, want none effective", out)
+	}
+	if out := oci(1, "exec", "--process", process(specs.Process{Args: []string{"true"}, Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_SYS_PTRACE"}}}), fx.name); !oneLineNaming(out, fx.name, "CAP_SYS_PTRACE is not in the container's bounding set") {
+		t.Errorf("exec --process beyond the bounding set: %q, want a refusal naming CAP_SYS_PTRACE", out)
+	}
+}

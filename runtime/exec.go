@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 )
 
@@ -35,6 +36,12 @@ type ExecOptions struct {
 	// nsenter.FindHelper).
 	Helper string
 	Log    *logrus.Logger
+	// Process, when set, is an OCI exec's own process (runc exec
+	// --process): its capabilities, noNewPrivileges, rlimits, umask and
+	// oomScoreAdj replace the container's, checked as a spec's are and
+	// never beyond the container's bounding set (no_new_privs only adds).
+	// Its other fields are the ones above.
+	Process *specs.Process
 }
 
 // execUser is who an exec'd command runs as, from the container's own

@@ -7,12 +7,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/containerctl/containerctl/cgroup"
 	"github.com/containerctl/containerctl/runtime/nsenter"
+	"github.com/containerctl/containerctl/runtime/security"
 )
 
 // Exec runs a command inside the running container name and returns its
@@ -240,12 +243,47 @@ func execInstructions(p *Plan, u execUser, o ExecOptions) (nsenter.Instructions,
 		NoNewPrivs: p.Process.NoNewPrivileges,
 		PTY:        o.TTY,
 	}
-	if p.Capabilities != nil {
-		m, err := nsenter.BoundingMask(p.Capabilities.Bounding)
+	caps, rlimits, umask, oom := p.Capabilities, p.Process.Rlimits, p.Process.Umask, p.Process.OOMScoreAdj
+	if sp := o.Process; sp != nil {
+		var err error
+		if caps, err = execCapabilities(p.Capabilities, sp.Capabilities); err != nil {
+			return in, err
+		}
+		if rlimits, err = compileRlimits(sp.Rlimits); err != nil {
+			return in, err
+		}
+		if sp.User.Umask != nil && *sp.User.Umask > 0o777 {
+			return in, fmt.Errorf("%w: process.user.umask %#o: more than 0777", ErrInvalidSpec, *sp.User.Umask)
+		}
+		umask, oom = sp.User.Umask, sp.OOMScoreAdj
+		in.NoNewPrivs = in.NoNewPrivs || sp.NoNewPrivileges
+	}
+	if caps != nil {
+		m, err := nsenter.BoundingMask(caps.Bounding)
 		if err != nil {
 			return in, err
 		}
 		in.Bounding = &m
+		in.Caps = &nsenter.CapSets{}
+		for _, s := range []struct {
+			to  *uint64
+			set []int
+		}{{&in.Caps.Effective, caps.Effective}, {&in.Caps.Permitted, caps.Permitted}, {&in.Caps.Inheritable, caps.Inheritable}, {&in.Caps.Ambient, caps.Ambient}} {
+			if *s.to, err = nsenter.BoundingMask(s.set); err != nil {
+				return in, err
+			}
+		}
+	}
+	for _, r := range rlimits {
+		in.Rlimits = append(in.Rlimits, nsenter.Rlimit{Resource: uint32(r.Resource), Soft: r.Soft, Hard: r.Hard})
+	}
+	in.Umask = umask
+	if oom != nil {
+		if *oom < -1000 || *oom > 1000 {
+			return in, fmt.Errorf("%w: process.oomScoreAdj %d: not within -1000..1000", ErrInvalidSpec, *oom)
+		}
+		adj := int32(*oom)
+		in.OOMScoreAdj = &adj
 	}
 	if s := p.Seccomp; s != nil {
 		in.Seccomp = &nsenter.Seccomp{Flags: s.Flags}
@@ -254,6 +292,28 @@ func execInstructions(p *Plan, u execUser, o ExecOptions) (nsenter.Instructions,
 		}
 	}
 	return in, nil
+}
+
+// execCapabilities compiles an OCI exec's process.capabilities, which may
+// not reach past the container's bounding set (container: nil when the
+// container's spec has none, and so its init the runtime's own).
+func execCapabilities(container *security.Capabilities, c *specs.LinuxCapabilities) (*security.Capabilities, error) {
+	if c == nil {
+		// runc's exec then gives the process none; so does ours.
+		c = &specs.LinuxCapabilities{}
+	}
+	caps, err := security.CompileCapabilities(c)
+	if err != nil {
+		return nil, err
+	}
+	if container != nil {
+		for _, n := range caps.Bounding {
+			if !slices.Contains(container.Bounding, n) {
+				return nil, fmt.Errorf("%w: process.capabilities.bounding: %s is not in the container's bounding set", ErrInvalidSpec, security.CapabilityName(n))
+			}
+		}
+	}
+	return caps, nil
 }
 
 // containerUser looks user up in the container's /etc/passwd and

@@ -48,21 +48,30 @@ func (p *Plan) compileProcessIdentity(sp *specs.Process) error {
 	if u.Umask != nil && *u.Umask > 0o777 {
 		return fmt.Errorf("%w: process.user.umask %#o: more than 0777", ErrInvalidSpec, *u.Umask)
 	}
+	var err error
+	p.Process.Rlimits, err = compileRlimits(sp.Rlimits)
+	return err
+}
+
+// compileRlimits checks process.rlimits: known types, each once, soft
+// within hard.
+func compileRlimits(rls []specs.POSIXRlimit) ([]Rlimit, error) {
+	var out []Rlimit
 	seen := map[string]bool{}
-	for _, r := range sp.Rlimits {
+	for _, r := range rls {
 		n, ok := rlimitNumbers[r.Type]
 		switch {
 		case !ok:
-			return fmt.Errorf("%w: process.rlimits: unknown type %q", ErrInvalidSpec, r.Type)
+			return nil, fmt.Errorf("%w: process.rlimits: unknown type %q", ErrInvalidSpec, r.Type)
 		case seen[r.Type]:
-			return fmt.Errorf("%w: process.rlimits: %s given twice", ErrInvalidSpec, r.Type)
+			return nil, fmt.Errorf("%w: process.rlimits: %s given twice", ErrInvalidSpec, r.Type)
 		case r.Soft > r.Hard:
-			return fmt.Errorf("%w: process.rlimits: %s soft limit %d above its hard limit %d", ErrInvalidSpec, r.Type, r.Soft, r.Hard)
+			return nil, fmt.Errorf("%w: process.rlimits: %s soft limit %d above its hard limit %d", ErrInvalidSpec, r.Type, r.Soft, r.Hard)
 		}
 		seen[r.Type] = true
-		p.Process.Rlimits = append(p.Process.Rlimits, Rlimit{Resource: n, Name: r.Type, Soft: r.Soft, Hard: r.Hard})
+		out = append(out, Rlimit{Resource: n, Name: r.Type, Soft: r.Soft, Hard: r.Hard})
 	}
-	return nil
+	return out, nil
 }
 
 // ipcSysctls are the sysctls of the IPC namespace (ipc_sysctl.c,

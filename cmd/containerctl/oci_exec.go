@@ -77,12 +77,16 @@ func ociExecOptions(processFile string, args []string, cwd, user string, env []s
 	if len(p.Args) == 0 {
 		return o, fmt.Errorf("--process %s: no args", processFile)
 	}
+	// What the exec does not execute is refused by name, never dropped.
 	switch {
 	case p.User.Username != "":
 		return o, fmt.Errorf("--process %s: user.username is not supported (give uid and gid)", processFile)
 	case p.ApparmorProfile != "" || p.SelinuxLabel != "":
 		return o, fmt.Errorf("--process %s: apparmorProfile and selinuxLabel are not supported", processFile)
+	case p.Scheduler != nil || p.IOPriority != nil || p.ExecCPUAffinity != nil:
+		return o, fmt.Errorf("--process %s: scheduler, ioPriority and execCPUAffinity are not supported", processFile)
 	}
+	o.Process = &p
 	o.Args, o.Env, o.Workdir, o.TTY = p.Args, append(p.Env, env...), p.Cwd, p.Terminal || tty
 	o.User = strconv.FormatUint(uint64(p.User.UID), 10)
 	gid := p.User.GID

@@ -38,6 +38,13 @@
 //	              u8 jf, u32 k) each: the compiled filter to install
 //	12 pty        empty: make a pseudo-terminal
 //	13 detach     empty: no parent-death signal (an OCI exec --detach)
+//	14 caps       4 u64: the effective, permitted, inheritable and
+//	              ambient sets' masks (absent: permitted and effective
+//	              are what the bounding set leaves, no others)
+//	15 rlimit     u32 resource, u64 soft, u64 hard (repeated)
+//	16 umask      u32
+//	17 oomscoreadj u32: an int32, written to the helper's own
+//	              oom_score_adj before it joins (the child inherits it)
 //
 // Strings carry no NUL. The helper answers with lines, one write each:
 //
@@ -60,8 +67,10 @@
 // confinement before it clones: the bounding set, permitted and effective
 // sets no larger than it, no inheritable or ambient ones, no_new_privs
 // when the container has it, and the seccomp filter (installed while the
-// helper still holds CAP_SYS_ADMIN). What the guest could reach in the
-// window is then no stronger than the guest's root. With a pty, the child
+// helper still holds CAP_SYS_ADMIN); then the command's rlimits, umask,
+// user (its capabilities kept across the change) and capability sets, and
+// its working directory. What the guest could reach in the window is then
+// no stronger than the guest's root, and no stronger than the command. With a pty, the child
 // is given /dev/null, not the caller's terminal, as its first stdio. And
 // containerctl believes only the helper's pid line, once, and only for a
 // child of its own (waitid P_PIDFD WNOWAIT), and stops waiting when the
@@ -71,8 +80,6 @@
 //
 // Not dumpable until the exec; SIGKILL when containerctl's thread that
 // started it dies; a new session; with a pty, /dev/ptmx of the container
-// (its devpts), the slave as controlling terminal and stdio; chdir and a
-// check that the working directory is inside the root; setgroups,
-// setresgid, setresuid; every fd from 3 on close-on-exec; execvp in the
-// command's own PATH.
+// (its devpts), the slave as controlling terminal and stdio; every fd
+// from 3 on close-on-exec; execvp in the command's own PATH.
 package nsenter

@@ -31,6 +31,10 @@ const (
 	TagSeccomp
 	TagPTY
 	TagDetach
+	TagCaps
+	TagRlimit
+	TagUmask
+	TagOOMScoreAdj
 )
 
 // ErrInvalid is instructions that cannot be encoded or decoded.
@@ -66,6 +70,23 @@ type Instructions struct {
 	// Detach: the process outlives the caller (no parent-death signal),
 	// for an OCI exec --detach, whose caller's subreaper inherits it.
 	Detach bool
+	// Caps are the sets the command execs with; nil leaves permitted and
+	// effective as the bounding set, and none inheritable or ambient.
+	Caps        *CapSets
+	Rlimits     []Rlimit
+	Umask       *uint32
+	OOMScoreAdj *int32
+}
+
+// CapSets are capability masks (bit N is capability N).
+type CapSets struct {
+	Effective, Permitted, Inheritable, Ambient uint64
+}
+
+// Rlimit is one resource limit, by Linux resource number.
+type Rlimit struct {
+	Resource   uint32
+	Soft, Hard uint64
 }
 
 // MarshalBinary encodes the instructions for the helper.
@@ -131,6 +152,23 @@ func (in *Instructions) MarshalBinary() ([]byte, error) {
 	}
 	if in.Detach {
 		rec(TagDetach, nil)
+	}
+	if c := in.Caps; c != nil {
+		var v []byte
+		for _, m := range []uint64{c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
+			v = binary.NativeEndian.AppendUint64(v, m)
+		}
+		rec(TagCaps, v)
+	}
+	for _, r := range in.Rlimits {
+		v := binary.NativeEndian.AppendUint64(binary.NativeEndian.AppendUint64(u32(r.Resource), r.Soft), r.Hard)
+		rec(TagRlimit, v)
+	}
+	if in.Umask != nil {
+		rec(TagUmask, u32(*in.Umask))
+	}
+	if in.OOMScoreAdj != nil {
+		rec(TagOOMScoreAdj, u32(uint32(*in.OOMScoreAdj)))
 	}
 	if body.Len() > maxBody {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, body.Len(), maxBody)
@@ -218,6 +256,25 @@ func (in *Instructions) record(tag uint32, v []byte) error {
 		in.PTY = true
 	case TagDetach:
 		in.Detach = true
+	case TagCaps:
+		if len(v) != 32 {
+			return fmt.Errorf("%w: capability sets of %d bytes", ErrInvalid, len(v))
+		}
+		in.Caps = &CapSets{binary.NativeEndian.Uint64(v), binary.NativeEndian.Uint64(v[8:]), binary.NativeEndian.Uint64(v[16:]), binary.NativeEndian.Uint64(v[24:])}
+	case TagRlimit:
+		if len(v) != 20 {
+			return fmt.Errorf("%w: rlimit of %d bytes", ErrInvalid, len(v))
+		}
+		in.Rlimits = append(in.Rlimits, Rlimit{binary.NativeEndian.Uint32(v), binary.NativeEndian.Uint64(v[4:]), binary.NativeEndian.Uint64(v[12:])})
+	case TagUmask:
+		err := u32(&x)
+		in.Umask = &x
+		return err
+	case TagOOMScoreAdj:
+		err := u32(&x)
+		adj := int32(x)
+		in.OOMScoreAdj = &adj
+		return err
 	default:
 		return fmt.Errorf("%w: unknown record %d", ErrInvalid, tag)
 	}

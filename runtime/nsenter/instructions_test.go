@@ -17,6 +17,12 @@ func TestInstructionsRoundTrip(t *testing.T) {
 			Bounding: &bset, NoNewPrivs: true, PTY: true, Detach: true,
 			Seccomp: &Seccomp{Flags: 2, Program: []Filter{{Code: 0x20, K: 4}, {Code: 0x15, Jt: 1, Jf: 2, K: 0xc000003e}, {Code: 0x6, K: 0x7fff0000}}},
 		},
+		{
+			PidFD: 5, NSFlags: 0x20020000, Cwd: "/", Args: []string{"id"},
+			Caps:    &CapSets{Effective: 1 << 10, Permitted: 1<<10 | 1<<5, Inheritable: 1 << 10, Ambient: 1<<10 | 1<<40},
+			Rlimits: []Rlimit{{Resource: 7, Soft: 64, Hard: 128}, {Resource: 4, Soft: ^uint64(0), Hard: ^uint64(0)}},
+			Umask:   ptr(uint32(0o027)), OOMScoreAdj: ptr(int32(-17)),
+		},
 	}
 	for _, in := range tests {
 		b, err := in.MarshalBinary()
@@ -156,3 +162,5 @@ func TestParseReply(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -99,12 +99,15 @@ func CompileCapabilities(c *specs.LinuxCapabilities) (*Capabilities, error) {
 	} {
 		for _, n := range r.set {
 			if !slices.Contains(r.within, n) {
-				return nil, fmt.Errorf("process.capabilities."+r.msg+": %w", "CAP_"+strings.ToUpper(capability.Cap(n).String()), ErrInvalidSet)
+				return nil, fmt.Errorf("process.capabilities."+r.msg+": %w", CapabilityName(n), ErrInvalidSet)
 			}
 		}
 	}
 	return &out, nil
 }
+
+// CapabilityName is the spec's name of capability number n (CAP_CHOWN).
+func CapabilityName(n int) string { return "CAP_" + strings.ToUpper(capability.Cap(n).String()) }
 
 func capSet(set string, names []string) ([]int, error) {
 	var nums []int

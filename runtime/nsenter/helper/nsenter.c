@@ -34,6 +34,8 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -55,6 +57,12 @@
 enum {
 	T_PIDFD = 1, T_NSFLAGS, T_UID, T_GID, T_GROUPS, T_CWD, T_ARG, T_ENV,
 	T_CAPBSET, T_NONEWPRIVS, T_SECCOMP, T_PTY, T_DETACH,
+	T_CAPS, T_RLIMIT, T_UMASK, T_OOMSCOREADJ,
+};
+
+struct rlim {
+	uint32_t resource;
+	uint64_t soft, hard;
 };
 
 struct instr {
@@ -74,6 +82,16 @@ struct instr {
 	size_t sc_len;
 	int pty;
 	int detach;
+	/* The effective, permitted, inheritable and ambient sets the
+	 * command execs with. */
+	int has_caps;
+	uint64_t caps[4];
+	struct rlim *rlimits;
+	size_t nrlimits;
+	int has_umask;
+	uint32_t umask;
+	int has_oom;
+	int32_t oom;
 };
 
 extern char **environ;
@@ -186,6 +204,29 @@ static void record(struct instr *in, uint32_t tag, const char *v, uint32_t len)
 		break;
 	case T_PTY: in->pty = 1; break;
 	case T_DETACH: in->detach = 1; break;
+	case T_CAPS:
+		if (len != sizeof in->caps) {
+			errno = EINVAL;
+			fail(127, "read instructions: capability sets of %u bytes", len);
+		}
+		memcpy(in->caps, v, sizeof in->caps);
+		in->has_caps = 1;
+		break;
+	case T_RLIMIT:
+		if (len != 20) {
+			errno = EINVAL;
+			fail(127, "read instructions: rlimit of %u bytes", len);
+		}
+		in->rlimits = realloc(in->rlimits, (in->nrlimits + 1) * sizeof *in->rlimits);
+		if (!in->rlimits)
+			fail(127, "read instructions");
+		memcpy(&in->rlimits[in->nrlimits].resource, v, 4);
+		memcpy(&in->rlimits[in->nrlimits].soft, v + 4, 8);
+		memcpy(&in->rlimits[in->nrlimits].hard, v + 12, 8);
+		in->nrlimits++;
+		break;
+	case T_UMASK: in->umask = u32(v, len); in->has_umask = 1; break;
+	case T_OOMSCOREADJ: in->oom = (int32_t)u32(v, len); in->has_oom = 1; break;
 	default:
 		errno = EINVAL;
 		fail(127, "read instructions: unknown record %u", tag);
@@ -313,14 +354,79 @@ static void install_seccomp(const struct instr *in)
 		fail(127, "install the seccomp filter");
 }
 
+/* become_user takes the command's IDs. The capabilities stay across the
+ * change (PR_SET_KEEPCAPS; the kernel clears the effective set, which
+ * set_caps gives again): set_caps decides them after it. */
 static void become_user(const struct instr *in)
 {
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		fail(127, "prctl PR_SET_KEEPCAPS");
 	if (setgroups(in->ngroups, in->groups) < 0)
 		fail(127, "setgroups");
 	if (setresgid(in->gid, in->gid, in->gid) < 0)
 		fail(127, "setresgid %u", in->gid);
 	if (setresuid(in->uid, in->uid, in->uid) < 0)
 		fail(127, "setresuid %u", in->uid);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		fail(127, "prctl PR_SET_KEEPCAPS");
+}
+
+/* set_caps gives the command's effective, permitted and inheritable sets
+ * and raises its ambient set, as the container's init gets them: then
+ * exec(2) decides (a root command gets the bounding set, another its
+ * ambient set). Without them, permitted and effective are what the
+ * bounding set leaves. */
+static void set_caps(const struct instr *in)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		fail(127, "read capabilities");
+	uint64_t amb = 0;
+	if (in->has_caps) {
+		/* What we do not hold (the host's root may lack some, where
+		 * containerctl itself runs confined) cannot be given: the sets
+		 * get what we have, as the init's do (security.ApplySets). */
+		for (int i = 0; i < 2; i++) {
+			uint32_t have = d[i].permitted;
+			d[i].permitted = (uint32_t)(in->caps[1] >> (32 * i)) & have;
+			d[i].effective = (uint32_t)(in->caps[0] >> (32 * i)) & d[i].permitted;
+			d[i].inheritable = (uint32_t)(in->caps[2] >> (32 * i)) & have;
+			amb |= (uint64_t)(d[i].permitted & d[i].inheritable) << (32 * i);
+		}
+		amb &= in->caps[3];
+	} else if (in->has_capbset) {
+		uint32_t lo = (uint32_t)in->capbset, hi = (uint32_t)(in->capbset >> 32);
+		d[0].effective = d[0].permitted &= lo;
+		d[1].effective = d[1].permitted &= hi;
+	} else {
+		d[0].effective = d[0].permitted;
+		d[1].effective = d[1].permitted;
+	}
+	if (syscall(SYS_capset, &h, d) < 0)
+		fail(127, "set the capabilities");
+	for (int c = 0; c < 64; c++)
+		if ((amb & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+			fail(127, "raise ambient capability %d", c);
+}
+
+/* enter_cwd enters the working directory, which must be inside the root:
+ * one reached through a link out of it shows as "(unreachable)" (runc's
+ * verifyCwd, CVE-2024-21626). It returns -1 with errno EACCES or EPERM
+ * when we may not enter it, for a second try as the command's user. */
+static int enter_cwd(const struct instr *in, int last)
+{
+	if (chdir(in->cwd) < 0) {
+		if (!last && (errno == EACCES || errno == EPERM))
+			return -1;
+		fail(127, "chdir %s", in->cwd);
+	}
+	char wd[4096];
+	if (!getcwd(wd, sizeof wd) || wd[0] != '/') {
+		errno = EPERM;
+		fail(127, "working directory %s is outside the container's root", in->cwd);
+	}
+	return 0;
 }
 
 /* cloexec_from marks every fd from 3 on close-on-exec: the socket too, so
@@ -351,16 +457,6 @@ static void __attribute__((noreturn)) child(const struct instr *in)
 		fail(127, "setsid");
 	if (in->pty)
 		open_pty();
-	if (chdir(in->cwd) < 0)
-		fail(127, "chdir %s", in->cwd);
-	/* Inside the root: a directory reached through a link out of it
-	 * shows as "(unreachable)" (runc's verifyCwd, CVE-2024-21626). */
-	char wd[4096];
-	if (!getcwd(wd, sizeof wd) || wd[0] != '/') {
-		errno = EPERM;
-		fail(127, "working directory %s is outside the container's root", in->cwd);
-	}
-	become_user(in);
 	cloexec_from(3);
 	/* execvp searches the PATH of environ: the command's own. */
 	environ = in->envp ? in->envp : (char *[]){ NULL };
@@ -368,37 +464,49 @@ static void __attribute__((noreturn)) child(const struct instr *in)
 	fail(errno == ENOENT ? 127 : 126, "exec %s", in->argv[0]);
 }
 
-/* confine gives us the container's confinement before the clone: its
- * bounding set, no more permitted or effective capabilities than that,
- * none inheritable or ambient, no_new_privs when it has it, and its seccomp
- * filter (installed while we still hold CAP_SYS_ADMIN). From the clone on,
+/* confine gives us the command's confinement before the clone: its
+ * limits and umask, the container's bounding set, none inheritable or
+ * ambient, no_new_privs when it has it, and its seccomp filter (installed
+ * while we still hold CAP_SYS_ADMIN); then the command's user and
+ * capabilities (set_caps), and its working directory. From the clone on,
  * the child is in the container's PID namespace, where the guest's root
  * may ptrace it (CAP_SYS_PTRACE) before it execs: it must then be no
- * stronger than that root. */
+ * stronger than that root, and it already is the command. */
 static void confine(const struct instr *in)
 {
+	for (size_t i = 0; i < in->nrlimits; i++) {
+		struct rlimit rl = { .rlim_cur = in->rlimits[i].soft, .rlim_max = in->rlimits[i].hard };
+		if (setrlimit(in->rlimits[i].resource, &rl) < 0)
+			fail(127, "set rlimit %u to %llu/%llu", in->rlimits[i].resource,
+			     (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	}
+	if (in->has_umask)
+		umask(in->umask);
+	int cwd = enter_cwd(in, 0);
 	drop_caps(in);
 	if (in->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(127, "prctl PR_SET_NO_NEW_PRIVS");
 	if (in->has_seccomp)
 		install_seccomp(in);
-	if (!in->has_capbset)
-		return;
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
-	if (syscall(SYS_capget, &h, d) < 0)
-		fail(127, "read capabilities");
-	uint32_t lo = (uint32_t)in->capbset, hi = (uint32_t)(in->capbset >> 32);
-	d[0].permitted &= lo, d[0].effective &= lo;
-	d[1].permitted &= hi, d[1].effective &= hi;
-	if (syscall(SYS_capset, &h, d) < 0)
-		fail(127, "limit the capabilities to the bounding set");
+	become_user(in);
+	set_caps(in);
+	if (cwd < 0)
+		enter_cwd(in, 1);
 }
 
 int main(void)
 {
 	struct instr in = { .pidfd = -1 };
 	read_instructions(&in);
+	/* Our own /proc before the setns: the container's does not show us. */
+	if (in.has_oom) {
+		char v[16];
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+		int n = snprintf(v, sizeof v, "%d", in.oom);
+		if (fd < 0 || write(fd, v, n) != n)
+			fail(127, "set oom_score_adj %d", in.oom);
+		close(fd);
+	}
 	/* All the container's namespaces at once, through the pidfd (Linux
 	 * 5.8). Children are then born in its PID namespace. */
 	if (setns(in.pidfd, (int)in.nsflags) < 0)
