@@ -163,11 +163,14 @@ func (c *Cgroup) killTargets() targets {
 // os.File puts every file it opens in Go's poller, and a cgroupfs file is
 // pollable, which costs each access two fcntl and two epoll_ctl calls on
 // top of its open, read or write and close (some 40 accesses a start).
-func writeFile(p, v string) error {
+func writeFile(p, v string) error { return writeFileAt(unix.AT_FDCWD, p, v) }
+
+// writeFileAt is writeFile of the file p in the directory dirfd.
+func writeFileAt(dirfd int, p, v string) error {
 	// Without O_CREAT: cgroupfs cannot create a file, and asked to it
 	// answers a missing one with EACCES, where callers look for ENOENT
 	// (cgroup.kill before Linux 5.14, a freezer.state gone).
-	fd, err := openCgroupFile(p, unix.O_WRONLY)
+	fd, err := openCgroupFile(dirfd, p, unix.O_WRONLY)
 	if err == nil {
 		err = writeOnce(fd, []byte(v))
 		if cerr := unix.Close(fd); err == nil {
@@ -199,8 +202,11 @@ func writeOnce(fd int, b []byte) error {
 
 // readFile reads the cgroup (or proc) file p whole. Its errors are
 // *os.PathError, as os.ReadFile's.
-func readFile(p string) ([]byte, error) {
-	fd, err := openCgroupFile(p, unix.O_RDONLY)
+func readFile(p string) ([]byte, error) { return readFileAt(unix.AT_FDCWD, p) }
+
+// readFileAt is readFile of the file p in the directory dirfd.
+func readFileAt(dirfd int, p string) ([]byte, error) {
+	fd, err := openCgroupFile(dirfd, p, unix.O_RDONLY)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
@@ -224,9 +230,14 @@ func readFile(p string) ([]byte, error) {
 	}
 }
 
-func openCgroupFile(p string, flags int) (int, error) {
+func openCgroupFile(dirfd int, p string, flags int) (int, error) {
+	if dirfd != unix.AT_FDCWD {
+		// A name in a directory the walk reached (walk_linux.go): a
+		// control file, never a link.
+		flags |= unix.O_NOFOLLOW
+	}
 	for {
-		fd, err := unix.Open(p, flags|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(dirfd, p, flags|unix.O_CLOEXEC, 0)
 		if !errors.Is(err, unix.EINTR) {
 			return fd, err
 		}

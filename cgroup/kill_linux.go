@@ -81,25 +81,29 @@ func thawTree(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	fd, err := openDir(dir)
+	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("thaw the cgroups below %s: %w", dir, err)
 	}
-	var errs []error
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+	fd, err = walk(fd, 0, func(fd, depth int) error {
+		if depth == 0 {
+			return nil
 		}
-		sub := filepath.Join(dir, e.Name())
-		if err := writeFile(filepath.Join(sub, "freezer.state"), "THAWED"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
+		if err := writeFileAt(fd, "freezer.state", "THAWED"); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("a cgroup %d levels down: %w", depth, err)
 		}
-		errs = append(errs, thawTree(sub))
+		return nil
+	}, nil)
+	if fd >= 0 {
+		unix.Close(fd)
 	}
-	return errors.Join(errs...)
+	if err != nil {
+		return fmt.Errorf("thaw the cgroups below %s: %w", dir, err)
+	}
+	return nil
 }
 
 // waitEmpty waits until the cgroup at p has no process; a zero timeout
@@ -196,29 +200,35 @@ func populated(events []byte) bool {
 
 // treeProcs lists the processes in the cgroup at dir and below it.
 func treeProcs(dir string) ([]int, error) {
-	pids, err := readProcs(dir)
+	fd, err := openDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	entries, err := os.ReadDir(dir)
+	var pids []int
+	fd, err = walk(fd, 0, func(fd, depth int) error {
+		p, err := readProcsAt(fd, "cgroup.procs")
+		if errors.Is(err, unix.ENOENT) && depth > 0 {
+			return nil // gone meanwhile
+		}
+		pids = append(pids, p...)
+		return err
+	}, nil)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
 	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		sub, err := treeProcs(filepath.Join(dir, e.Name()))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		pids = append(pids, sub...)
+		return nil, fmt.Errorf("list the processes of %s: %w", dir, err)
 	}
 	return pids, nil
 }
 
 func readProcs(dir string) ([]int, error) {
-	b, err := readFile(filepath.Join(dir, "cgroup.procs"))
+	return readProcsAt(unix.AT_FDCWD, filepath.Join(dir, "cgroup.procs"))
+}
+
+// readProcsAt reads the cgroup.procs file name in the directory dirfd.
+func readProcsAt(dirfd int, name string) ([]int, error) {
+	b, err := readFileAt(dirfd, name)
 	if err != nil {
 		return nil, err
 	}

@@ -109,7 +109,8 @@ func Open(r Record) (*Cgroup, error) {
 
 // removeTree removes the cgroup at dir and any the container made below it,
 // deepest first (rmdir is the only way to remove a cgroup, and fails while
-// it has children).
+// it has children), by a walk relative to directory fds (walk): the guest's
+// tree may be deeper than any path can name.
 func removeTree(dir string) error {
 	// Most often the cgroup is empty, or its one child is: try rmdir
 	// first, and read the directory (dozens of control files) only when
@@ -120,34 +121,86 @@ func removeTree(dir string) error {
 	case !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY):
 		return fmt.Errorf("remove cgroup %s: %w", dir, err)
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	fd, err := openDir(dir)
+	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("remove cgroup %s: %w", dir, err)
 	}
-	var errs []error
-	for _, e := range entries {
-		if e.IsDir() {
-			errs = append(errs, removeTree(filepath.Join(dir, e.Name())))
-		}
-	}
 	// A cgroup stays busy (EBUSY) until its last exited process is
 	// reaped, which its new parent may do a moment after cgroup.events
 	// said it was empty; the kernel sends no event for that, so rmdir is
-	// tried again for a short while.
+	// tried again for a short while: two seconds for the whole tree, not
+	// for each of its cgroups.
 	deadline := time.Now().Add(2 * time.Second)
+	rmdir := func(parent int, name string) error {
+		for {
+			err := unix.Unlinkat(parent, name, unix.AT_REMOVEDIR)
+			if err == nil || errors.Is(err, unix.ENOENT) {
+				return nil
+			}
+			if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var errs []error
+	fd, err = walk(fd, 0, nil, func(parent int, name string) error {
+		if err := rmdir(parent, name); err != nil {
+			// One line, however deep: the guest chose the names.
+			return fmt.Errorf("a cgroup below it: %w", err)
+		}
+		return nil
+	})
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for {
 		err := unix.Rmdir(dir)
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			break
 		}
 		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+			errs = append(errs, err)
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return fmt.Errorf("remove cgroup %s: %w", dir, firstErr(errs))
+	}
+	return nil
+}
+
+// firstErr is the first of errs with how many more there were: a tree of
+// thousands of cgroups that cannot go gives one line, not thousands.
+func firstErr(errs []error) error {
+	var all []error
+	for _, e := range errs {
+		all = append(all, flatten(e)...)
+	}
+	if len(all) <= 1 {
+		return errors.Join(all...)
+	}
+	return fmt.Errorf("%w (and %d more)", all[0], len(all)-1)
+}
+
+// flatten lists the errors an errors.Join holds.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }

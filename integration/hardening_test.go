@@ -225,6 +225,41 @@ func TestStopFrozenGuest(t *testing.T) {
 	// The cleanup checks that no process, record or cgroup is left.
 }
 
+// TestStopDeepCgroupGuest: a guest that makes its cgroup trees deeper
+// than a path can name (over PATH_MAX from the host's root), in cgroup2
+// and in a v1 freezer hierarchy of its own with a task frozen at the
+// bottom, is still stopped within its stop timeout, with one line of
+// output, and leaves no cgroup behind (the fixture's check).
+func TestStopDeepCgroupGuest(t *testing.T) {
+	requireRoot(t)
+	if v1Mount("freezer") == "" {
+		t.Skip("the host has no v1 freezer hierarchy, which this guest would use")
+	}
+	fx := newFixture(t)
+	script := `mkdir -p /tmp/f && mount -t cgroup -o freezer none /tmp/f || exit 1
+/sbin/testinit deep-cgroup /tmp/f 18 freeze &
+/sbin/testinit deep-cgroup /sys/fs/cgroup 20 &
+exec sleep 1000`
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe", "--stop-timeout", "1s"}, command: []string{"/bin/sh", "-c", script}})
+	c.waitLine("DEEP /tmp/f", startTimeout)
+	c.waitLine("DEEP /sys/fs/cgroup", startTimeout)
+	start := time.Now()
+	r := ctl(t, "stop", fx.name)
+	if r.code != 0 {
+		t.Errorf("stop of a guest with deep cgroups: exit %d, stdout %q, stderr %q; want 0", r.code, r.stdout, r.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stop of a guest with deep cgroups took %v, want about the 1s stop timeout", d)
+	}
+	c.wait(10 * time.Second)
+	if strings.Contains(c.stderr.String(), "remove cgroup") || strings.Contains(c.stderr.String(), "thaw") {
+		t.Errorf("the supervisor could not clean up:\n%s", c.stderr.String())
+	}
+	if r := ctl(t, "list"); r.code != 0 || strings.Contains(r.stdout, fx.name) {
+		t.Errorf("list after the stop: exit %d, %q; want no %s", r.code, r.stdout, fx.name)
+	}
+}
+
 // TestReachableRootWarns: a --root that host users can reach (every
 // directory above it lets others through) gets a warning, since a setuid
 // file its guest plants would run for any of them.

@@ -95,6 +95,9 @@ func main() {
 		case "echo-server":
 			echoServer(os.Args[2:])
 			return
+		case "deep-cgroup":
+			deepCgroup(os.Args[2:])
+			return
 		}
 	}
 	if err := run(os.Args[1:]); err != nil {
@@ -605,4 +608,50 @@ func execBlocked(args []string) {
 	err = syscall.Exec(path, args, os.Environ())
 	fmt.Fprintln(os.Stderr, "testinit exec-blocked:", err)
 	os.Exit(2)
+}
+
+// deepCgroup DIR LEVELS [freeze] makes LEVELS nested cgroups of 250-byte
+// names below the cgroup directory DIR, each by a mkdir and chdir relative
+// to the last, so that the deepest one's path is longer than PATH_MAX
+// (from 17 levels); with freeze (DIR a v1 freezer hierarchy), it moves a
+// sleeping child into the deepest and freezes it there. It prints DEEP
+// and the directory when done, then sleeps.
+func deepCgroup(args []string) {
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "testinit deep-cgroup: want DIR LEVELS [freeze]")
+		os.Exit(2)
+	}
+	levels, _ := strconv.Atoi(args[1])
+	name := strings.Repeat("x", 250)
+	die := func(what string, err error) {
+		fmt.Fprintf(os.Stderr, "testinit deep-cgroup: %s: %v\n", what, err)
+		os.Exit(1)
+	}
+	if err := unix.Chdir(args[0]); err != nil {
+		die("chdir "+args[0], err)
+	}
+	for i := 0; i < levels; i++ {
+		if err := unix.Mkdir(name, 0o755); err != nil {
+			die(fmt.Sprintf("mkdir at level %d", i+1), err)
+		}
+		if err := unix.Chdir(name); err != nil {
+			die(fmt.Sprintf("chdir at level %d", i+1), err)
+		}
+	}
+	if len(args) > 2 && args[2] == "freeze" {
+		child := exec.Command("/proc/self/exe", modeOrphanSleep)
+		if err := child.Start(); err != nil {
+			die("start the child", err)
+		}
+		if err := os.WriteFile("cgroup.procs", []byte(strconv.Itoa(child.Process.Pid)), 0); err != nil {
+			die("move the child", err)
+		}
+		if err := os.WriteFile("freezer.state", []byte("FROZEN"), 0); err != nil {
+			die("freeze", err)
+		}
+	}
+	println1("DEEP " + args[0])
+	for {
+		time.Sleep(time.Hour)
+	}
 }
