@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -124,6 +125,44 @@ func (l *Leaf) Remove() error {
 	closeRoots(l.roots)
 	l.roots = nil
 	return errors.Join(errs...)
+}
+
+// LeafSweepAge is how old an empty leaf must be for SweepLeaves.
+const LeafSweepAge = 5 * time.Second
+
+// SweepLeaves removes the empty leaves named prefix* below the recorded
+// container's cgroup that are older than a minute: those of detached execs
+// (runc exec --detach, which containerd's shim uses for every exec, probes
+// included) whose processes have exited, since nothing waits for them to
+// remove theirs. A leaf still in use is busy and stays; one younger than
+// LeafSweepAge may be a start that has not yet moved its process in (it
+// does so within milliseconds of making the leaf).
+func SweepLeaves(r Record, prefix string) {
+	l, err := DetectLayout()
+	if err != nil {
+		return
+	}
+	for _, rc := range r.Cgroups {
+		h, ok := l.Hierarchy(rc.Hierarchy)
+		if !ok || checkPath(rc.Path) != nil {
+			continue
+		}
+		rt, err := openRoot(h)
+		if err != nil {
+			continue
+		}
+		dir := filepath.Join(rt.dir, rc.Path)
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+				continue
+			}
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > LeafSweepAge {
+				_ = unix.Rmdir(filepath.Join(dir, e.Name())) // EBUSY: in use
+			}
+		}
+		closeRoots(map[string]*root{h.Key: rt})
+	}
 }
 
 // rmdirEmpty removes an empty cgroup; a process that has exited but is not

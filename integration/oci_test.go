@@ -518,4 +518,52 @@ func TestOCIExecProcess(t *testing.T) {
 	if out := oci(1, "exec", "--process", process(specs.Process{Args: []string{"true"}, Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_SYS_PTRACE"}}}), fx.name); !oneLineNaming(out, fx.name, "CAP_SYS_PTRACE is not in the container's bounding set") {
 		t.Errorf("exec --process beyond the bounding set: %q, want a refusal naming CAP_SYS_PTRACE", out)
 	}
+
+	// Detached execs (containerd's shim uses them for every exec, probes
+	// included) leave their cgroup leaves for nobody waits for them: the
+	// next exec removes the empty ones older than runtime's sweep age,
+	// and keeps one still in use.
+	pid := ociState(t, root, fx.name).Pid
+	leaves := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(filepath.Join(cgroupDirOf(t, pid), ".."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "exec-") {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	for range 3 {
+		oci(0, "exec", "--detach", fx.name, "--", "true")
+	}
+	oci(0, "exec", "--detach", fx.name, "--", "sleep", "1000")
+	if n := len(leaves()); n != 4 {
+		t.Fatalf("after four detached execs: %d exec leaves, want 4", n)
+	}
+	time.Sleep(6 * time.Second) // past the sweep age (5 s)
+	oci(0, "exec", fx.name, "--", "true")
+	if n := leaves(); len(n) != 1 {
+		t.Errorf("after the next exec: exec leaves %v, want only the running sleep's", n)
+	}
+}
+
+// cgroupDirOf is the cgroup2 directory of process pid on the host.
+func cgroupDirOf(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			return filepath.Join(unifiedMount(t), rest)
+		}
+	}
+	t.Fatalf("process %d has no cgroup2 cgroup:\n%s", pid, b)
+	return ""
 }

@@ -106,6 +106,9 @@ func prepareExec(stateDir string, st State, o ExecOptions) (State, *os.File, str
 	return st, pidfd, helper, in, nil
 }
 
+// execLeafPrefix names the cgroup leaves of execs.
+const execLeafPrefix = "exec-"
+
 // runExec makes the exec's cgroup, starts the command, relays its terminal
 // and signals, and waits for it.
 func runExec(st State, pidfd *os.File, helper string, in nsenter.Instructions, o ExecOptions, log *logrus.Entry) (int, error) {
@@ -113,7 +116,8 @@ func runExec(st State, pidfd *os.File, helper string, in nsenter.Instructions, o
 	if err != nil {
 		return -1, err
 	}
-	leaf, err := cgroup.CreateLeaf(st.Cgroup, "exec-"+id[:12])
+	cgroup.SweepLeaves(st.Cgroup, execLeafPrefix)
+	leaf, err := cgroup.CreateLeaf(st.Cgroup, execLeafPrefix+id[:12])
 	if err != nil {
 		return -1, fmt.Errorf("cgroup: %w", err)
 	}

@@ -82,9 +82,11 @@ func startDetached(st State, pidfd *os.File, helper string, in nsenter.Instructi
 	if err != nil {
 		return -1, err
 	}
-	// The leaf stays while the process runs; delete removes it with the
-	// container's cgroups.
-	leaf, err := cgroup.CreateLeaf(st.Cgroup, "exec-"+rid[:12])
+	// The leaf stays while the process runs: nothing waits for it here.
+	// The next exec removes the empty ones, and delete whatever is left
+	// with the container's cgroups.
+	cgroup.SweepLeaves(st.Cgroup, execLeafPrefix)
+	leaf, err := cgroup.CreateLeaf(st.Cgroup, execLeafPrefix+rid[:12])
 	if err != nil {
 		return -1, fmt.Errorf("cgroup: %w", err)
 	}
@@ -106,6 +108,7 @@ func startDetached(st State, pidfd *os.File, helper string, in nsenter.Instructi
 		}
 	}
 	if err := child.Detach(10 * time.Second); err != nil {
+		_ = leaf.Remove() // kept while in use
 		_, err = execStatus(err)
 		return -1, err
 	}
