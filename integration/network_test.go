@@ -318,18 +318,27 @@ func addVethPair(t *testing.T, nh *netHost, name, peer string) {
 // TestNetworkInterface: an interface moved in leaves the host side while
 // the container runs and comes back when it stops, also when its
 // supervisor is killed: a virtual link would die with the container's
-// namespace, which is kept until the reaper has moved it back.
+// namespace, which is kept until the reaper has moved it back. One that
+// the guest renamed comes back under its own name.
 func TestNetworkInterface(t *testing.T) {
 	nh := newNetHost(t)
 	addVethPair(t, nh, "it-mv0", "it-mv0p")
 	nh.mark()
-	for _, kill := range []bool{false, true} {
+	for _, tt := range []struct{ kill, rename bool }{{false, false}, {true, false}, {false, true}} {
+		kill := tt.kill
 		fx := newFixture(t)
 		netApplets(t, fx)
-		c := fx.start(t, runOpts{flags: netFlags("--network-interface", "it-mv0"), command: netScript(`ip -o link | grep -q ": it-mv0[:@]" && echo MOVED-IN`), wrap: nh.wrap()})
+		script := `ip -o link | grep -q ": it-mv0[:@]" && echo MOVED-IN`
+		if tt.rename {
+			script += "\nip link set it-mv0 down && ip link set it-mv0 name it-guest0 && ip link set it-guest0 up && echo RENAMED"
+		}
+		c := fx.start(t, runOpts{flags: netFlags("--network-interface", "it-mv0"), command: netScript(script), wrap: nh.wrap()})
 		c.waitLine("NET-READY", startTimeout)
 		if !strings.Contains(c.stdout.String(), "MOVED-IN") {
 			t.Errorf("it-mv0 is not in the container:\n%s", c.stdout.String())
+		}
+		if tt.rename && !strings.Contains(c.stdout.String(), "RENAMED") {
+			t.Errorf("the guest did not rename it-mv0:\n%s", c.stdout.String())
 		}
 		if _, err := nh.h.LinkByName("it-mv0"); err == nil {
 			t.Errorf("it-mv0 is still on the host side while the container runs")

@@ -108,7 +108,11 @@ func moveAllBack(keep string, moved []string) error {
 	defer host.Close()
 	var errs []error
 	for _, m := range moved {
-		errs = append(errs, moveBack(in, m, host))
+		if err := moveBack(in, m, 0, host); !errors.Is(err, errGone) {
+			// One already back (a supervisor that moved it out
+			// before it died) is not an error here.
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

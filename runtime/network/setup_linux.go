@@ -22,6 +22,10 @@ type Net struct {
 	ns   netns.NsHandle
 	host *netlink.Handle
 	in   *netlink.Handle
+	// moved are the interfaces moved in, by name, with their index in
+	// the container's namespace: the guest may rename one, never change
+	// its index.
+	moved map[string]int
 }
 
 // Setup makes p for the container whose init child is pid: its links,
@@ -215,7 +219,17 @@ func (n *Net) moveIn(name string) error {
 	if err != nil {
 		return err
 	}
-	return n.host.LinkSetNsFd(l, int(n.ns))
+	if err := n.host.LinkSetNsFd(l, int(n.ns)); err != nil {
+		return err
+	}
+	if n.moved == nil {
+		n.moved = map[string]int{}
+	}
+	n.moved[name] = 0
+	if in, err := n.in.LinkByName(name); err == nil {
+		n.moved[name] = in.Attrs().Index
+	}
+	return nil
 }
 
 // moveOut moves an interface back to the host, if it is still in the
@@ -226,16 +240,49 @@ func (n *Net) moveOut(name string) error {
 		return err
 	}
 	defer host.Close()
-	return moveBack(n.in, name, host)
+	idx, ok := n.moved[name]
+	if !ok {
+		return nil // never moved in
+	}
+	return moveBack(n.in, name, idx, host)
 }
 
-func moveBack(in *netlink.Handle, name string, host netns.NsHandle) error {
-	l, err := in.LinkByName(name)
-	if isNotFound(err) {
-		return nil
+// errGone is an interface moved in that is no longer in the container.
+var errGone = errors.New("no longer in the container (deleted, or moved on, by the guest): not moved back")
+
+// moveBack moves the interface that was name when it was moved in back to
+// the host, under that name: found by its index in the container (0: not
+// known, by its name alone), since the guest may have renamed it. One
+// that is gone from the container (the guest deleted it, or moved it to a
+// namespace of its own) is an error: it does not come back.
+func moveBack(in *netlink.Handle, name string, idx int, host netns.NsHandle) error {
+	var l netlink.Link
+	if idx > 0 {
+		if byIdx, e := in.LinkByIndex(idx); e == nil {
+			l = byIdx
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("interface %s: %w", name, err)
+	if l == nil {
+		byName, e := in.LinkByName(name)
+		if e != nil && !isNotFound(e) {
+			return fmt.Errorf("interface %s: %w", name, e)
+		}
+		if e == nil && (idx == 0 || byName.Attrs().Index == idx) {
+			l = byName
+		}
+	}
+	if l == nil {
+		return fmt.Errorf("interface %s: %w", name, errGone)
+	}
+	if l.Attrs().Name != name {
+		// The guest renamed it: the host gets it back as it gave it. A
+		// link must be down to be renamed.
+		if err := in.LinkSetDown(l); err != nil {
+			return fmt.Errorf("interface %s (renamed %s in the container): %w", name, l.Attrs().Name, err)
+		}
+		if err := in.LinkSetName(l, name); err != nil {
+			return fmt.Errorf("interface %s (renamed %s in the container): rename it back: %w", name, l.Attrs().Name, err)
+		}
 	}
 	if err := in.LinkSetNsFd(l, int(host)); err != nil {
 		return fmt.Errorf("move %s back to the host: %w", name, err)
