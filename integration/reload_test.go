@@ -126,6 +126,15 @@ func TestReload(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "cannot be switched to in place") || !strings.Contains(r.stderr, "switch-to-configuration") {
 		t.Errorf("reload of a profile without switch-to-configuration: exit %d, stderr %q; want 1 and the reason", r.code, r.stderr)
 	}
+	// A profile that has no init at all (a typo) is refused before the
+	// halt: the container runs on.
+	r = ctl(t, "reload", fx.name, "--path", "/nix/store/no-such-profile", "--restart-if-needed")
+	if r.code != 1 || !oneLineNaming(r.stderr, fx.name, "not an executable file in the container") || !strings.Contains(r.stderr, "runs on") {
+		t.Errorf("reload --restart-if-needed of a missing profile: exit %d, stderr %q; want 1 and one line saying the container runs on", r.code, r.stderr)
+	}
+	if got := profileOf(t, fx.name); got != next || !alive(initPID) {
+		t.Errorf("after a refused restart: profile %q (want %s), PID 1 alive %v", got, next, alive(initPID))
+	}
 	r = ctl(t, "reload", fx.name, "--path", plain, "--restart-if-needed")
 	if r.code != 0 || !strings.Contains(r.stdout, "started again") {
 		t.Fatalf("reload --restart-if-needed: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)

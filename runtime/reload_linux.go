@@ -63,10 +63,15 @@ func Reload(stateDir, name string, o ReloadOptions) (status int, restarted bool,
 		if !o.RestartIfNeeded {
 			return -1, false, fmt.Errorf("profile %s %w: %s; --restart-if-needed halts the container and starts it from it", profile, ErrNotSwitchable, why)
 		}
+		// A profile the start would refuse is refused before the halt:
+		// a typo must not take a running container down.
+		if err := checkProfileInit(st.PID, profile); err != nil {
+			return -1, false, fmt.Errorf("%w; the container runs on", err)
+		}
 		if _, err := request(stateDir, name, controlRequest{Op: "restart", Profile: profile}); err != nil {
 			return -1, false, err
 		}
-		return 0, true, awaitRestart(filepath.Join(stateDir, name), profile)
+		return 0, true, awaitRestart(filepath.Join(stateDir, name), profile, st.SupervisorPID)
 	}
 	e := o.Exec
 	e.Args, e.User, e.TTY, e.Workdir = []string{path.Join(profile, "bin", "switch-to-configuration"), "test"}, "root", false, ""
@@ -113,13 +118,36 @@ func switchable(pid int, profile, interp string) string {
 // awaitRestart waits until the supervisor has started the container again
 // from profile. Between the old record's removal and the new one's there
 // is no record to watch, so that gap is looked at again every 20 ms.
-func awaitRestart(dir, profile string) error {
+// The supervisor restarts in its own process: once that has exited, the
+// start failed, and its log says why.
+func awaitRestart(dir, profile string, supervisor int) error {
 	deadline := time.Now().Add(startWait)
 	for {
-		_, err := awaitRecord(dir, func(s State) bool { return s.InitExecd && s.Profile == profile }, time.Until(deadline))
-		if err == nil || !errors.Is(err, ErrNotRunning) || time.Now().After(deadline) {
+		_, err := awaitRecord(dir, func(s State) bool { return s.InitExecd && s.Profile == profile }, min(time.Until(deadline), 100*time.Millisecond))
+		if err == nil || !errors.Is(err, ErrNotRunning) {
 			return err
+		}
+		if supervisor > 0 && !alive(supervisor) {
+			return fmt.Errorf("halted to start again from %s, which failed: its supervisor (pid %d) has exited; its log says why", profile, supervisor)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: not started again from %s within %v", ErrNotRunning, profile, startWait)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// checkProfileInit refuses a profile whose init the container's start
+// could not exec: profile/init, as the container (whose init is pid) sees
+// it, an executable file.
+func checkProfileInit(pid int, profile string) error {
+	root, err := os.OpenFile(filepath.Join("/proc", strconv.Itoa(pid), "root"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("the container's root: %w", err)
+	}
+	defer root.Close()
+	if !executableInRoot(root, path.Join(profile, "init")) {
+		return fmt.Errorf("profile %s: %s is not an executable file in the container", profile, path.Join(profile, "init"))
+	}
+	return nil
 }
