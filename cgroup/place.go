@@ -113,6 +113,30 @@ func same(l Layout, p string) map[string]string {
 }
 
 // within reports whether the cgroup path p is dir or below it.
+// Planned is the record of the cgroups Create(l, cfg) will make, before
+// they are: written first, so that a supervisor killed during Create
+// leaves a record its reaper removes them by. It names the container's
+// cgroup in every hierarchy, and as parents to remove once empty only
+// containerctl's own (below DefaultParent), which Create may make: a
+// user's parent that Create makes stays after such a death.
+func Planned(l Layout, cfg Config) Record {
+	var r Record
+	for _, h := range l.Hierarchies {
+		parent := cfg.Parents[h.Key]
+		if parent == "" {
+			parent = "/"
+		}
+		rc := RecordedCgroup{Hierarchy: h.Key, Path: path.Join(parent, cfg.Name)}
+		if cfg.Managed || within(parent, DefaultParent) {
+			for p := parent; p != "/" && within(p, DefaultParent); p = path.Dir(p) {
+				rc.Parents = append(rc.Parents, p)
+			}
+		}
+		r.Cgroups = append(r.Cgroups, rc)
+	}
+	return r
+}
+
 func within(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, dir+"/")
 }

@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -557,4 +558,37 @@ func TestDevicesRestrictedByBPF(t *testing.T) {
 	if strings.Contains(c.stdout.String(), "OPENED-HOST-DEVICE") {
 		t.Errorf("with the v1 devices controller open, the guest opened the host's %s: the cgroup2 device filter is not in force\n%s", dev, c.stderr.String())
 	}
+}
+
+// TestCgroupSupervisorKilledEarly: a supervisor killed within its first
+// milliseconds, while it makes the cgroups, leaves none of them: they are
+// recorded before they are made, for the reaper. The kills fall over the
+// start's first 5 ms, where the cgroups are made.
+func TestCgroupSupervisorKilledEarly(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	leaked := 0
+	for i := range 40 {
+		cmd := exec.Command(ctlBin, "run", fx.name, "--store", fx.store, "--root", fx.root, "--console=pipe", "--", "/sbin/testinit")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(1000+(i%8)*500) * time.Microsecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		for _, d := range cgroupDirs(fx.name) {
+			if !waitAbsent(d, 3*time.Second) {
+				leaked++
+				t.Errorf("kill %d, %v in: %s still exists 3s after the supervisor was killed", i, time.Duration(1000+(i%8)*500)*time.Microsecond, d)
+				_ = os.Remove(filepath.Join(d, "guest"))
+				_ = os.Remove(d)
+			}
+		}
+		if leaked > 0 {
+			break
+		}
+	}
+	// A record directory a kill left before the record's lock (empty) is
+	// removed by the next command that looks at the name.
+	ctl(t, "status", fx.name)
 }
