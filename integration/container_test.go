@@ -1326,3 +1326,44 @@ func TestInitSignalMaskClear(t *testing.T) {
 		t.Errorf("the init starts with signals blocked, as containerctl was started (SIGRTMIN+3, SIGUSR1, SIGTERM):\n%s", out)
 	}
 }
+
+// TestSignalDuringStart: a SIGINT that comes while run starts, at any
+// moment of its first milliseconds, ends it with at most one line, which
+// gives the signal as the cause, never the init child's socket reset by
+// the kill; and nothing is left (the fixture's check).
+func TestSignalDuringStart(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	for i := range 30 {
+		delay := time.Duration(1000+(i%10)*1000) * time.Microsecond
+		cmd := exec.Command(ctlBin, "run", fx.name, "--store", fx.store, "--root", fx.root, "--console=pipe", "--", "/sbin/testinit")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			// Started before the signal: a halt that testinit obeys.
+			t.Fatalf("SIGINT %v into the start: run still going 10s on", delay)
+		}
+		lines := nonEmptyLines(stderr.String())
+		for _, l := range lines {
+			if strings.Contains(l, "read sync") || strings.Contains(l, "connection reset") || strings.Contains(l, "killing the init child") {
+				t.Errorf("SIGINT %v into the start: stderr %q, want the signal as the only cause", delay, stderr.String())
+			}
+		}
+		if len(lines) > 1 && !strings.Contains(stderr.String(), "running, init is pid") {
+			t.Errorf("SIGINT %v into the start: %d lines on stderr, want at most one:\n%s", delay, len(lines), stderr.String())
+		}
+		if cmd.ProcessState.ExitCode() == 0 && !strings.Contains(stderr.String(), "running, init is pid") {
+			t.Errorf("SIGINT %v into the start: exit 0 without a start", delay)
+		}
+	}
+	ctl(t, "status", fx.name)
+}

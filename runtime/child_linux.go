@@ -353,6 +353,10 @@ func (s *supervisor) await(want string) error {
 			case !ok:
 				<-c.exited
 				return fmt.Errorf("init child exited during start: %w", c.waitErr)
+			case r.err != nil && interrupted != nil:
+				// The child we killed reset the socket: the signal is
+				// the cause, not the read.
+				return fmt.Errorf("start interrupted by %v", interrupted)
 			case r.err != nil:
 				return fmt.Errorf("read from init child: %w", r.err)
 			case r.m.Type == msgLog:
@@ -371,7 +375,8 @@ func (s *supervisor) await(want string) error {
 			if sig == unix.SIGWINCH || interrupted != nil {
 				continue
 			}
-			s.log.Infof("%v during start, killing the init child", sig)
+			// Debug: the error that ends the start says it, in one line.
+			s.log.Debugf("%v during start, killing the init child", sig)
 			interrupted = sig
 			_ = c.proc.Kill()
 		}
