@@ -83,12 +83,16 @@ func (r Record) Frozen() bool {
 	if err != nil {
 		return false
 	}
+	// What was asked, as runc reads it: the tasks reach the freezer a
+	// moment later (cgroup.events says "frozen 1", freezer.state FROZEN
+	// after FREEZING), and a pause must read as one at once.
 	if v2 {
-		b, err := readFile(filepath.Join(dir, "cgroup.events"))
-		return err == nil && strings.Contains(string(b), "frozen 1")
+		b, err := readFile(filepath.Join(dir, "cgroup.freeze"))
+		return err == nil && strings.TrimSpace(string(b)) == "1"
 	}
 	b, err := readFile(filepath.Join(dir, "freezer.state"))
-	return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
+	st := strings.TrimSpace(string(b))
+	return err == nil && (st == "FROZEN" || st == "FREEZING")
 }
 
 // Update sets new limits on the record's cgroups, as runc update does:

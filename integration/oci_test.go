@@ -63,6 +63,20 @@ func TestOCILifecycle(t *testing.T) {
 	if out := oci(0, "exec", fx.name, "--", "cat", "/proc/1/cmdline"); !strings.Contains(out, "sleep") {
 		t.Errorf("exec cat /proc/1/cmdline = %q, want the container's process", out)
 	}
+	oci(0, "pause", fx.name)
+	if s := ociState(t, root, fx.name); s.Status != "paused" {
+		t.Errorf("state after pause = %s, want paused", s.Status)
+	}
+	if out := oci(1, "pause", fx.name); !strings.Contains(out, "container already paused") {
+		t.Errorf("pause of a paused container: %q, want %q", out, "container already paused")
+	}
+	oci(0, "resume", fx.name)
+	if out := oci(1, "resume", fx.name); !strings.Contains(out, "container not paused") {
+		t.Errorf("resume of a running container: %q, want %q", out, "container not paused")
+	}
+	if s := ociState(t, root, fx.name); s.Status != specs.StateRunning {
+		t.Errorf("state after resume = %s, want running", s.Status)
+	}
 	res := filepath.Join(fx.dir, "resources.json")
 	if err := os.WriteFile(res, []byte(`{"pids":{"limit":77},"memory":{"limit":33554432}}`), 0o644); err != nil {
 		t.Fatal(err)

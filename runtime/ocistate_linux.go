@@ -55,13 +55,18 @@ func ociStatus(dir string, st State) specs.ContainerState {
 	switch {
 	case !initAlive(st):
 		return specs.StateStopped
+	case st.Cgroup.Frozen():
+		// A created container may be paused too (runc pause).
+		return statePaused
 	case exists(filepath.Join(dir, execFifoFile)):
 		return specs.StateCreated
-	case st.Cgroup.Frozen():
-		return "paused"
 	}
 	return specs.StateRunning
 }
+
+// statePaused is the runtime spec's status of a frozen container (runc's
+// word; the spec's types have no constant for it).
+const statePaused specs.ContainerState = "paused"
 
 func exists(p string) bool {
 	_, err := os.Lstat(p)
@@ -212,7 +217,7 @@ func Delete(stateDir, id string, force bool, log logrus.FieldLogger) (retErr err
 	if err != nil {
 		return err
 	}
-	if (state.Status == specs.StateRunning || state.Status == "paused") && !force {
+	if (state.Status == specs.StateRunning || state.Status == statePaused) && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, state.Status)
 	}
 	// cgroup.Remove kills what is left (the init of a created
@@ -240,8 +245,15 @@ func Pause(stateDir, id string, frozen bool) (retErr error) {
 		return fmt.Errorf("%s: %w", DisplayName(id), err)
 	}
 	defer rec.abandon()
-	if !initAlive(st) {
+	// As runc: a running or created container is paused, a paused one
+	// resumed; anything else is refused.
+	switch status := ociStatus(rec.dir, st); {
+	case status == specs.StateStopped:
 		return fmt.Errorf("%s: container not running", DisplayName(id))
+	case frozen && status == statePaused:
+		return fmt.Errorf("%s: container already paused", DisplayName(id))
+	case !frozen && status != statePaused:
+		return fmt.Errorf("%s: container not paused", DisplayName(id))
 	}
 	if err := st.Cgroup.Freeze(frozen); err != nil {
 		return fmt.Errorf("%s: %w", DisplayName(id), err)
