@@ -51,7 +51,7 @@ func runOCI(args []string) error {
 	pf.StringVar(&g.root, "root", runtime.DefaultOCIStateDir, "directory of the containers' state")
 	pf.StringVar(&g.logFile, "log", "", "write the log to this file instead of stderr (an error that ends the command goes to both)")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text, json")
-	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is systemd's slice:prefix:name")
+	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is systemd's slice:prefix:name, laid out as systemd would (no unit is made through systemd)")
 	pf.BoolVar(&g.debug, "debug", false, "debug logging")
 	root.AddCommand(ociCreateCommand(&g), ociStartCommand(&g), ociStateCommand(&g), ociKillCommand(&g),
 		ociDeleteCommand(&g), ociListCommand(&g), ociPSCommand(&g), ociPauseCommand(&g, true), ociPauseCommand(&g, false),

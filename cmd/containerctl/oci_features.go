@@ -27,7 +27,9 @@ func ociFeatures() features.Features {
 		Linux: &features.Linux{
 			Namespaces:   []string{"mount", "pid", "uts", "ipc", "network", "cgroup"},
 			Capabilities: caps,
-			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: new(bool), Rdma: new(bool)},
+			// Not the systemd driver: --systemd-cgroup lays cgroupsPath
+			// out as systemd would, but makes no unit through systemd.
+			Cgroup: &features.Cgroup{V1: &yes, V2: &yes, Systemd: new(bool), SystemdUser: new(bool), Rdma: new(bool)},
 			Seccomp: &features.Seccomp{
 				Enabled: &yes,
 				Actions: []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
