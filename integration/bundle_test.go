@@ -51,10 +51,13 @@ func TestBundleProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	umask := uint32(0o027)
-	script := "id; umask; ulimit -Sn; ulimit -Hn; grep ^Cap /proc/self/status; cat /proc/sys/kernel/shmmni; " +
+	script := "id; umask; ulimit -Sn; ulimit -Hn; grep ^Cap /proc/self/status; cat /proc/sys/kernel/shmmni; echo cwd $(pwd); " +
 		"touch /x 2>/dev/null && echo root-writable; touch /tmp/y && echo tmp-writable; cat /proc/self/mountinfo; echo ready; exec sleep 1000"
 	dir := fx.bundle(t, []string{"/bin/sh", "-c", script}, func(s *specs.Spec) {
 		s.Root.Readonly = true
+		// Not in the root: made, as runc makes it, before the root is
+		// read-only.
+		s.Process.Cwd = "/made/for/the/process"
 		s.Process.User = specs.User{UID: 1000, GID: 1001, AdditionalGids: []uint32{5, 7}, Umask: &umask}
 		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 512, Hard: 1000}}
 		s.Process.Capabilities = &specs.LinuxCapabilities{
@@ -77,7 +80,7 @@ func TestBundleProcess(t *testing.T) {
 		// CAP_NET_BIND_SERVICE is bit 10: a non-root init keeps its ambient set;
 		// the bounding set is CAP_CHOWN (0), CAP_KILL (5) and it.
 		"CapInh:\t0000000000000400\nCapPrm:\t0000000000000400\nCapEff:\t0000000000000400\nCapBnd:\t0000000000000421\nCapAmb:\t0000000000000400\n",
-		"\n1234\n", "tmp-writable\n",
+		"\n1234\n", "tmp-writable\n", "\ncwd /made/for/the/process\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inside: want %q in the output:\n%s", want, out)

@@ -214,6 +214,15 @@ func enterRoot(cfg *initConfig) (string, error) {
 	if err := mount.PivotRoot(cfg.Root); err != nil {
 		return "", err
 	}
+	// A working directory the root lacks is made (0755, root's), as runc
+	// and crun make it: an image's WORKDIR need not be in its layers.
+	// Before the root is made read-only; links resolve inside the root,
+	// which is / now.
+	if _, err := os.Lstat(cfg.Process.Cwd); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(cfg.Process.Cwd, 0o755); err != nil {
+			return "", fmt.Errorf("make the working directory %s: %w", cfg.Process.Cwd, err)
+		}
+	}
 	if err := mount.FinishRoot(cfg.ReadonlyRoot, cfg.RootPropagation); err != nil {
 		return "", err
 	}
