@@ -179,3 +179,44 @@ func TestBundleSysctlJoinedNetNS(t *testing.T) {
 		t.Errorf("host: net.ipv4.ping_group_range = %q, want it unchanged (%q)", now, hostValue)
 	}
 }
+
+// TestBundleTmpcopyup: a tmpfs with "tmpcopyup" (podman's --tmpfs) holds
+// what the directory it covers held, with its owners, modes and links, and
+// the image's own directory is left as it was; on a bind it is refused.
+func TestBundleTmpcopyup(t *testing.T) {
+	fx := newFixture(t)
+	mustMkdir(t, filepath.Join(fx.root, "data", "sub"))
+	if err := os.WriteFile(filepath.Join(fx.root, "data", "sub", "file"), []byte("kept\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(fx.root, "data", "sub", "file"), 1000, 1001); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("sub/file", filepath.Join(fx.root, "data", "link")); err != nil {
+		t.Fatal(err)
+	}
+	script := "cat /data/link; stat -c '%u:%g %a' /data/sub/file; echo new > /data/sub/new; grep ' /data tmpfs ' /proc/self/mounts; echo ready; exec sleep 1000"
+	for _, a := range []string{"stat", "grep"} {
+		_ = os.Symlink("busybox", filepath.Join(fx.root, "bin", a))
+	}
+	dir := fx.bundle(t, []string{"/bin/sh", "-c", script}, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "tmpfs", Source: "tmpfs", Options: []string{"tmpcopyup", "size=1m"}})
+	})
+	c := fx.start(t, runOpts{bundle: dir})
+	c.waitLine("ready", startTimeout)
+	out := c.stdout.String()
+	for _, want := range []string{"kept\n", "1000:1001 640\n", " /data tmpfs "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inside: want %q in the output:\n%s", want, out)
+		}
+	}
+	if exists(filepath.Join(fx.root, "data", "sub", "new")) {
+		t.Errorf("a write to the tmpfs reached the image's /data")
+	}
+	bad := fx.bundle(t, []string{"/bin/true"}, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"rbind", "tmpcopyup"}})
+	})
+	if r := ctl(t, "run", fx.name+"-b", "--oci-bundle", bad); r.code == 0 || !strings.Contains(r.stderr, "tmpcopyup is for a tmpfs") {
+		t.Errorf("tmpcopyup on a bind: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+	}
+}

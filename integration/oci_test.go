@@ -212,6 +212,10 @@ func TestPodman(t *testing.T) {
 		lines[3] == hostPID || lines[4] == hostMnt {
 		t.Errorf("podman run: output %q; want hi, the hostname, the command as PID 1 and namespaces of its own", out)
 	}
+	// podman's --tmpfs copies the directory up (tmpcopyup) by default.
+	if out := p.run(0, append(append([]string{"run", "--rm", "--tmpfs", "/bin:rw,exec,size=16m"}, limits...), testImage, "/bin/ls", "/bin")...); !strings.Contains(out, "busybox") {
+		t.Errorf("podman run --tmpfs /bin: ls /bin = %q, want the image's /bin copied up", out)
+	}
 	p.run(0, append(append([]string{"run", "-d", "--name", name}, limits...), testImage, "sleep", "1000")...)
 	if out := p.run(0, "exec", name, "cat", "/proc/1/cmdline"); !strings.HasPrefix(out, "sleep") {
 		t.Errorf("podman exec: %q, want the container's PID 1", out)

@@ -89,6 +89,20 @@ func apply(root *os.File, rootPath string, s Step) error {
 		if err := mountOn(s.Source, dir, display, s.FSType, s.Flags, s.Data, s.FSType); err != nil {
 			return err
 		}
+		if s.CopyUp {
+			// dir still leads to the directory the tmpfs now covers.
+			top, err := mkdirAll(root, s.Target, display)
+			if err != nil {
+				return err
+			}
+			defer top.Close()
+			if err := copyUp(int(dir.Fd()), int(top.Fd()), display); err != nil {
+				return err
+			}
+			if err := copyUpRoot(int(dir.Fd()), int(top.Fd()), s.Data, display); err != nil {
+				return err
+			}
+		}
 		return propagate(root, s, display)
 	case Bind:
 		return bind(root, s, display)

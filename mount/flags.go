@@ -145,13 +145,14 @@ func Propagation(name string) (uintptr, error) {
 	return flags, nil
 }
 
-// OptionNames are the mount options the plan turns into flags, sorted (for
-// containerctl-oci features).
+// OptionNames are the mount options the plan takes itself (mount(2)
+// flags, and tmpcopyup), sorted (for containerctl-oci features).
 func OptionNames() []string {
-	names := make([]string, 0, len(options))
+	names := make([]string, 0, len(options)+1)
 	for n := range options {
 		names = append(names, n)
 	}
+	names = append(names, "tmpcopyup")
 	sort.Strings(names)
 	return names
 }

@@ -3,6 +3,7 @@ package mount
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -124,6 +125,8 @@ func Plan(spec *specs.Spec, host Host) (Steps, error) {
 func specMount(m specs.Mount) (entry, error) {
 	opts, prop := splitPropagation(m.Options)
 	opts, idmap := splitIdmap(opts)
+	copyUp := slices.Contains(opts, "tmpcopyup")
+	opts = slices.DeleteFunc(opts, func(o string) bool { return o == "tmpcopyup" })
 	flags, data := ParseOptions(opts)
 	isBind := m.Type == "bind" || flags&msBind != 0
 	name := fmt.Sprintf("mount %s on %s", m.Type, m.Destination)
@@ -145,8 +148,14 @@ func specMount(m specs.Mount) (entry, error) {
 		if source == "" {
 			source = m.Type
 		}
-		s := Step{Kind: Mount, Source: source, Target: target, FSType: m.Type, Flags: flags, Data: data, Propagation: prop}
+		if copyUp && m.Type != "tmpfs" {
+			return entry{}, refuse(name, "tmpcopyup is for a tmpfs")
+		}
+		s := Step{Kind: Mount, Source: source, Target: target, FSType: m.Type, Flags: flags, Data: data, Propagation: prop, CopyUp: copyUp}
 		return entry{Step: s, name: name, cgroup: m.Type == "cgroup2" || m.Type == "cgroup"}, nil
+	}
+	if copyUp {
+		return entry{}, refuse(name, "tmpcopyup is for a tmpfs")
 	}
 	if !path.IsAbs(m.Source) {
 		return entry{}, refuse(name, "the source is not an absolute path")

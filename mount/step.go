@@ -49,6 +49,9 @@ type Step struct {
 	// nspawn's :idmap): the guest's root then writes there as the files'
 	// owners on the host, host root included.
 	Idmap bool `json:",omitempty"`
+	// CopyUp, for a tmpfs Mount (the option "tmpcopyup", runc's and
+	// podman's), copies what the directory held into the new tmpfs.
+	CopyUp bool `json:",omitempty"`
 	// Mode, Major and Minor describe a Device (Mode includes the file type).
 	Mode         uint32
 	Major, Minor uint32
