@@ -88,7 +88,14 @@ func planResources(l Layout, r *specs.LinuxResources) (writes, error) {
 		if err != nil {
 			return nil, err
 		}
-		ws = append(ws, write{h, "pids.max", v2Max(*r.Pids.Limit)})
+		// 0 is no limit, as crun and runc (since 1.2) take it and CRI-O
+		// means it ("unset"): a pids.max of 0 would leave the init no
+		// task to start.
+		v := *r.Pids.Limit
+		if v == 0 {
+			v = -1
+		}
+		ws = append(ws, write{h, "pids.max", v2Max(v)})
 	}
 	if len(r.Devices) > 0 {
 		dw, err := deviceWrites(l, r.Devices)

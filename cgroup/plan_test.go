@@ -49,6 +49,10 @@ func TestPlanResources(t *testing.T) {
 			t.Errorf("planResources(%s) = %v, %v, want %v", tt.what, got, err, tt.want)
 		}
 	}
+	// A pids limit of 0 is none (crun, runc 1.2, CRI-O's "unset").
+	if got, err := planResources(v2, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: n(0)}}); err != nil || !slices.Equal(got, writes{{UnifiedKey, "pids.max", "max"}}) {
+		t.Errorf("planResources(pids.limit 0) = %v, %v, want pids.max max", got, err)
+	}
 	if got := (writes{{UnifiedKey, "cpu.max", ""}, {"memory", "memory.limit_in_bytes", ""}, {UnifiedKey, "cpu.weight", ""}}).v2Controllers(); !slices.Equal(got, []string{"cpu"}) {
 		t.Errorf("v2Controllers() = %v, want [cpu]", got)
 	}
