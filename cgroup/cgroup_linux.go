@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -242,4 +243,56 @@ func openCgroupFile(dirfd int, p string, flags int) (int, error) {
 			return fd, err
 		}
 	}
+}
+
+// OOMKills is how many processes the memory controller's OOM killer has
+// killed in the container's cgroup and below it: memory.events' oom_kill
+// on cgroup2, which counts the tree; on v1 memory.oom_control's (Linux
+// 4.13), which counts the cgroup the victim was in, summed over the tree.
+// -1 when neither says.
+func (c *Cgroup) OOMKills() int {
+	n := -1
+	for _, k := range c.keys() {
+		if !slices.Contains(c.roots[k].h.Controllers, "memory") {
+			continue
+		}
+		dir := c.abs(k, c.paths[k])
+		if k == UnifiedKey {
+			if b, err := readFile(filepath.Join(dir, "memory.events")); err == nil {
+				n = max(n, oomKill(b))
+			}
+			continue
+		}
+		fd, err := openDir(dir)
+		if err != nil {
+			continue
+		}
+		sum := -1
+		fd, _ = walk(fd, 0, func(fd, depth int) error {
+			if b, err := readFileAt(fd, "memory.oom_control"); err == nil {
+				if v := oomKill(b); v >= 0 {
+					sum = max(sum, 0) + v
+				}
+			}
+			return nil
+		}, nil)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		n = max(n, sum)
+	}
+	return n
+}
+
+// oomKill reads the "oom_kill N" line of memory.events or
+// memory.oom_control (-1 without one).
+func oomKill(b []byte) int {
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }

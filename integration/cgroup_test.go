@@ -592,3 +592,25 @@ func TestCgroupSupervisorKilledEarly(t *testing.T) {
 	// removed by the next command that looks at the name.
 	ctl(t, "status", fx.name)
 }
+
+// TestCgroupMemoryTooSmall: a memory limit too small for the start, or for
+// the init, is named as the cause: the OOM killer's kill at it, never only
+// the init child's reset socket or a bare status 137.
+func TestCgroupMemoryTooSmall(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	failed := 0
+	for _, m := range []string{"64K", "128K", "256K"} {
+		r := ctl(t, "run", fx.name, "--store", fx.store, "--root", fx.root, "--console=pipe", "--memory-max", m, "--", "/bin/sh", "-c", "echo x")
+		if r.code == 0 {
+			continue // enough for a busybox sh, this time
+		}
+		failed++
+		if !strings.Contains(r.stderr, "the OOM killer killed") {
+			t.Errorf("--memory-max %s: exit %d, stderr %q; want the OOM killer named", m, r.code, r.stderr)
+		}
+	}
+	if failed == 0 {
+		t.Errorf("every limit down to 64K was enough for the start and a shell: nothing was tested")
+	}
+}

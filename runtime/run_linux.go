@@ -88,9 +88,18 @@ func (r *RestartRequest) Error() string {
 // run supervises a started container to its end and reports how it ended.
 func (s *supervisor) run(rec *record) int {
 	res, waiters := s.supervise()
+	// Read before finish removes the cgroups.
+	oom := 0
+	if res.Outcome == OutcomeExited && res.ExitStatus == 128+int(unix.SIGKILL) && s.cgroup != nil {
+		oom = s.cgroup.OOMKills()
+	}
 	s.finish(rec, res)
 	switch res.Outcome {
 	case OutcomeExited:
+		if oom > 0 {
+			s.log.Infof("init exited with status %d: the OOM killer killed %d of the container's processes at its memory limit", res.ExitStatus, oom)
+			break
+		}
 		s.log.Infof("init exited with status %d", res.ExitStatus)
 	case OutcomeHalted:
 		s.log.Infof("halted in %v, exit status %d", res.Elapsed.Round(time.Millisecond), res.ExitStatus)

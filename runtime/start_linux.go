@@ -114,13 +114,13 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 		return s, err
 	}
 	if err := s.startChild(); err != nil {
-		return s, err
+		return s, s.oomCause(err)
 	}
 	if err := s.setupNetwork(rec); err != nil {
 		return s, s.child.failure(err)
 	}
 	if err := s.handshake(rec); err != nil {
-		return s, s.child.failure(err)
+		return s, s.oomCause(s.child.failure(err))
 	}
 	if !s.p.Detached {
 		s.serve(rec)
@@ -255,6 +255,9 @@ func (s *supervisor) makeCgroup(rec *record) error {
 	}
 	var err error
 	if s.cgroup, err = cgroup.Create(p.Layout, p.Cgroup); err != nil {
+		if r := p.Cgroup.Resources; errors.Is(err, unix.ENOMEM) && r != nil && r.Memory != nil && r.Memory.Limit != nil {
+			return fmt.Errorf("cgroup: the memory limit (%d bytes) is too small even for the container's cgroups: %w", *r.Memory.Limit, err)
+		}
 		return fmt.Errorf("cgroup: %w", err)
 	}
 	s.onUndo("remove cgroup", func() error {
@@ -275,6 +278,19 @@ func (s *supervisor) makeCgroup(rec *record) error {
 	}
 	s.state.Cgroup = s.cgroup.Record()
 	return rec.write(s.state)
+}
+
+// oomCause names the memory limit as the cause of a start that failed
+// because the OOM killer killed the init child at it: the error the
+// child's death left (a reset socket, a killed child) says nothing of it.
+func (s *supervisor) oomCause(err error) error {
+	if err == nil || s.cgroup == nil {
+		return err
+	}
+	if n := s.cgroup.OOMKills(); n > 0 {
+		return fmt.Errorf("the container's memory limit is too small for its start: the OOM killer killed %d of its processes (%v)", n, err)
+	}
+	return err
 }
 
 // prepareHost makes what the container needs on the host before its init
