@@ -1367,3 +1367,19 @@ func TestSignalDuringStart(t *testing.T) {
 	}
 	ctl(t, "status", fx.name)
 }
+
+// TestParseErrorsNameContainer: a flag or an argument count that the
+// command line refuses is one line that names the container.
+func TestParseErrorsNameContainer(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "it-parse", "--bogus"},
+		{"run", "it-parse", "--stop-timeout=abc"},
+		{"create", "it-parse", "--path", "/nix/store/x", "--", "/bin/sleep", "5"},
+		{"stop", "it-parse", "--timeout", "soon"},
+	} {
+		r := ctl(t, args...)
+		if r.code == 0 || !oneLineNaming(r.stderr, "it-parse", "") {
+			t.Errorf("%s: exit %d, stderr %q; want one line naming it-parse", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}

@@ -45,7 +45,26 @@ func run(args []string) error {
 		execCommand(&stateDir), loginCommand(&stateDir), reloadCommand(&stateDir), unitCommand(),
 		createCommand(), updateCommand(&stateDir), destroyCommand(&stateDir), startCommand())
 	root.SetArgs(args)
-	return root.Execute()
+	c, err := root.ExecuteC()
+	return nameContainer(c, root, err)
+}
+
+// nameContainer puts the container's name before an error that lacks it:
+// cobra's own, of a flag or of the arguments ("unknown flag: --bogus"),
+// know no container. The name is the command's first argument, as far
+// as the parse got.
+func nameContainer(c, root *cobra.Command, err error) error {
+	if err == nil || c == nil || c == root {
+		return err
+	}
+	pos := c.Flags().Args()
+	if len(pos) == 0 || runtime.ValidateName(pos[0]) != nil {
+		return err
+	}
+	if name := runtime.DisplayName(pos[0]); !strings.HasPrefix(err.Error(), name+": ") {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return err
 }
 
 // specFlags are the flags of run and spec.
