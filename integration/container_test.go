@@ -624,6 +624,7 @@ func TestBadInput(t *testing.T) {
 		flagCase("bind over /dev", []string{"--bind-ro", "SRC:/dev"}, "/dev is mounted by containerctl itself"),
 		flagCase("bind over /run/host", []string{"--bind", "SRC:/run/host"}, "/run/host"),
 		flagCase("store is the host's /proc", []string{"--store=/proc"}, "the host's proc"),
+		flagCase("store is a file", []string{"--store=/etc/hostname"}, "--store /etc/hostname: not a directory"),
 		flagCase("bind of the host's root", []string{"--bind", "/:/host"}, "the host's root directory"),
 		flagCase("bind of the host's cgroup tree", []string{"--bind", "/sys/fs/cgroup:/cg"}, "/sys/fs/cgroup"),
 		flagCase("bind of /sys", []string{"--bind-ro", "/sys:/hs"}, "the host's sysfs"),

@@ -453,6 +453,15 @@ func TestOCIHooks(t *testing.T) {
 		}
 	}
 
+	// A root that is not there: refused by name, nothing is left.
+	noRoot := fx.bundle(t, []string{"/bin/true"}, func(s *specs.Spec) { s.Root.Path = filepath.Join(fx.dir, "no-root") })
+	if out := runProgram(t, 1, ociBin, "--root", root, "create", "--bundle", noRoot, fx.name); !oneLineNaming(out, fx.name, "root.path "+filepath.Join(fx.dir, "no-root")+": no such file or directory") {
+		t.Errorf("create with a missing root: %q, want one line naming root.path", out)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("--root after a create without a root holds %v, want nothing", entries)
+	}
+
 	// A createRuntime hook that fails: create fails, nothing is left.
 	failing := fx.bundle(t, []string{"/bin/true"}, func(s *specs.Spec) {
 		s.Linux.CgroupsPath = "/containerctl-oci-test/" + fx.name

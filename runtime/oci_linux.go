@@ -89,6 +89,16 @@ func Create(stateDir, id string, spec *specs.Spec, o CreateOptions) (pid int, re
 		}
 		rec.abandon()
 	}()
+	// A root that is not there would fail in the init child, as "init
+	// ARGS[0]: no such file": name it.
+	if spec.Root == nil {
+		return -1, fmt.Errorf("%w: no root", ErrInvalidSpec)
+	}
+	if fi, err := os.Stat(spec.Root.Path); err != nil {
+		return -1, fmt.Errorf("%w: root.path %s: %w", ErrInvalidSpec, spec.Root.Path, errors.Unwrap(err))
+	} else if !fi.IsDir() {
+		return -1, fmt.Errorf("%w: root.path %s: not a directory", ErrInvalidSpec, spec.Root.Path)
+	}
 	opts, closeAll, err := createOptions(dir, spec, o)
 	defer closeAll()
 	if err != nil {

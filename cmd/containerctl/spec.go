@@ -319,8 +319,10 @@ func mountList(o options) ([]specs.Mount, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, err = os.Stat(store)
+		fi, err := os.Stat(store)
 		switch {
+		case err == nil && !fi.IsDir():
+			return nil, fmt.Errorf("--store %s: not a directory", o.store)
 		case err == nil:
 			mounts = append(mounts, specs.Mount{Destination: "/nix", Type: "bind", Source: store, Options: []string{"rbind", "ro"}})
 		case errors.Is(err, os.ErrNotExist) && !o.storeSet:
