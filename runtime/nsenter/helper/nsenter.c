@@ -384,11 +384,17 @@ static void set_caps(const struct instr *in)
 		fail(127, "read capabilities");
 	uint64_t amb = 0;
 	if (in->has_caps) {
-		/* What we do not hold (the host's root may lack some, where
-		 * containerctl itself runs confined) cannot be given: the sets
-		 * get what we have, as the init's do (security.ApplySets). */
+		/* Nothing beyond the bounding set, and nothing we do not hold
+		 * (the host's root may lack some, where containerctl itself
+		 * runs confined), as the init's sets get (security.ApplySets):
+		 * the child is in the container's PID namespace from the clone
+		 * on, where the guest's root may ptrace it before it execs, and
+		 * a permitted set beyond the bounding set (which the spec
+		 * allows, and exec would cut) would be the guest's to use. */
 		for (int i = 0; i < 2; i++) {
 			uint32_t have = d[i].permitted;
+			if (in->has_capbset)
+				have &= (uint32_t)(in->capbset >> (32 * i));
 			d[i].permitted = (uint32_t)(in->caps[1] >> (32 * i)) & have;
 			d[i].effective = (uint32_t)(in->caps[0] >> (32 * i)) & d[i].permitted;
 			d[i].inheritable = (uint32_t)(in->caps[2] >> (32 * i)) & have;
@@ -464,8 +470,8 @@ static void __attribute__((noreturn)) child(const struct instr *in)
 	fail(errno == ENOENT ? 127 : 126, "exec %s", in->argv[0]);
 }
 
-/* confine gives us the command's confinement before the clone: its
- * limits and umask, the container's bounding set, none inheritable or
+/* confine gives us the command's confinement before the clone (its
+ * limits came before the setns): its umask, the container's bounding set, none inheritable or
  * ambient, no_new_privs when it has it, and its seccomp filter (installed
  * while we still hold CAP_SYS_ADMIN); then the command's user and
  * capabilities (set_caps), and its working directory. From the clone on,
@@ -474,12 +480,6 @@ static void __attribute__((noreturn)) child(const struct instr *in)
  * stronger than that root, and it already is the command. */
 static void confine(const struct instr *in)
 {
-	for (size_t i = 0; i < in->nrlimits; i++) {
-		struct rlimit rl = { .rlim_cur = in->rlimits[i].soft, .rlim_max = in->rlimits[i].hard };
-		if (setrlimit(in->rlimits[i].resource, &rl) < 0)
-			fail(127, "set rlimit %u to %llu/%llu", in->rlimits[i].resource,
-			     (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
-	}
 	if (in->has_umask)
 		umask(in->umask);
 	int cwd = enter_cwd(in, 0);
@@ -498,6 +498,14 @@ int main(void)
 {
 	struct instr in = { .pidfd = -1 };
 	read_instructions(&in);
+	/* Before the setns: raising a hard limit takes CAP_SYS_RESOURCE in
+	 * the host's user namespace, which a user namespace's root lacks. */
+	for (size_t i = 0; i < in.nrlimits; i++) {
+		struct rlimit rl = { .rlim_cur = in.rlimits[i].soft, .rlim_max = in.rlimits[i].hard };
+		if (setrlimit(in.rlimits[i].resource, &rl) < 0)
+			fail(127, "set rlimit %u to %llu/%llu", in.rlimits[i].resource,
+			     (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	}
 	/* Our own /proc before the setns: the container's does not show us. */
 	if (in.has_oom) {
 		char v[16];
