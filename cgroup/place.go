@@ -120,7 +120,7 @@ func same(l Layout, p string) map[string]string {
 // containerctl's own (below DefaultParent), which Create may make: a
 // user's parent that Create makes stays after such a death.
 func Planned(l Layout, cfg Config) Record {
-	var r Record
+	r := Record{Planned: true}
 	for _, h := range l.Hierarchies {
 		parent := cfg.Parents[h.Key]
 		if parent == "" {

@@ -12,6 +12,11 @@ import (
 // mount) and nothing is guessed from a path.
 type Record struct {
 	Cgroups []RecordedCgroup `json:"cgroups"`
+	// Planned says the cgroups were recorded before Create made them
+	// (Planned): a supervisor killed then may have made some, none holds
+	// its processes yet, and a path may be another's that Create would
+	// have refused. Remove then only removes empty ones, never kills.
+	Planned bool `json:"planned,omitempty"`
 }
 
 // RecordedCgroup is the container's cgroup in one hierarchy.

@@ -61,7 +61,28 @@ func Remove(r Record) error {
 	if c == nil {
 		return err
 	}
+	if r.Planned {
+		return errors.Join(err, c.removeEmpty())
+	}
 	return errors.Join(err, c.Destroy())
+}
+
+// removeEmpty removes the cgroups of a planned record (Record.Planned)
+// where they are empty, the guest's first, and the managed parents once
+// empty: it kills nothing, for a path there may be another's.
+func (c *Cgroup) removeEmpty() error {
+	for _, k := range c.keys() {
+		d := c.abs(k, c.paths[k])
+		_ = unix.Rmdir(filepath.Join(d, guestName))
+		_ = unix.Rmdir(d) // EBUSY: in use, not ours to remove
+	}
+	for _, p := range c.managed {
+		_ = unix.Rmdir(c.abs(p.key, p.rel))
+	}
+	c.paths, c.managed = nil, nil
+	closeRoots(c.roots)
+	c.roots = nil
+	return nil
 }
 
 // Open finds the cgroups of a record again, for a supervisor that resumes

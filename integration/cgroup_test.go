@@ -614,3 +614,52 @@ func TestCgroupMemoryTooSmall(t *testing.T) {
 		t.Errorf("every limit down to 64K was enough for the start and a shell: nothing was tested")
 	}
 }
+
+// TestPlannedRecordKillsNothing: a record whose cgroups were written
+// before they were made (a supervisor killed in its first milliseconds)
+// names paths that may be another's, which the start would have refused:
+// its cleanup removes only what is empty, and kills nothing. Here the path
+// holds a process of the test's, which must live on.
+func TestPlannedRecordKillsNothing(t *testing.T) {
+	requireRoot(t)
+	name := containerName(t)
+	cg := filepath.Join(unifiedMount(t), "containerctl", name)
+	if err := os.MkdirAll(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	victim := exec.Command("sleep", "1000")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = victim.Process.Kill()
+		_ = victim.Wait()
+		_ = os.Remove(cg)
+		_ = os.Remove(filepath.Dir(cg)) // containerctl's, when only ours
+	})
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(victim.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(stateDir, name)
+	if err := os.MkdirAll(rec, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(rec) })
+	state := fmt.Sprintf(`{"id":"planted","name":%q,"supervisor_pid":%d,"cgroup":{"cgroups":[{"hierarchy":"unified","path":"/containerctl/%s","parents":["/containerctl"]}],"planned":true}}`,
+		name, dead.Process.Pid, name)
+	if err := os.WriteFile(filepath.Join(rec, "state.json"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctl(t, "status", name) // cleans up after the dead supervisor
+	if exists(rec) {
+		t.Errorf("the dead supervisor's record %s is still there", rec)
+	}
+	// A killed child of ours stays a zombie: ask its cgroup.
+	if b, err := os.ReadFile(filepath.Join(cg, "cgroup.procs")); err != nil || !slices.Contains(strings.Fields(string(b)), strconv.Itoa(victim.Process.Pid)) {
+		t.Errorf("the process in the planned path was killed, or its cgroup removed: cgroup.procs %q, %v", b, err)
+	}
+}
