@@ -1384,3 +1384,53 @@ func TestParseErrorsNameContainer(t *testing.T) {
 		}
 	}
 }
+
+// TestRootInUse: a root that a running container writes is refused to a
+// second one, in one line naming the first, also once the first has
+// handed off to its monitor; containers that do not write it (--ephemeral)
+// share it with each other; the lock goes with the container, also when
+// its supervisor is killed.
+func TestRootInUse(t *testing.T) {
+	requireRoot(t)
+	fx := newFixture(t)
+	c := fx.start(t, runOpts{flags: []string{"--console=pipe"}, command: []string{"/sbin/testinit"}})
+	c.ready()
+	c.waitMonitor()
+	second := func(name string, flags ...string) result {
+		args := append([]string{"run", name, "--store", fx.store, "--root", fx.root, "--console=pipe"}, flags...)
+		return ctl(t, append(args, "--", "/bin/true")...)
+	}
+	if r := second(fx.name + "-2"); r.code == 0 || !oneLineNaming(r.stderr, fx.name+"-2", "in use by another running container ("+fx.name+")") {
+		t.Errorf("a second container on a root in use: exit %d, stderr %q; want one line naming %s", r.code, r.stderr, fx.name)
+	}
+	if r := second(fx.name+"-3", "--ephemeral"); r.code == 0 || !strings.Contains(r.stderr, "which writes it") {
+		t.Errorf("an ephemeral container on a root another writes: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+	}
+	if r := ctl(t, "stop", fx.name); r.code != 0 {
+		t.Fatalf("stop: exit %d: %s", r.code, r.stderr)
+	}
+	c.wait(10 * time.Second)
+	// Two that do not write it share it.
+	e := fx.start(t, runOpts{flags: []string{"--console=pipe", "--ephemeral"}, command: []string{"/sbin/testinit"}})
+	e.ready()
+	if r := second(fx.name+"-4", "--ephemeral"); r.code != 0 {
+		t.Errorf("a second ephemeral container on the root: exit %d, stderr %q; want it to run", r.code, r.stderr)
+	}
+	if r := second(fx.name + "-5"); r.code == 0 || !strings.Contains(r.stderr, "in use by another running container") {
+		t.Errorf("a writing container on a root ephemeral ones use: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+	}
+	// Killed: the reaper removes the lock; the root is free.
+	e.waitReaper(startTimeout)
+	_ = e.cmd.Process.Signal(syscall.SIGKILL)
+	e.wait(10 * time.Second)
+	var st syscall.Stat_t
+	if err := syscall.Stat(fx.root, &st); err != nil {
+		t.Fatal(err)
+	}
+	if lock := filepath.Join(stateDir, "root-"+strconv.FormatUint(st.Dev, 10)+"-"+strconv.FormatUint(st.Ino, 10)+".lock"); !waitAbsent(lock, 3*time.Second) {
+		t.Errorf("%s left after the last container's supervisor was killed", lock)
+	}
+	if r := second(fx.name + "-6"); r.code != 0 {
+		t.Errorf("a container on the root once the others are gone: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -74,7 +74,11 @@ type handoff struct {
 	Console int      `json:"console"` // -1: none
 	Slave   int      `json:"slave"`
 	Users   []fdPath `json:"users,omitempty"`
-	Ready   bool     `json:"ready"` // the guest said READY=1
+	// Root is the root's lock (rootlock_linux.go), RootShared whether it
+	// is a shared hold.
+	Root       *fdPath `json:"root,omitempty"`
+	RootShared bool    `json:"root_shared,omitempty"`
+	Ready      bool    `json:"ready"` // the guest said READY=1
 }
 
 type fdPath struct {
@@ -185,6 +189,10 @@ func (s *supervisor) enterMonitor() (os.Signal, error) {
 	for _, f := range s.users.Files() {
 		h.Users = append(h.Users, fdPath{int(f.Fd()), f.Name()})
 		fds = append(fds, int(f.Fd()))
+	}
+	if s.root != nil && s.root.f != nil {
+		h.Root, h.RootShared = &fdPath{int(s.root.f.Fd()), s.root.f.Name()}, !s.root.exclusive
+		fds = append(fds, h.Root.FD)
 	}
 	// The sentinel tells when Go has passed on every signal it caught
 	// before the halt signals were blocked (below).
@@ -536,6 +544,10 @@ func resume(h handoff, opts Options) (*supervisor, error) {
 			return s, fmt.Errorf("console: %w", err)
 		}
 		s.slave = os.NewFile(uintptr(h.Slave), "console")
+	}
+	if h.Root != nil {
+		s.root = &rootLock{f: os.NewFile(uintptr(h.Root.FD), h.Root.Path), exclusive: !h.RootShared}
+		unix.CloseOnExec(h.Root.FD)
 	}
 	if st.Users != nil {
 		var files []*os.File

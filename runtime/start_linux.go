@@ -48,6 +48,9 @@ type supervisor struct {
 	// users holds the ID range of a container with private users, and
 	// stage its idmapped mounts during the start (users_linux.go).
 	users *userns.Lease
+	// root holds the container's root against other containers' starts
+	// (rootlock_linux.go); nil for an OCI container's.
+	root  *rootLock
 	stage *userns.Stage
 	// console, when the container has one: the pseudo-terminal's master,
 	// our copy of its slave, and the output copier's end.
@@ -328,6 +331,15 @@ func (s *supervisor) prepareHost(rec *record) error {
 		}
 		return errors.Join(append(errs, undoRoot())...)
 	})
+	if !p.Detached {
+		// A root another container writes is refused, as
+		// systemd-nspawn refuses an image in use: once the root is
+		// there (run makes a missing one), by its inode.
+		if s.root, err = lockRoot(p.StateDir, p.Name, p.Root, !p.Ephemeral && !p.ReadonlyRoot); err != nil {
+			return err
+		}
+		s.onUndo("release the root", func() error { s.root.release(); return nil })
+	}
 	// An OCI terminal is made by the child, in the container's devpts.
 	if p.Console != ConsolePipe && s.opts.consoleSocket == nil {
 		var slavePath string

@@ -231,6 +231,9 @@ func cleanStale(dir string) error {
 	if err := removeStaleUsers(dir); err != nil {
 		return err
 	}
+	if st, err := readState(dir); err == nil {
+		removeStaleRootLock(filepath.Dir(dir), st.Root)
+	}
 	(&record{dir: dir}).clear()
 	return os.Remove(dir)
 }

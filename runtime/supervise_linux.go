@@ -511,7 +511,8 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 	if err := rec.release(); err != nil {
 		s.log.WithError(err).Warn("remove state record")
 	}
-	// Once the guest's processes are gone with its cgroup: the range is
-	// free again.
+	// Once the guest's processes are gone with its cgroup: the range and
+	// the root are free again.
 	s.users.Release()
+	s.root.release()
 }
