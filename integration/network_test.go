@@ -352,6 +352,30 @@ func TestNetworkInterface(t *testing.T) {
 		}
 		stopAndCheck(t, nh, c)
 	}
+
+	// A guest that deletes it and makes a link of its own under its name:
+	// that link does not go to the host, and the stop says the
+	// interface did not come back.
+	fx := newFixture(t)
+	netApplets(t, fx)
+	c := fx.start(t, runOpts{flags: netFlags("--network-interface", "it-mv0"), command: netScript("ip link del it-mv0 && ip link add it-mv0 type veth peer name it-g0 && echo REPLACED"), wrap: nh.wrap()})
+	c.waitLine("NET-READY", startTimeout)
+	if !strings.Contains(c.stdout.String(), "REPLACED") {
+		t.Fatalf("the guest did not replace it-mv0:\n%s", c.stdout.String())
+	}
+	if r := ctl(t, "stop", c.name, "--timeout", "5s"); r.code != 0 {
+		t.Fatalf("stop %s: exit %d: %s", c.name, r.code, r.stderr)
+	}
+	c.wait(10 * time.Second)
+	if l, err := nh.h.LinkByName("it-mv0"); err == nil {
+		t.Errorf("after the stop the host has an it-mv0 of type %s: the guest's link came out", l.Type())
+	}
+	if !strings.Contains(c.stderr.String(), "interface it-mv0: no longer in the container") {
+		t.Errorf("the supervisor did not say it-mv0 was lost:\n%s", c.stderr.String())
+	}
+	// The pair died with the guest's delete: made again, for the
+	// namespace's last check.
+	addVethPair(t, nh, "it-mv0", "it-mv0p")
 }
 
 // TestNetworkLinks: a macvlan link on a host interface and an extra veth

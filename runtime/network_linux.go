@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -39,6 +40,16 @@ func (s *supervisor) setupNetwork(rec *record) error {
 		return fmt.Errorf("network: %w", err)
 	}
 	s.net = n
+	// Who the interfaces moved in are, for a supervisor resumed from the
+	// monitor and for the reaper.
+	if len(p.Moves) > 0 {
+		s.state.Network = n.Record()
+		if err := rec.write(s.state); err != nil {
+			_ = n.Close()
+			s.net = nil
+			return err
+		}
+	}
 	s.onUndo("remove network", func() error {
 		if err := s.removeNetwork(); err != nil {
 			s.keepRecord = true
@@ -55,14 +66,45 @@ func (s *supervisor) setupNetwork(rec *record) error {
 func (s *supervisor) removeNetwork() error {
 	if s.net == nil && s.resumed {
 		// What the start made, as the record names it.
-		return removeStaleNetwork(s.rec.dir, s.state.Network)
+		return s.reportLost(removeStaleNetwork(s.rec.dir, s.state.Network))
 	}
 	if s.net == nil {
 		return nil
 	}
 	n := s.net
 	s.net = nil
-	return n.Close()
+	return s.reportLost(n.Close())
+}
+
+// reportLost logs, as warnings, the interfaces moved in that did not come
+// back (network.ErrGone): the guest deleted or replaced them, which no
+// cleanup can undo, and which must not keep the record for another try.
+// The rest of err is returned.
+func (s *supervisor) reportLost(err error) error {
+	var rest []error
+	for _, e := range flattenErrors(err) {
+		if errors.Is(e, network.ErrGone) {
+			s.log.Warn(e)
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return errors.Join(rest...)
+}
+
+// flattenErrors lists the errors an errors.Join holds, at any depth.
+func flattenErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flattenErrors(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // removeStaleNetwork removes what a dead supervisor's network made, after
@@ -75,8 +117,15 @@ func removeStaleNetwork(dir string, r *network.Record) error {
 	if r.Container != name || r.NetNS != "" && r.NetNS != filepath.Join(dir, netnsFile) {
 		return fmt.Errorf("record %s: network of %q at %q, not of %q: left alone", dir, r.Container, r.NetNS, name)
 	}
-	if err := network.Remove(r); err != nil {
-		return fmt.Errorf("record %s: network: %w", dir, err)
+	var errs []error
+	for _, e := range flattenErrors(network.Remove(r)) {
+		if errors.Is(e, network.ErrGone) {
+			// Lost to the guest: told by a resumed supervisor
+			// (reportLost), and no reason to keep the record.
+			errs = append(errs, e)
+			continue
+		}
+		errs = append(errs, fmt.Errorf("record %s: network: %w", dir, e))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -250,7 +250,15 @@ func removeStaleCgroups(dir string) error {
 	if s.Name != name {
 		return fmt.Errorf("record %s is of container %q, not %q: left alone", dir, s.Name, name)
 	}
-	if err := removeStaleNetwork(dir, s.Network); err != nil {
+	// An interface the guest deleted or replaced (network.ErrGone) is
+	// lost; no reason to keep the record for another try.
+	var kept []error
+	for _, e := range flattenErrors(removeStaleNetwork(dir, s.Network)) {
+		if !errors.Is(e, network.ErrGone) {
+			kept = append(kept, e)
+		}
+	}
+	if err := errors.Join(kept...); err != nil {
 		return err
 	}
 	if s.Cgroup.Empty() {

@@ -99,6 +99,11 @@ type Record struct {
 	// namespace that keeps them alive until they are.
 	Moved []string `json:"moved,omitempty"`
 	NetNS string   `json:"netns,omitempty"`
+	// MovedLinks say who each interface moved in is in the container's
+	// namespace (MovedLink), by its host name, once moved: to find it
+	// again however the guest renamed it, and to know it from a link the
+	// guest made in its place.
+	MovedLinks map[string]MovedLink `json:"moved_links,omitempty"`
 	// Addresses are the container's addresses, by link, for status.
 	Addresses map[string][]string `json:"addresses,omitempty"`
 }

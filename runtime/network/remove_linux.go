@@ -27,7 +27,7 @@ func Remove(r *Record) error {
 	defer h.Close()
 	var errs []error
 	if r.NetNS != "" {
-		errs = append(errs, releaseNamespace(r.NetNS, r.Moved))
+		errs = append(errs, releaseNamespace(r.NetNS, r.Moved, r.MovedLinks))
 	}
 	for _, name := range r.Links {
 		l, err := h.LinkByName(name)
@@ -70,7 +70,7 @@ func bindNamespace(ns netns.NsHandle, keep string) error {
 
 // releaseNamespace moves the interfaces back from the namespace bound at
 // keep, then unbinds it.
-func releaseNamespace(keep string, moved []string) error {
+func releaseNamespace(keep string, moved []string, links map[string]MovedLink) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(keep, &st); errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -79,7 +79,7 @@ func releaseNamespace(keep string, moved []string) error {
 	}
 	var errs []error
 	if st.Type == unix.NSFS_MAGIC {
-		errs = append(errs, moveAllBack(keep, moved))
+		errs = append(errs, moveAllBack(keep, moved, links))
 		if err := unix.Unmount(keep, unix.MNT_DETACH); err != nil {
 			return fmt.Errorf("unbind the network namespace at %s: %w", keep, err)
 		}
@@ -90,7 +90,7 @@ func releaseNamespace(keep string, moved []string) error {
 	return errors.Join(errs...)
 }
 
-func moveAllBack(keep string, moved []string) error {
+func moveAllBack(keep string, moved []string, links map[string]MovedLink) error {
 	ns, err := netns.GetFromPath(keep)
 	if err != nil {
 		return fmt.Errorf("network namespace at %s: %w", keep, err)
@@ -108,7 +108,9 @@ func moveAllBack(keep string, moved []string) error {
 	defer host.Close()
 	var errs []error
 	for _, m := range moved {
-		if err := moveBack(in, m, 0, host); !errors.Is(err, errGone) {
+		// Without who it was (an older record), one that is not there
+		// was moved back already, by a supervisor that then died.
+		if err := moveBack(in, m, links[m], host); !errors.Is(err, ErrGone) || links[m].Index > 0 {
 			// One already back (a supervisor that moved it out
 			// before it died) is not an error here.
 			errs = append(errs, err)

@@ -22,10 +22,9 @@ type Net struct {
 	ns   netns.NsHandle
 	host *netlink.Handle
 	in   *netlink.Handle
-	// moved are the interfaces moved in, by name, with their index in
-	// the container's namespace: the guest may rename one, never change
-	// its index.
-	moved map[string]int
+	// moved are the interfaces moved in, by name: who each is in the
+	// container's namespace (the record's MovedLinks too).
+	moved map[string]MovedLink
 }
 
 // Setup makes p for the container whose init child is pid: its links,
@@ -223,13 +222,38 @@ func (n *Net) moveIn(name string) error {
 		return err
 	}
 	if n.moved == nil {
-		n.moved = map[string]int{}
+		n.moved = map[string]MovedLink{}
+		n.rec.MovedLinks = n.moved
 	}
-	n.moved[name] = 0
+	n.moved[name] = MovedLink{}
 	if in, err := n.in.LinkByName(name); err == nil {
-		n.moved[name] = in.Attrs().Index
+		n.moved[name] = identify(in)
 	}
 	return nil
+}
+
+// Record is what the network made, with who the interfaces moved in are
+// (MovedLinks): for the state record once Setup has returned.
+func (n *Net) Record() *Record { return n.rec }
+
+// MovedLink is who an interface moved in is: its index in the container's
+// namespace, its type and its link (a veth's peer, in the host's
+// namespace). A guest may delete the interface and make a link of its own
+// at the same index (RTM_NEWLINK takes one), but not a physical device,
+// nor a veth whose peer is the host's.
+type MovedLink struct {
+	Index  int    `json:"index"`
+	Parent int    `json:"parent,omitempty"`
+	Kind   string `json:"kind"`
+	// PeerNS is the namespace of its link's other end, as the container's
+	// names it (IFLA_LINK_NETNSID; -1 for none or the same): the host's
+	// for a veth of the host's, never for one the guest made.
+	PeerNS int `json:"peer_ns"`
+}
+
+func identify(l netlink.Link) MovedLink {
+	a := l.Attrs()
+	return MovedLink{Index: a.Index, Parent: a.ParentIndex, Kind: l.Type(), PeerNS: a.NetNsID}
 }
 
 // moveOut moves an interface back to the host, if it is still in the
@@ -240,39 +264,38 @@ func (n *Net) moveOut(name string) error {
 		return err
 	}
 	defer host.Close()
-	idx, ok := n.moved[name]
+	m, ok := n.moved[name]
 	if !ok {
 		return nil // never moved in
 	}
-	return moveBack(n.in, name, idx, host)
+	return moveBack(n.in, name, m, host)
 }
 
-// errGone is an interface moved in that is no longer in the container.
-var errGone = errors.New("no longer in the container (deleted, or moved on, by the guest): not moved back")
+// ErrGone is an interface moved in that is no longer in the container: a
+// loss to report, not a failure of the cleanup.
+var ErrGone = errors.New("no longer in the container (deleted, moved on or replaced by the guest): not moved back")
 
 // moveBack moves the interface that was name when it was moved in back to
-// the host, under that name: found by its index in the container (0: not
-// known, by its name alone), since the guest may have renamed it. One
-// that is gone from the container (the guest deleted it, or moved it to a
-// namespace of its own) is an error: it does not come back.
-func moveBack(in *netlink.Handle, name string, idx int, host netns.NsHandle) error {
+// the host, under that name: found as m says (m's Index 0: not known, by
+// its name alone), since the guest may have renamed it. One that is gone
+// from the container (the guest deleted it, or moved it to a namespace of
+// its own), or that a link of the guest's stands in for, is an error: it
+// does not come back, and nothing of the guest's goes to the host.
+func moveBack(in *netlink.Handle, name string, m MovedLink, host netns.NsHandle) error {
 	var l netlink.Link
-	if idx > 0 {
-		if byIdx, e := in.LinkByIndex(idx); e == nil {
+	if m.Index > 0 {
+		if byIdx, e := in.LinkByIndex(m.Index); e == nil && identify(byIdx) == m {
 			l = byIdx
 		}
-	}
-	if l == nil {
+	} else {
 		byName, e := in.LinkByName(name)
 		if e != nil && !isNotFound(e) {
 			return fmt.Errorf("interface %s: %w", name, e)
 		}
-		if e == nil && (idx == 0 || byName.Attrs().Index == idx) {
-			l = byName
-		}
+		l = byName
 	}
 	if l == nil {
-		return fmt.Errorf("interface %s: %w", name, errGone)
+		return fmt.Errorf("interface %s: %w", name, ErrGone)
 	}
 	if l.Attrs().Name != name {
 		// The guest renamed it: the host gets it back as it gave it. A
