@@ -101,7 +101,8 @@ func thawTree(dir string) error {
 		unix.Close(fd)
 	}
 	if err != nil {
-		return fmt.Errorf("thaw the cgroups below %s: %w", dir, err)
+		// One line, however many of the guest's cgroups failed.
+		return fmt.Errorf("thaw the cgroups below %s: %w", dir, firstErr([]error{err}))
 	}
 	return nil
 }
@@ -217,7 +218,7 @@ func treeProcs(dir string) ([]int, error) {
 		unix.Close(fd)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list the processes of %s: %w", dir, err)
+		return nil, fmt.Errorf("list the processes of %s: %w", dir, firstErr([]error{err}))
 	}
 	return pids, nil
 }

@@ -131,7 +131,7 @@ func (l *Leaf) Remove() error {
 const LeafSweepAge = 5 * time.Second
 
 // SweepLeaves removes the empty leaves named prefix* below the recorded
-// container's cgroup that are older than a minute: those of detached execs
+// container's cgroup that are older than LeafSweepAge: those of detached execs
 // (runc exec --detach, which containerd's shim uses for every exec, probes
 // included) whose processes have exited, since nothing waits for them to
 // remove theirs. A leaf still in use is busy and stays; one younger than

@@ -112,7 +112,6 @@ func same(l Layout, p string) map[string]string {
 	return m
 }
 
-// within reports whether the cgroup path p is dir or below it.
 // Planned is the record of the cgroups Create(l, cfg) will make, before
 // they are: written first, so that a supervisor killed during Create
 // leaves a record its reaper removes them by. It names the container's
@@ -137,6 +136,7 @@ func Planned(l Layout, cfg Config) Record {
 	return r
 }
 
+// within reports whether the cgroup path p is dir or below it.
 func within(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, dir+"/")
 }
