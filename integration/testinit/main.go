@@ -531,7 +531,7 @@ func catch() {
 			next++
 			continue
 		case errors.Is(err, unix.ESRCH) && lastPid() >= next:
-			println1(fmt.Sprintf("CAUGHT %d - ? ?", next))
+			println1(fmt.Sprintf("CAUGHT %d - ? ? ?", next))
 			return
 		case err != nil:
 			continue
@@ -543,7 +543,7 @@ func catch() {
 		if exe == "" {
 			exe = "-" // gone, or not yet readable: one field all the same
 		}
-		println1(fmt.Sprintf("CAUGHT %d %s %s %s", next, strings.ReplaceAll(exe, " ", "_"), field("CapEff"), field("Seccomp")))
+		println1(fmt.Sprintf("CAUGHT %d %s %s %s %s", next, strings.ReplaceAll(exe, " ", "_"), field("CapEff"), field("Seccomp"), field("CapPrm")))
 		_ = unix.PidfdSendSignal(fd, unix.SIGCONT, nil, 0)
 		unix.Close(fd)
 		return
