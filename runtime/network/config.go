@@ -195,8 +195,21 @@ func parseAddr(what, s string, v6 bool) (netip.Prefix, error) {
 		return p, invalid("%s %s: not a unicast address for a link", what, s)
 	case p.Bits() == 0:
 		return p, invalid("%s %s: a /0 prefix", what, s)
+	case !single(p) && p.Bits() < a.BitLen()-1 && a == p.Masked().Addr():
+		// /31 and /32 (/127, /128) have no such address to avoid.
+		return p, invalid("%s %s: the subnet's own address, not a host's", what, s)
+	case a.Is4() && p.Bits() < 31 && a == lastAddr(p):
+		return p, invalid("%s %s: the subnet's broadcast address, not a host's", what, s)
 	}
 	return p, nil
+}
+
+// lastAddr is the last address of the IPv4 prefix p (its broadcast).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // addFamily adds one IP version's addresses and routes. Two prefixes must
