@@ -88,8 +88,15 @@ func TestOCILifecycle(t *testing.T) {
 	if out := oci(1, "update", "--resources", "/dev/null", fx.name); !strings.Contains(out, fx.name) {
 		t.Errorf("update with no JSON: %q, want a refusal naming the container", out)
 	}
+	oci(0, "kill", fx.name, "0") // only asks whether it runs
+	if s := ociState(t, root, fx.name); s.Status != specs.StateRunning {
+		t.Errorf("state after kill 0 = %s, want running", s.Status)
+	}
 	oci(0, "kill", fx.name, "KILL")
 	waitFor(t, func() bool { return ociState(t, root, fx.name).Status == specs.StateStopped }, "stopped after kill")
+	if out := oci(1, "kill", fx.name, "0"); !strings.Contains(out, "container not running") {
+		t.Errorf("kill 0 of a stopped container: %q, want %q", out, "container not running")
+	}
 	if out := oci(1, "kill", fx.name, "TERM"); !strings.Contains(out, "container not running") {
 		t.Errorf("kill of a stopped container: %q, want %q", out, "container not running")
 	}

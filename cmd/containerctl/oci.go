@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -244,9 +245,14 @@ func ociKillCommand(g *ociFlags) *cobra.Command {
 			if len(args) == 2 {
 				sig = args[1]
 			}
-			s, err := signals.Parse(sig)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+			// 0 asks only whether the init runs, as runc and kill(1)
+			// take it.
+			var s syscall.Signal
+			if sig != "0" {
+				var err error
+				if s, err = signals.Parse(sig); err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
 			}
 			return runtime.Kill(g.root, args[0], s, all)
 		},
