@@ -376,6 +376,30 @@ func TestNetworkInterface(t *testing.T) {
 	// The pair died with the guest's delete: made again, for the
 	// namespace's last check.
 	addVethPair(t, nh, "it-mv0", "it-mv0p")
+
+	// A tap the guest could make again at its index and under its name
+	// (TUNSETIFINDEX): not moved back, said so, gone with the container.
+	if out, err := nh.run("ip", "tuntap", "add", "dev", "it-tap0", "mode", "tap"); err != nil {
+		t.Fatalf("ip tuntap add: %v: %s", err, out)
+	}
+	fx = newFixture(t)
+	netApplets(t, fx)
+	c = fx.start(t, runOpts{flags: netFlags("--network-interface", "it-tap0"), command: netScript(`ip -o link | grep -q ": it-tap0:" && echo MOVED-IN`), wrap: nh.wrap()})
+	c.waitLine("NET-READY", startTimeout)
+	if !strings.Contains(c.stdout.String(), "MOVED-IN") {
+		t.Errorf("it-tap0 is not in the container:\n%s", c.stdout.String())
+	}
+	if r := ctl(t, "stop", c.name, "--timeout", "5s"); r.code != 0 {
+		t.Fatalf("stop %s: exit %d: %s", c.name, r.code, r.stderr)
+	}
+	c.wait(10 * time.Second)
+	if _, err := nh.h.LinkByName("it-tap0"); err == nil {
+		t.Errorf("after the stop the host has it-tap0 back: a tap of the guest's could have passed for it")
+	}
+	if !strings.Contains(c.stderr.String(), "interface it-tap0: a tuntap, which the guest could have made again") {
+		t.Errorf("the supervisor did not say it-tap0 stays behind:\n%s", c.stderr.String())
+	}
+	nh.checkRestored(3 * time.Second)
 }
 
 // TestNetworkLinks: a macvlan link on a host interface and an extra veth

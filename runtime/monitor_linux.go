@@ -489,7 +489,11 @@ func resume(h handoff, opts Options) (*supervisor, error) {
 		signal.Notify(sigs, supervisorSignals...)
 	}
 	survivePipes()
-	for _, fd := range append([]int{h.Record, h.Control, h.Notify, h.Console, h.Slave}, fdsOf(h.Users)...) {
+	fds := append([]int{h.Record, h.Control, h.Notify, h.Console, h.Slave}, fdsOf(h.Users)...)
+	if h.Root != nil {
+		fds = append(fds, h.Root.FD)
+	}
+	for _, fd := range fds {
 		if fd >= 0 {
 			unix.CloseOnExec(fd)
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,16 +44,32 @@ func lockRoot(stateDir, name, root string, exclusive bool) (*rootLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	how := unix.LOCK_SH
-	if exclusive {
-		how = unix.LOCK_EX
-	}
-	for {
+	for busy := 0; ; {
 		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("root lock %s: %w", p, err)
 		}
-		err = unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		// Exclusive first, also for a shared hold: one that gets it is
+		// alone, and clears a dead writer's name from the file.
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			_ = f.Truncate(0)
+			if !exclusive {
+				// A conversion, not atomic: one that comes between is
+				// looked at again below.
+				err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+			}
+		} else if errors.Is(err, unix.EWOULDBLOCK) && !exclusive {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		}
+		if errors.Is(err, unix.EWOULDBLOCK) && busy < 5 {
+			// Held exclusively for a moment by a last sharer's
+			// release or a cleanup that removes the file: look again.
+			f.Close()
+			busy++
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			holder := ""
 			if b, _ := os.ReadFile(p); len(b) > 0 {
@@ -77,7 +94,6 @@ func lockRoot(stateDir, name, root string, exclusive bool) (*rootLock, error) {
 		}
 		if exclusive {
 			// Who holds it, for the refusal of the next.
-			_ = f.Truncate(0)
 			_, _ = f.WriteAt([]byte(name+"\n"), 0)
 		}
 		return &rootLock{f: f, exclusive: exclusive}, nil

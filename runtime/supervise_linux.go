@@ -498,21 +498,27 @@ func (s *supervisor) finish(rec *record, res StopResult) {
 	}
 	s.control.closeWith(&res)
 	s.notify.close()
-	if err := s.removeNetwork(); err != nil {
-		s.log.WithError(err).Warn("remove network; keeping the record so that the next containerctl command tries again")
+	netErr := s.removeNetwork()
+	if netErr != nil {
+		s.log.WithError(netErr).Warn("remove network; keeping the record so that the next containerctl command tries again")
+	}
+	if err := s.cgroup.Destroy(); err != nil {
+		// Its processes may live on: the range and the root stay held
+		// until this process ends.
+		s.log.WithError(err).Warn("remove cgroup; keeping the record so that the next containerctl command tries again")
 		_ = rec.abandon()
 		return
 	}
-	if err := s.cgroup.Destroy(); err != nil {
-		s.log.WithError(err).Warn("remove cgroup; keeping the record so that the next containerctl command tries again")
+	// Once the guest's processes are gone with its cgroup: the range and
+	// the root are free again, also for a restart in this process while
+	// the network's leftovers wait for the next command.
+	s.users.Release()
+	s.root.release()
+	if netErr != nil {
 		_ = rec.abandon()
 		return
 	}
 	if err := rec.release(); err != nil {
 		s.log.WithError(err).Warn("remove state record")
 	}
-	// Once the guest's processes are gone with its cgroup: the range and
-	// the root are free again.
-	s.users.Release()
-	s.root.release()
 }

@@ -79,7 +79,12 @@ func releaseNamespace(keep string, moved []string, links map[string]MovedLink) e
 	}
 	var errs []error
 	if st.Type == unix.NSFS_MAGIC {
-		errs = append(errs, moveAllBack(keep, moved, links))
+		err := moveAllBack(keep, moved, links)
+		if failed(err) {
+			// Kept bound, with what is in it, for the next try.
+			return err
+		}
+		errs = append(errs, err) // losses (ErrGone) alone
 		if err := unix.Unmount(keep, unix.MNT_DETACH); err != nil {
 			return fmt.Errorf("unbind the network namespace at %s: %w", keep, err)
 		}
@@ -88,6 +93,19 @@ func releaseNamespace(keep string, moved []string, links map[string]MovedLink) e
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// failed says whether err holds more than losses (ErrGone).
+func failed(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if failed(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return err != nil && !errors.Is(err, ErrGone)
 }
 
 func moveAllBack(keep string, moved []string, links map[string]MovedLink) error {

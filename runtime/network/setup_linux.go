@@ -94,7 +94,16 @@ func (n *Net) Close() error {
 		}
 	}
 	if n.host != nil {
-		errs = append(errs, Remove(n.rec))
+		// The interfaces were moved out above: Remove is not to try
+		// them again (and report them lost). One that could not be, for
+		// another reason than a loss, keeps the namespace bound, and the
+		// record, for the next try.
+		rec := *n.rec
+		rec.Moved, rec.MovedLinks = nil, nil
+		if failed(errors.Join(errs...)) {
+			rec.NetNS = ""
+		}
+		errs = append(errs, Remove(&rec))
 		n.host.Close()
 	}
 	if n.in != nil {
@@ -225,10 +234,14 @@ func (n *Net) moveIn(name string) error {
 		n.moved = map[string]MovedLink{}
 		n.rec.MovedLinks = n.moved
 	}
-	n.moved[name] = MovedLink{}
-	if in, err := n.in.LinkByName(name); err == nil {
-		n.moved[name] = identify(in)
+	in, err := n.in.LinkByName(name)
+	if err != nil {
+		// Unknown, it could only be found by its name later, which
+		// the guest can give a link of its own.
+		n.moved[name] = MovedLink{}
+		return fmt.Errorf("find it in the container: %w", err)
 	}
+	n.moved[name] = identify(in)
 	return nil
 }
 
@@ -250,6 +263,13 @@ type MovedLink struct {
 	// for a veth of the host's, never for one the guest made.
 	PeerNS int `json:"peer_ns"`
 }
+
+// provable says whether a link the guest made could not pass for m: a
+// physical device (no link kind; the guest can make none), or a link whose
+// other end is in another namespace (a veth of the host's; the guest
+// cannot name the host's namespace). A tap, a dummy or a vxlan the guest
+// can make again at the same index and name.
+func (m MovedLink) provable() bool { return m.Kind == "device" || m.PeerNS >= 0 }
 
 func identify(l netlink.Link) MovedLink {
 	a := l.Attrs()
@@ -275,6 +295,18 @@ func (n *Net) moveOut(name string) error {
 // loss to report, not a failure of the cleanup.
 var ErrGone = errors.New("no longer in the container (deleted, moved on or replaced by the guest): not moved back")
 
+// ErrUnprovable is an interface moved in of a kind that a link the guest
+// made could pass for (MovedLink.provable): not moved back, a loss as
+// ErrGone is.
+type ErrUnprovable struct{ Kind string }
+
+func (e ErrUnprovable) Error() string {
+	return fmt.Sprintf("a %s, which the guest could have made again in its place: not moved back, it goes with the container's namespace", e.Kind)
+}
+
+// Is makes it an ErrGone: a loss, not a failure.
+func (e ErrUnprovable) Is(target error) bool { return target == ErrGone }
+
 // moveBack moves the interface that was name when it was moved in back to
 // the host, under that name: found as m says (m's Index 0: not known, by
 // its name alone), since the guest may have renamed it. One that is gone
@@ -297,11 +329,23 @@ func moveBack(in *netlink.Handle, name string, m MovedLink, host netns.NsHandle)
 	if l == nil {
 		return fmt.Errorf("interface %s: %w", name, ErrGone)
 	}
+	if m.Index > 0 && !m.provable() {
+		// It may be the guest's: it stays, and dies with the
+		// container's namespace.
+		return fmt.Errorf("interface %s: %w", name, ErrUnprovable{Kind: m.Kind})
+	}
 	if l.Attrs().Name != name {
 		// The guest renamed it: the host gets it back as it gave it. A
-		// link must be down to be renamed.
+		// link must be down to be renamed; a link of the guest's that
+		// took the name gives it up.
 		if err := in.LinkSetDown(l); err != nil {
 			return fmt.Errorf("interface %s (renamed %s in the container): %w", name, l.Attrs().Name, err)
+		}
+		if holder, err := in.LinkByName(name); err == nil && holder.Attrs().Index != l.Attrs().Index {
+			_ = in.LinkSetDown(holder)
+			if err := in.LinkSetName(holder, fmt.Sprintf("cctl%d", holder.Attrs().Index)); err != nil {
+				return fmt.Errorf("interface %s (renamed %s in the container): move the guest's %s out of its name: %w", name, l.Attrs().Name, name, err)
+			}
 		}
 		if err := in.LinkSetName(l, name); err != nil {
 			return fmt.Errorf("interface %s (renamed %s in the container): rename it back: %w", name, l.Attrs().Name, err)
