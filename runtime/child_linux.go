@@ -188,11 +188,24 @@ func (p *Plan) cloneFlags() uintptr {
 
 // read passes the child's messages on until EOF or an error, then closes
 // msgs.
+//
+// A child that exits with a message of ours unread makes the kernel set
+// ECONNRESET on our end, which a SOCK_SEQPACKET read reports before the
+// messages still queued: the child's own error among them. So a reset is
+// passed on only after them, at the EOF.
 func (c *child) read() {
 	defer close(c.msgs)
+	var reset error
 	for {
 		m, err := readMessage(c.sock)
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, unix.ECONNRESET) && reset == nil {
+			reset = err
+			continue
+		}
+		if errors.Is(err, io.EOF) || reset != nil && err != nil {
+			if reset != nil {
+				c.msgs <- received{err: reset}
+			}
 			return
 		}
 		c.msgs <- received{m, err}
