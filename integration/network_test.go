@@ -353,52 +353,41 @@ func TestNetworkInterface(t *testing.T) {
 		stopAndCheck(t, nh, c)
 	}
 
+	// runLost moves ifname in, runs script (which prints mark), stops the
+	// container and checks that ifname did not come back to the host and
+	// that the supervisor said why.
+	runLost := func(ifname, script, mark, why string) {
+		t.Helper()
+		fx := newFixture(t)
+		netApplets(t, fx)
+		c := fx.start(t, runOpts{flags: netFlags("--network-interface", ifname), command: netScript(script + " && echo " + mark), wrap: nh.wrap()})
+		c.waitLine("NET-READY", startTimeout)
+		if !strings.Contains(c.stdout.String(), mark) {
+			t.Fatalf("the guest did not say %s:\n%s", mark, c.stdout.String())
+		}
+		if r := ctl(t, "stop", c.name, "--timeout", "5s"); r.code != 0 {
+			t.Fatalf("stop %s: exit %d: %s", c.name, r.code, r.stderr)
+		}
+		c.wait(10 * time.Second)
+		if l, err := nh.h.LinkByName(ifname); err == nil {
+			t.Errorf("after the stop the host has a %s %s: a link the guest made could have come out", l.Type(), ifname)
+		}
+		if !strings.Contains(c.stderr.String(), "interface "+ifname+": "+why) {
+			t.Errorf("the supervisor did not say %s stays behind (%q):\n%s", ifname, why, c.stderr.String())
+		}
+	}
 	// A guest that deletes it and makes a link of its own under its name:
-	// that link does not go to the host, and the stop says the
-	// interface did not come back.
-	fx := newFixture(t)
-	netApplets(t, fx)
-	c := fx.start(t, runOpts{flags: netFlags("--network-interface", "it-mv0"), command: netScript("ip link del it-mv0 && ip link add it-mv0 type veth peer name it-g0 && echo REPLACED"), wrap: nh.wrap()})
-	c.waitLine("NET-READY", startTimeout)
-	if !strings.Contains(c.stdout.String(), "REPLACED") {
-		t.Fatalf("the guest did not replace it-mv0:\n%s", c.stdout.String())
-	}
-	if r := ctl(t, "stop", c.name, "--timeout", "5s"); r.code != 0 {
-		t.Fatalf("stop %s: exit %d: %s", c.name, r.code, r.stderr)
-	}
-	c.wait(10 * time.Second)
-	if l, err := nh.h.LinkByName("it-mv0"); err == nil {
-		t.Errorf("after the stop the host has an it-mv0 of type %s: the guest's link came out", l.Type())
-	}
-	if !strings.Contains(c.stderr.String(), "interface it-mv0: no longer in the container") {
-		t.Errorf("the supervisor did not say it-mv0 was lost:\n%s", c.stderr.String())
-	}
+	// that link does not go to the host.
+	runLost("it-mv0", "ip link del it-mv0 && ip link add it-mv0 type veth peer name it-g0", "REPLACED", "no longer in the container")
 	// The pair died with the guest's delete: made again, for the
 	// namespace's last check.
 	addVethPair(t, nh, "it-mv0", "it-mv0p")
-
 	// A tap the guest could make again at its index and under its name
-	// (TUNSETIFINDEX): not moved back, said so, gone with the container.
+	// (TUNSETIFINDEX): not moved back, gone with the container.
 	if out, err := nh.run("ip", "tuntap", "add", "dev", "it-tap0", "mode", "tap"); err != nil {
 		t.Fatalf("ip tuntap add: %v: %s", err, out)
 	}
-	fx = newFixture(t)
-	netApplets(t, fx)
-	c = fx.start(t, runOpts{flags: netFlags("--network-interface", "it-tap0"), command: netScript(`ip -o link | grep -q ": it-tap0:" && echo MOVED-IN`), wrap: nh.wrap()})
-	c.waitLine("NET-READY", startTimeout)
-	if !strings.Contains(c.stdout.String(), "MOVED-IN") {
-		t.Errorf("it-tap0 is not in the container:\n%s", c.stdout.String())
-	}
-	if r := ctl(t, "stop", c.name, "--timeout", "5s"); r.code != 0 {
-		t.Fatalf("stop %s: exit %d: %s", c.name, r.code, r.stderr)
-	}
-	c.wait(10 * time.Second)
-	if _, err := nh.h.LinkByName("it-tap0"); err == nil {
-		t.Errorf("after the stop the host has it-tap0 back: a tap of the guest's could have passed for it")
-	}
-	if !strings.Contains(c.stderr.String(), "interface it-tap0: a tuntap, which the guest could have made again") {
-		t.Errorf("the supervisor did not say it-tap0 stays behind:\n%s", c.stderr.String())
-	}
+	runLost("it-tap0", `ip -o link | grep -q ": it-tap0:"`, "MOVED-IN", "a tuntap, which the guest could have made again")
 	nh.checkRestored(3 * time.Second)
 }
 
