@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -340,6 +341,19 @@ func TestNetworkInterface(t *testing.T) {
 		if tt.rename && !strings.Contains(c.stdout.String(), "RENAMED") {
 			t.Errorf("the guest did not rename it-mv0:\n%s", c.stdout.String())
 		}
+		if tt.rename {
+			// And it gives the renamed link the old name as an altname
+			// and an alias of its own (busybox's ip has no altnames:
+			// done from outside, in the container's namespace), which
+			// would make the rename back fail, and come to the host.
+			c.findInit()
+			ns := "--net=/proc/" + itoa(c.initPID) + "/ns/net"
+			for _, args := range [][]string{{"ip", "link", "property", "add", "dev", "it-guest0", "altname", "it-mv0"}, {"ip", "link", "set", "it-guest0", "alias", "guest-alias"}} {
+				if out, err := exec.Command("nsenter", append([]string{ns, "--"}, args...)...).CombinedOutput(); err != nil {
+					t.Fatalf("%v: %v: %s", args, err, out)
+				}
+			}
+		}
 		if _, err := nh.h.LinkByName("it-mv0"); err == nil {
 			t.Errorf("it-mv0 is still on the host side while the container runs")
 		}
@@ -351,6 +365,9 @@ func TestNetworkInterface(t *testing.T) {
 			continue
 		}
 		stopAndCheck(t, nh, c)
+		if l, err := nh.h.LinkByName("it-mv0"); err == nil && (l.Attrs().Alias == "guest-alias" || len(l.Attrs().AltNames) > 0) {
+			t.Errorf("it-mv0 came back with the guest's alias %q or altnames %q", l.Attrs().Alias, l.Attrs().AltNames)
+		}
 	}
 
 	// runLost moves ifname in, runs script (which prints mark), stops the

@@ -125,6 +125,10 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 	if err := s.handshake(rec); err != nil {
 		return s, s.oomCause(s.child.failure(err))
 	}
+	if s.net != nil {
+		// The init runs the guest's code from here on.
+		s.net.GuestStarted()
+	}
 	if !s.p.Detached {
 		s.serve(rec)
 	}

@@ -79,12 +79,10 @@ func releaseNamespace(keep string, moved []string, links map[string]MovedLink) e
 	}
 	var errs []error
 	if st.Type == unix.NSFS_MAGIC {
-		err := moveAllBack(keep, moved, links)
-		if failed(err) {
-			// Kept bound, with what is in it, for the next try.
-			return err
-		}
-		errs = append(errs, err) // losses (ErrGone) alone
+		// One try, then the namespace goes whatever it gave: a physical
+		// device left in it returns to the host's initial namespace (the
+		// kernel's doing), a virtual one goes with it.
+		errs = append(errs, asLoss(moveAllBack(keep, moved, links)))
 		if err := unix.Unmount(keep, unix.MNT_DETACH); err != nil {
 			return fmt.Errorf("unbind the network namespace at %s: %w", keep, err)
 		}
@@ -95,18 +93,28 @@ func releaseNamespace(keep string, moved []string, links map[string]MovedLink) e
 	return errors.Join(errs...)
 }
 
-// failed says whether err holds more than losses (ErrGone).
-func failed(err error) bool {
+// asLoss makes every error err holds a loss (ErrGone): an interface that
+// could not be moved back on the one try there is does not come back.
+func asLoss(err error) error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
 		for _, e := range j.Unwrap() {
-			if failed(e) {
-				return true
-			}
+			out = append(out, asLoss(e))
 		}
-		return false
+		return errors.Join(out...)
 	}
-	return err != nil && !errors.Is(err, ErrGone)
+	if err == nil || errors.Is(err, ErrGone) {
+		return err
+	}
+	return lost{err}
 }
+
+// lost is an interface that could not be moved back: a loss, as ErrGone.
+type lost struct{ err error }
+
+func (l lost) Error() string        { return l.err.Error() + "; it does not come back" }
+func (l lost) Unwrap() error        { return l.err }
+func (l lost) Is(target error) bool { return target == ErrGone }
 
 func moveAllBack(keep string, moved []string, links map[string]MovedLink) error {
 	ns, err := netns.GetFromPath(keep)
@@ -128,7 +136,7 @@ func moveAllBack(keep string, moved []string, links map[string]MovedLink) error 
 	for _, m := range moved {
 		// Without who it was (an older record), one that is not there
 		// was moved back already, by a supervisor that then died.
-		if err := moveBack(in, m, links[m], host); !errors.Is(err, ErrGone) || links[m].Index > 0 {
+		if err := moveBack(in, m, links[m], host, false); !errors.Is(err, ErrGone) || links[m].Index > 0 {
 			// One already back (a supervisor that moved it out
 			// before it died) is not an error here.
 			errs = append(errs, err)

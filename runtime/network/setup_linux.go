@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -25,6 +26,9 @@ type Net struct {
 	// moved are the interfaces moved in, by name: who each is in the
 	// container's namespace (the record's MovedLinks too).
 	moved map[string]MovedLink
+	// guestRan says the guest's own code may have run (GuestStarted):
+	// before, what is in its namespace is what the start put there.
+	guestRan bool
 }
 
 // Setup makes p for the container whose init child is pid: its links,
@@ -90,19 +94,18 @@ func (n *Net) Close() error {
 	var errs []error
 	if n.in != nil {
 		for _, m := range n.plan.Moves {
-			errs = append(errs, n.moveOut(m))
+			// One try: the namespace goes below, whatever it gave.
+			errs = append(errs, asLoss(n.moveOut(m)))
 		}
 	}
 	if n.host != nil {
 		// The interfaces were moved out above: Remove is not to try
-		// them again (and report them lost). One that could not be, for
-		// another reason than a loss, keeps the namespace bound, and the
-		// record, for the next try.
+		// them again (and report them lost), and unbinds the namespace
+		// whatever that gave: a guest could make a second try fail as
+		// the first (its links outlive its processes in a bound
+		// namespace), and keep the record, and the name, forever.
 		rec := *n.rec
 		rec.Moved, rec.MovedLinks = nil, nil
-		if failed(errors.Join(errs...)) {
-			rec.NetNS = ""
-		}
 		errs = append(errs, Remove(&rec))
 		n.host.Close()
 	}
@@ -245,6 +248,11 @@ func (n *Net) moveIn(name string) error {
 	return nil
 }
 
+// GuestStarted says that the container's init runs the guest's code from
+// now on: an interface that a guest's link could pass for is not moved
+// back after this.
+func (n *Net) GuestStarted() { n.guestRan = true }
+
 // Record is what the network made, with who the interfaces moved in are
 // (MovedLinks): for the state record once Setup has returned.
 func (n *Net) Record() *Record { return n.rec }
@@ -262,6 +270,16 @@ type MovedLink struct {
 	// names it (IFLA_LINK_NETNSID; -1 for none or the same): the host's
 	// for a veth of the host's, never for one the guest made.
 	PeerNS int `json:"peer_ns"`
+	// Alias and AltNames are the host's, given back as they were: not
+	// who it is, but what the guest may have changed.
+	Alias    string   `json:"alias,omitempty"`
+	AltNames []string `json:"alt_names,omitempty"`
+}
+
+// same says whether l is the link m was.
+func (m MovedLink) same(l netlink.Link) bool {
+	id := identify(l)
+	return id.Index == m.Index && id.Parent == m.Parent && id.Kind == m.Kind && id.PeerNS == m.PeerNS
 }
 
 // provable says whether a link the guest made could not pass for m: a
@@ -273,7 +291,7 @@ func (m MovedLink) provable() bool { return m.Kind == "device" || m.PeerNS >= 0 
 
 func identify(l netlink.Link) MovedLink {
 	a := l.Attrs()
-	return MovedLink{Index: a.Index, Parent: a.ParentIndex, Kind: l.Type(), PeerNS: a.NetNsID}
+	return MovedLink{Index: a.Index, Parent: a.ParentIndex, Kind: l.Type(), PeerNS: a.NetNsID, Alias: a.Alias, AltNames: a.AltNames}
 }
 
 // moveOut moves an interface back to the host, if it is still in the
@@ -288,7 +306,7 @@ func (n *Net) moveOut(name string) error {
 	if !ok {
 		return nil // never moved in
 	}
-	return moveBack(n.in, name, m, host)
+	return moveBack(n.in, name, m, host, !n.guestRan)
 }
 
 // ErrGone is an interface moved in that is no longer in the container: a
@@ -313,10 +331,10 @@ func (e ErrUnprovable) Is(target error) bool { return target == ErrGone }
 // from the container (the guest deleted it, or moved it to a namespace of
 // its own), or that a link of the guest's stands in for, is an error: it
 // does not come back, and nothing of the guest's goes to the host.
-func moveBack(in *netlink.Handle, name string, m MovedLink, host netns.NsHandle) error {
+func moveBack(in *netlink.Handle, name string, m MovedLink, host netns.NsHandle, trusted bool) error {
 	var l netlink.Link
 	if m.Index > 0 {
-		if byIdx, e := in.LinkByIndex(m.Index); e == nil && identify(byIdx) == m {
+		if byIdx, e := in.LinkByIndex(m.Index); e == nil && m.same(byIdx) {
 			l = byIdx
 		}
 	} else {
@@ -329,10 +347,21 @@ func moveBack(in *netlink.Handle, name string, m MovedLink, host netns.NsHandle)
 	if l == nil {
 		return fmt.Errorf("interface %s: %w", name, ErrGone)
 	}
-	if m.Index > 0 && !m.provable() {
+	if m.Index > 0 && !m.provable() && !trusted {
 		// It may be the guest's: it stays, and dies with the
 		// container's namespace.
 		return fmt.Errorf("interface %s: %w", name, ErrUnprovable{Kind: m.Kind})
+	}
+	// The altnames and alias the guest gave it stay behind (one could
+	// hold the name, or a host link's, and the alias could pass for a
+	// container's marker); the host's come back.
+	for _, a := range l.Attrs().AltNames {
+		if !slices.Contains(m.AltNames, a) {
+			_ = in.LinkDelAltName(l, a)
+		}
+	}
+	if m.Index > 0 && l.Attrs().Alias != m.Alias {
+		_ = in.LinkSetAlias(l, m.Alias)
 	}
 	if l.Attrs().Name != name {
 		// The guest renamed it: the host gets it back as it gave it. A
@@ -342,9 +371,9 @@ func moveBack(in *netlink.Handle, name string, m MovedLink, host netns.NsHandle)
 			return fmt.Errorf("interface %s (renamed %s in the container): %w", name, l.Attrs().Name, err)
 		}
 		if holder, err := in.LinkByName(name); err == nil && holder.Attrs().Index != l.Attrs().Index {
-			_ = in.LinkSetDown(holder)
-			if err := in.LinkSetName(holder, fmt.Sprintf("cctl%d", holder.Attrs().Index)); err != nil {
-				return fmt.Errorf("interface %s (renamed %s in the container): move the guest's %s out of its name: %w", name, l.Attrs().Name, name, err)
+			// The guest's, in a namespace about to go: deleted.
+			if err := in.LinkDel(holder); err != nil {
+				return fmt.Errorf("interface %s (renamed %s in the container): remove the guest's link of its name: %w", name, l.Attrs().Name, err)
 			}
 		}
 		if err := in.LinkSetName(l, name); err != nil {
