@@ -300,7 +300,6 @@ func (s *supervisor) handshake(rec *record) error {
 		}
 		return nil
 	}
-	s.awaitReaper()
 	if err := c.send(message{Type: msgGo}); err != nil {
 		return fmt.Errorf("release init child: %w", err)
 	}

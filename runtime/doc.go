@@ -12,9 +12,9 @@
 //	  │                              UTS, IPC (and network) namespaces; sets
 //	  │                              up the root, pivots, and execs the init,
 //	  │                              so that no process of ours stays inside
-//	  └── containerctl-reaper        the reaper (run by hand only): started
-//	        └─ exec → reap           once the record names the cgroups, and
-//	                                 running before the init is released;
+//	  └── containerctl-reaper        the reaper (run by hand only): started,
+//	        └─ exec → reap           and running, before the cgroups are
+//	                                 made (the record names them first);
 //	                                 a small C program that waits on the
 //	                                 record's lock, then execs containerctl
 //	                                 to clean up after a supervisor that was

@@ -551,7 +551,6 @@ func resume(h handoff, opts Options) (*supervisor, error) {
 	}
 	if h.Root != nil {
 		s.root = &rootLock{f: os.NewFile(uintptr(h.Root.FD), h.Root.Path), exclusive: !h.RootShared}
-		unix.CloseOnExec(h.Root.FD)
 	}
 	if st.Users != nil {
 		var files []*os.File

@@ -81,30 +81,11 @@ func (s *supervisor) removeNetwork() error {
 // cleanup can undo, and which must not keep the record for another try.
 // The rest of err is returned.
 func (s *supervisor) reportLost(err error) error {
-	var rest []error
-	for _, e := range flattenErrors(err) {
-		if errors.Is(e, network.ErrGone) {
-			s.log.Warn(e)
-			continue
-		}
-		rest = append(rest, e)
+	lost, rest := network.SplitLost(err)
+	for _, e := range lost {
+		s.log.Warn(e)
 	}
 	return errors.Join(rest...)
-}
-
-// flattenErrors lists the errors an errors.Join holds, at any depth.
-func flattenErrors(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flattenErrors(e)...)
-		}
-		return out
-	}
-	if err == nil {
-		return nil
-	}
-	return []error{err}
 }
 
 // removeStaleNetwork removes what a dead supervisor's network made, after
@@ -117,14 +98,10 @@ func removeStaleNetwork(dir string, r *network.Record) error {
 	if r.Container != name || r.NetNS != "" && r.NetNS != filepath.Join(dir, netnsFile) {
 		return fmt.Errorf("record %s: network of %q at %q, not of %q: left alone", dir, r.Container, r.NetNS, name)
 	}
-	var errs []error
-	for _, e := range flattenErrors(network.Remove(r)) {
-		if errors.Is(e, network.ErrGone) {
-			// Lost to the guest: told by a resumed supervisor
-			// (reportLost), and no reason to keep the record.
-			errs = append(errs, e)
-			continue
-		}
+	// The losses go on as they are, for a resumed supervisor to tell
+	// (reportLost); they are no reason to keep the record.
+	errs, rest := network.SplitLost(network.Remove(r))
+	for _, e := range rest {
 		errs = append(errs, fmt.Errorf("record %s: network: %w", dir, e))
 	}
 	return errors.Join(errs...)

@@ -68,8 +68,6 @@ type supervisor struct {
 	consoleOut io.Writer
 	lines      *consoleLines
 	terminal   console.Console // the supervisor's own, in raw mode
-	// reaper reports the reaper's start (startReaper).
-	reaper chan error
 	// monitorPath is containerctl-monitor's ("-": none); resumed says
 	// that this supervisor was exec'd by it (monitor_linux.go).
 	monitorPath string
@@ -103,10 +101,6 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 	}
 	s.state.ID = id
 	s.startReaper(rec)
-	// Its start is waited for before the cgroups are made: a supervisor
-	// killed while it makes them has a reaper to remove them, by the
-	// record made first (makeCgroup).
-	s.awaitReaper()
 	if err := s.makeCgroup(rec); err != nil {
 		return s, err
 	}
@@ -136,12 +130,12 @@ func start(p *Plan, opts Options, rec *record, log *logrus.Entry) (_ *supervisor
 }
 
 // startReaper starts the reaper once the record is locked and its ID
-// chosen, before the cgroups are made, and start waits for it
-// (awaitReaper) before it makes them: a supervisor killed however early
-// has its cgroups and record removed, the cgroups being recorded before
-// they are made. Its fork and exec overlapped the cgroups' creation once,
-// 0.36 ms a start faster, but a supervisor killed in their first
-// milliseconds then left them with no reaper to remove them.
+// chosen, and returns once it runs, before the cgroups are made: a
+// supervisor killed however early has its cgroups and record removed, the
+// cgroups being recorded before they are made (makeCgroup). Its fork and
+// exec overlapped the cgroups' creation once, 0.36 ms a start faster, but
+// a supervisor killed in their first milliseconds then left them with no
+// reaper to remove them.
 // Under a systemd unit with Delegate=yes there is none: systemd removes
 // the unit's cgroups when the supervisor dies, and the unit's restart
 // prunes the record. An OCI create has none either: no supervisor stays,
@@ -150,21 +144,9 @@ func (s *supervisor) startReaper(rec *record) {
 	if s.p.Cgroup.Delegated || s.p.Detached {
 		return
 	}
-	s.reaper = make(chan error, 1)
-	// The ID by value: makeCgroup rewrites s.state meanwhile.
-	id := s.state.ID
-	go func() { s.reaper <- startReaper(rec.dir, id) }()
-}
-
-// awaitReaper waits for the reaper's start.
-func (s *supervisor) awaitReaper() {
-	if s.reaper == nil {
-		return
-	}
-	if err := <-s.reaper; err != nil {
+	if err := startReaper(rec.dir, s.state.ID); err != nil {
 		s.log.WithError(err).Warn("no reaper: if the supervisor is killed, the next containerctl command cleans up")
 	}
-	s.reaper = nil
 }
 
 func (s *supervisor) onUndo(what string, fn func() error) {

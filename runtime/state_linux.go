@@ -252,14 +252,8 @@ func removeStaleCgroups(dir string) error {
 	}
 	// An interface the guest deleted or replaced (network.ErrGone) is
 	// lost; no reason to keep the record for another try.
-	var kept []error
-	for _, e := range flattenErrors(removeStaleNetwork(dir, s.Network)) {
-		if !errors.Is(e, network.ErrGone) {
-			kept = append(kept, e)
-		}
-	}
-	if err := errors.Join(kept...); err != nil {
-		return err
+	if _, rest := network.SplitLost(removeStaleNetwork(dir, s.Network)); len(rest) > 0 {
+		return errors.Join(rest...)
 	}
 	if s.Cgroup.Empty() {
 		return nil

@@ -96,17 +96,43 @@ func releaseNamespace(keep string, moved []string, links map[string]MovedLink) e
 // asLoss makes every error err holds a loss (ErrGone): an interface that
 // could not be moved back on the one try there is does not come back.
 func asLoss(err error) error {
+	var out []error
+	for _, e := range joined(err) {
+		if !errors.Is(e, ErrGone) {
+			e = lost{e}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// SplitLost sorts the errors err holds (errors.Join's, at any depth) into
+// losses (ErrGone: interfaces that did not come back, to report) and the
+// rest (failures of the cleanup).
+func SplitLost(err error) (lost, rest []error) {
+	for _, e := range joined(err) {
+		if errors.Is(e, ErrGone) {
+			lost = append(lost, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	return lost, rest
+}
+
+// joined lists the errors an errors.Join holds, at any depth.
+func joined(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, asLoss(e))
+			out = append(out, joined(e)...)
 		}
-		return errors.Join(out...)
+		return out
 	}
-	if err == nil || errors.Is(err, ErrGone) {
-		return err
+	if err == nil {
+		return nil
 	}
-	return lost{err}
+	return []error{err}
 }
 
 // lost is an interface that could not be moved back: a loss, as ErrGone.
