@@ -256,8 +256,8 @@ func execInstructions(p *Plan, u execUser, o ExecOptions) (nsenter.Instructions,
 		if rlimits, err = compileRlimits(sp.Rlimits); err != nil {
 			return in, err
 		}
-		if sp.User.Umask != nil && *sp.User.Umask > 0o777 {
-			return in, fmt.Errorf("%w: process.user.umask %#o: more than 0777", ErrInvalidSpec, *sp.User.Umask)
+		if err := checkUmask(sp.User.Umask); err != nil {
+			return in, err
 		}
 		umask, oom = sp.User.Umask, sp.OOMScoreAdj
 		in.NoNewPrivs = in.NoNewPrivs || sp.NoNewPrivileges

@@ -45,12 +45,20 @@ func (p *Plan) compileProcessIdentity(sp *specs.Process) error {
 	}
 	p.Process.User = User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
 	p.Process.Umask = u.Umask
-	if u.Umask != nil && *u.Umask > 0o777 {
-		return fmt.Errorf("%w: process.user.umask %#o: more than 0777", ErrInvalidSpec, *u.Umask)
+	if err := checkUmask(u.Umask); err != nil {
+		return err
 	}
 	var err error
 	p.Process.Rlimits, err = compileRlimits(sp.Rlimits)
 	return err
+}
+
+// checkUmask checks process.user.umask (nil: none given).
+func checkUmask(m *uint32) error {
+	if m != nil && *m > 0o777 {
+		return fmt.Errorf("%w: process.user.umask %#o: more than 0777", ErrInvalidSpec, *m)
+	}
+	return nil
 }
 
 // compileRlimits checks process.rlimits: known types, each once, soft
