@@ -287,12 +287,21 @@ func (c *Cgroup) OOMKills() int {
 // oomKill reads the "oom_kill N" line of memory.events or
 // memory.oom_control (-1 without one).
 func oomKill(b []byte) int {
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-				return n
-			}
+	if v, ok := keyedValue(b, "oom_kill"); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
 		}
 	}
 	return -1
+}
+
+// keyedValue is key's value in a flat keyed control file ("KEY VALUE"
+// lines: cgroup.events, memory.events, memory.oom_control).
+func keyedValue(b []byte, key string) (string, bool) {
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == key {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
 }

@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -191,12 +190,8 @@ func waitEvents(p string, deadline time.Time, timeout time.Duration) error {
 
 // populated reads cgroup.events text.
 func populated(events []byte) bool {
-	for _, line := range bytes.Split(events, []byte("\n")) {
-		if k, v, ok := strings.Cut(string(line), " "); ok && k == "populated" {
-			return v != "0"
-		}
-	}
-	return false
+	v, ok := keyedValue(events, "populated")
+	return ok && v != "0"
 }
 
 // treeProcs lists the processes in the cgroup at dir and below it.
