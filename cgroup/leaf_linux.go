@@ -138,20 +138,13 @@ const LeafSweepAge = 5 * time.Second
 // LeafSweepAge may be a start that has not yet moved its process in (it
 // does so within milliseconds of making the leaf).
 func SweepLeaves(r Record, prefix string) {
-	l, err := DetectLayout()
-	if err != nil {
+	c, _ := Open(r) // what of the record can be found
+	if c == nil {
 		return
 	}
-	for _, rc := range r.Cgroups {
-		h, ok := l.Hierarchy(rc.Hierarchy)
-		if !ok || checkPath(rc.Path) != nil {
-			continue
-		}
-		rt, err := openRoot(h)
-		if err != nil {
-			continue
-		}
-		dir := filepath.Join(rt.dir, rc.Path)
+	defer closeRoots(c.roots)
+	for _, k := range c.keys() {
+		dir := c.abs(k, c.paths[k])
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
@@ -161,7 +154,6 @@ func SweepLeaves(r Record, prefix string) {
 				_ = unix.Rmdir(filepath.Join(dir, e.Name())) // EBUSY: in use
 			}
 		}
-		closeRoots(map[string]*root{h.Key: rt})
 	}
 }
 
